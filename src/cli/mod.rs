@@ -1,0 +1,136 @@
+//! Command implementations: read arguments, call the library, print human text or JSON.
+
+pub mod calendar;
+pub mod contracts;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use madoguchi::config::Config;
+
+use crate::{Cli, Command};
+
+const DEFAULT_CONFIG: &str = "/etc/madoguchi/madoguchi.toml";
+
+/// Where the CLI's output goes and in which form.
+pub struct Output {
+    pub json: bool,
+}
+
+impl Output {
+    /// Prints `value` as JSON, or the human text `human` builds.
+    pub fn emit<T: serde::Serialize>(
+        &self,
+        value: &T,
+        human: impl FnOnce() -> String,
+    ) -> anyhow::Result<()> {
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(value)?);
+        } else {
+            print!("{}", human());
+        }
+        Ok(())
+    }
+}
+
+/// The config the command runs with: the named file, or the default path. `optional` commands
+/// (pure calculations) fall back to the built-in defaults when no file exists at the default path.
+pub enum ConfigChoice {
+    Required,
+    Optional,
+}
+
+pub fn load_config(
+    explicit: Option<&Path>,
+    choice: ConfigChoice,
+) -> anyhow::Result<Option<Config>> {
+    let (path, explicit) = match explicit {
+        Some(p) => (p.to_path_buf(), true),
+        None => (PathBuf::from(DEFAULT_CONFIG), false),
+    };
+    if !explicit && !path.exists() {
+        return match choice {
+            ConfigChoice::Optional => Ok(None),
+            ConfigChoice::Required => anyhow::bail!(
+                "no config file at {DEFAULT_CONFIG}; pass --config FILE or set MADOGUCHI_CONFIG"
+            ),
+        };
+    }
+    let config =
+        Config::load(&path).with_context(|| format!("cannot load config {}", path.display()))?;
+    Ok(Some(config))
+}
+
+pub fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_from_env("MADOGUCHI_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
+    // Logs go to stderr so stdout stays clean for --json.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    let out = Output { json: cli.json };
+    let config_path = cli.config.as_deref();
+    match cli.command {
+        Command::CheckConfig => check_config(config_path, &out),
+        Command::Calendar { command } => {
+            let config = load_config(config_path, ConfigChoice::Optional)?;
+            calendar::run(command, config.as_ref(), &out)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Contracts { command } => {
+            contracts::run(command, config_path, &out)?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn check_config(path: Option<&Path>, out: &Output) -> anyhow::Result<ExitCode> {
+    let path = path
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
+    match Config::load(&path) {
+        Ok(config) => {
+            let summary = serde_json::json!({
+                "ok": true,
+                "config": path.display().to_string(),
+                "address": config.desk.address,
+                "problems": [],
+            });
+            out.emit(&summary, || {
+                format!(
+                    "config OK: {}\n  desk address: {}\n  database: {}\n",
+                    path.display(),
+                    config.desk.address,
+                    config.storage.database.display()
+                )
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(err) => {
+            let problems: Vec<String> = err.problems().iter().map(ToString::to_string).collect();
+            let summary = serde_json::json!({
+                "ok": false,
+                "config": path.display().to_string(),
+                "problems": problems,
+            });
+            out.emit(&summary, || {
+                let mut text = format!(
+                    "config {} has {} problem(s):\n",
+                    path.display(),
+                    problems.len()
+                );
+                for p in &problems {
+                    text.push_str(&format!("  - {p}\n"));
+                }
+                text
+            })?;
+            Ok(ExitCode::from(1))
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! The pure core: no clock reads, no network, no disk. Time is always a parameter.
+
+pub mod calendar;
+pub mod classify;
+pub mod contract;
+pub mod form;
+pub mod guard;
+pub mod inbound;

@@ -1,0 +1,398 @@
+//! Tickets: numbers and tags, threading, entitlement, and the decision one incoming message
+//! leads to. Pure: the shell looks up the candidate ticket and contract, passes them in with the
+//! arrival time and `now`, and executes the returned decision in one transaction.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+
+use super::calendar::BusinessCalendar;
+use super::classify::Category;
+use super::contract::{ContractPeriods, CoverageStatus, RenewalKind, SupportPeriod, renewal, status_on};
+use super::guard::{Guard, NoReplyReason};
+use super::inbound::InboundMail;
+
+/// The ticket tag every subject the desk sends carries: `[NEO-DS#000123]`.
+pub fn tag(prefix: &str, number: u64) -> String {
+    format!("[{prefix}#{number:06}]")
+}
+
+/// The ticket number of the first `[PREFIX#digits]` tag in a subject (prefix compared without
+/// regard to case, as mail clients and people retype it).
+pub fn find_tag(subject: &str, prefix: &str) -> Option<u64> {
+    let lower = subject.to_ascii_lowercase();
+    let needle = format!("[{}#", prefix.to_ascii_lowercase());
+    let mut from = 0;
+    while let Some(pos) = lower[from..].find(&needle) {
+        let start = from + pos + needle.len();
+        let digits: String = lower[start..].chars().take_while(char::is_ascii_digit).collect();
+        if !digits.is_empty() && lower[start + digits.len()..].starts_with(']') {
+            return digits.parse().ok();
+        }
+        from = start;
+    }
+    None
+}
+
+/// A Message-ID for mail the desk sends about a ticket. The random `token` (from the shell)
+/// makes it unguessable, so knowing it proves the sender received our mail.
+pub fn message_id(prefix: &str, number: u64, token: u64, domain: &str) -> String {
+    format!("{}.{number:06}.{token:016x}@{domain}", prefix.to_ascii_lowercase())
+}
+
+/// The ticket number a desk-made Message-ID names, when it is one of ours.
+pub fn ticket_in_message_id(id: &str, prefix: &str, domain: &str) -> Option<u64> {
+    let (local, host) = id.rsplit_once('@')?;
+    if !host.eq_ignore_ascii_case(domain) {
+        return None;
+    }
+    let rest = local.strip_prefix(&format!("{}.", prefix.to_ascii_lowercase()))?;
+    let (number, token) = rest.split_once('.')?;
+    if token.len() != 16 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    number.parse().ok()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TicketState {
+    /// Received outside reception hours; accepted at the next opening (R5).
+    WaitingAcceptance,
+    Open,
+    Closed,
+}
+
+impl TicketState {
+    pub fn code(self) -> &'static str {
+        match self {
+            TicketState::WaitingAcceptance => "waiting_acceptance",
+            TicketState::Open => "open",
+            TicketState::Closed => "closed",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Self> {
+        match code {
+            "waiting_acceptance" => Some(TicketState::WaitingAcceptance),
+            "open" => Some(TicketState::Open),
+            "closed" => Some(TicketState::Closed),
+            _ => None,
+        }
+    }
+
+    /// The state a ticket accepted at `accepted_at` is in at `now`.
+    pub fn on_acceptance(accepted_at: DateTime<Utc>, now: DateTime<Utc>) -> Self {
+        if accepted_at > now {
+            TicketState::WaitingAcceptance
+        } else {
+            TicketState::Open
+        }
+    }
+}
+
+/// What the desk needs to know about a ticket a message may belong to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TicketFacts {
+    pub number: u64,
+    pub state: TicketState,
+    pub accepted_at: DateTime<Utc>,
+    pub closed_at: Option<DateTime<Utc>>,
+    /// Addresses that may write to the ticket: the customer, the contract's registered
+    /// contacts; staff are added by the caller.
+    pub participants: Vec<String>,
+}
+
+/// How a message was tied to an existing ticket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ThreadedBy {
+    /// In-Reply-To/References name a Message-ID the desk sent for the ticket.
+    OurMessageId,
+    /// In-Reply-To/References name an earlier message of the ticket, and the sender is a
+    /// participant.
+    KnownMessageId,
+    /// The subject tag, and the sender is a participant.
+    SubjectTag,
+}
+
+/// A contract as the decision needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContractFacts {
+    pub contract_id: String,
+    pub customer: String,
+    pub contacts: Vec<String>,
+    pub neo_support: bool,
+    pub periods: Option<ContractPeriods>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MatchedBy {
+    /// The sender (or the form's address) is a registered contact.
+    Contact,
+    CustomerNumber,
+    LicenseSerial,
+    Domain,
+}
+
+/// Whether the request is entitled to support on its arrival date.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Entitlement {
+    Covered { period: SupportPeriod },
+    /// No period covers the date; `next` says what must be ordered now (R10/R11).
+    Expired { last_end: NaiveDate, next: RenewalKind, next_period: SupportPeriod },
+    /// Support has not started yet (or resumes later).
+    NotYetCovered { starts: NaiveDate },
+    /// No contract could be found; staff must identify it.
+    Unmatched,
+    /// A desknet's NEO (base product) question from a contract without NEO support (R3).
+    OutOfScope,
+    /// The contract has no usable order history; staff must check it.
+    Unknown { problem: String },
+}
+
+impl Entitlement {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Entitlement::Covered { .. } => "covered",
+            Entitlement::Expired { .. } => "expired",
+            Entitlement::NotYetCovered { .. } => "not_yet_covered",
+            Entitlement::Unmatched => "unmatched",
+            Entitlement::OutOfScope => "out_of_scope",
+            Entitlement::Unknown { .. } => "unknown",
+        }
+    }
+}
+
+/// R1–R3, R9–R11: what a request about `category` from `contract` arriving on `date` is owed.
+pub fn entitlement(contract: Option<&ContractFacts>, category: Category, date: NaiveDate) -> Entitlement {
+    let Some(contract) = contract else {
+        return Entitlement::Unmatched;
+    };
+    if category == Category::BaseProduct && !contract.neo_support {
+        return Entitlement::OutOfScope;
+    }
+    let Some(periods) = &contract.periods else {
+        return Entitlement::Unknown {
+            problem: "the contract has no valid orders".into(),
+        };
+    };
+    match status_on(periods, date) {
+        CoverageStatus::Covered { period } => Entitlement::Covered { period },
+        CoverageStatus::NotYetCovered { starts } => Entitlement::NotYetCovered { starts },
+        CoverageStatus::Lapsed { resumes, .. } => Entitlement::NotYetCovered { starts: resumes },
+        CoverageStatus::Expired { last_end, .. } => {
+            let next = renewal(last_end, date);
+            Entitlement::Expired {
+                last_end,
+                next: next.kind,
+                next_period: next.period,
+            }
+        }
+        CoverageStatus::NoPeriods => Entitlement::Unknown {
+            problem: "the contract has no support periods".into(),
+        },
+    }
+}
+
+/// The automatic reply a new ticket gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplyKind {
+    Acknowledgement,
+    Expired,
+    Unmatched,
+    OutOfScope,
+}
+
+impl ReplyKind {
+    pub fn code(self) -> &'static str {
+        match self {
+            ReplyKind::Acknowledgement => "acknowledgement",
+            ReplyKind::Expired => "expired",
+            ReplyKind::Unmatched => "unmatched",
+            ReplyKind::OutOfScope => "out_of_scope",
+        }
+    }
+}
+
+/// Desk settings the decision depends on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeskRules {
+    pub desk_addresses: Vec<String>,
+    pub staff: Vec<String>,
+    pub reopen_days: i64,
+    pub auto_reply_limit_per_hour: u32,
+}
+
+/// Everything the decision needs about one message; the shell gathers it.
+#[derive(Debug, Clone)]
+pub struct Intake<'a> {
+    pub mail: &'a InboundMail,
+    pub guard: &'a Guard,
+    pub category: Category,
+    /// Delivery time (Maildir file time, IMAP INTERNALDATE): business time starts here.
+    pub received_at: DateTime<Utc>,
+    pub now: DateTime<Utc>,
+    /// The ticket the message refers to, with how; `None` when it refers to none.
+    pub thread: Option<(&'a TicketFacts, ThreadedBy)>,
+    pub contract: Option<(&'a ContractFacts, MatchedBy)>,
+    /// Where a reply would go (form address, Reply-To or From), lowercased.
+    pub reply_to: Option<String>,
+    /// Automatic replies sent to `reply_to` in the hour before `now`.
+    pub recent_auto_replies: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NewTicket {
+    pub state: TicketState,
+    pub category: Category,
+    pub accepted_at: DateTime<Utc>,
+    pub contract_id: Option<String>,
+    pub matched_by: Option<MatchedBy>,
+    pub entitlement: Entitlement,
+    /// The automatic reply, and to whom; `None` with `reply_withheld` saying why.
+    pub reply: Option<(ReplyKind, String)>,
+    pub reply_withheld: Option<String>,
+    /// The closed ticket this one continues (a follow-up after the reopen window).
+    pub continues: Option<u64>,
+    /// License applications (R7/R8): the business date the key is due.
+    pub license_due: Option<NaiveDate>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "decision", rename_all = "snake_case")]
+pub enum Decision {
+    /// A new ticket; staff are notified.
+    NewTicket(NewTicket),
+    /// An article on an existing ticket.
+    FollowUp {
+        ticket: u64,
+        threaded_by: ThreadedBy,
+        from_staff: bool,
+        /// The ticket was closed and is reopened into this state.
+        reopen_as: Option<TicketState>,
+        notify_staff: bool,
+    },
+    /// Auto-generated mail or a bounce: recorded, never answered, never a ticket.
+    Recorded { reason: NoReplyReason, ticket: Option<u64> },
+    /// Kept aside for a person, with the reason.
+    Quarantine { reason: String },
+}
+
+/// The decision for one message. Never fails: every message ends as a ticket article, a
+/// recorded automatic message, or a quarantined one (ARCHITECTURE.md, invariant 3).
+pub fn decide(intake: &Intake<'_>, rules: &DeskRules, calendar: &BusinessCalendar) -> Decision {
+    let mail = intake.mail;
+    if let Guard::NoReply(reason) = intake.guard {
+        // Our own mail coming back is a loop, not a customer; everything else automatic is
+        // recorded (bounces are linked to the delivery they report on by the shell).
+        return Decision::Recorded {
+            reason: reason.clone(),
+            ticket: intake.thread.map(|(t, _)| t.number),
+        };
+    }
+    let Some(from) = &mail.from else {
+        return Decision::Quarantine {
+            reason: "no usable From address".into(),
+        };
+    };
+    let from_staff = rules.staff.iter().any(|s| s.eq_ignore_ascii_case(&from.address));
+    if let Some((ticket, threaded_by)) = intake.thread {
+        if ticket.state != TicketState::Closed {
+            return Decision::FollowUp {
+                ticket: ticket.number,
+                threaded_by,
+                from_staff,
+                reopen_as: None,
+                notify_staff: !from_staff,
+            };
+        }
+        let within = ticket
+            .closed_at
+            .is_some_and(|closed| intake.received_at - closed <= chrono::Duration::days(rules.reopen_days));
+        if within || from_staff {
+            let accepted = calendar.accepted_at(intake.received_at).with_timezone(&Utc);
+            return Decision::FollowUp {
+                ticket: ticket.number,
+                threaded_by,
+                from_staff,
+                reopen_as: Some(TicketState::on_acceptance(accepted, intake.now)),
+                notify_staff: !from_staff,
+            };
+        }
+        return Decision::NewTicket(new_ticket(intake, rules, calendar, Some(ticket.number)));
+    }
+    if from_staff {
+        // Staff mail that names no ticket is not a customer request; a person decides.
+        return Decision::Quarantine {
+            reason: "mail from staff that refers to no ticket".into(),
+        };
+    }
+    Decision::NewTicket(new_ticket(intake, rules, calendar, None))
+}
+
+fn new_ticket(
+    intake: &Intake<'_>,
+    rules: &DeskRules,
+    calendar: &BusinessCalendar,
+    continues: Option<u64>,
+) -> NewTicket {
+    let accepted_at = calendar.accepted_at(intake.received_at).with_timezone(&Utc);
+    let local_date = intake.received_at.with_timezone(&calendar.timezone()).date_naive();
+    let contract = intake.contract.map(|(c, _)| c);
+    let entitlement = entitlement(contract, intake.category, local_date);
+    let license_due = (intake.category == Category::LicenseReissue)
+        .then(|| calendar.license_due(intake.received_at));
+    let (reply, reply_withheld) = choose_reply(intake, rules, &entitlement);
+    NewTicket {
+        state: TicketState::on_acceptance(accepted_at, intake.now),
+        category: intake.category,
+        accepted_at,
+        contract_id: contract.map(|c| c.contract_id.clone()),
+        matched_by: intake.contract.map(|(_, how)| how),
+        entitlement,
+        reply,
+        reply_withheld,
+        continues,
+        license_due,
+    }
+}
+
+fn choose_reply(
+    intake: &Intake<'_>,
+    rules: &DeskRules,
+    entitlement: &Entitlement,
+) -> (Option<(ReplyKind, String)>, Option<String>) {
+    let Some(to) = intake.reply_to.clone() else {
+        return (None, Some("no address to reply to".into()));
+    };
+    if rules.desk_addresses.iter().any(|d| d.eq_ignore_ascii_case(&to)) {
+        return (None, Some("the reply address is the desk itself".into()));
+    }
+    if intake.recent_auto_replies >= rules.auto_reply_limit_per_hour {
+        return (
+            None,
+            Some(format!(
+                "{to} already got {} automatic replies in the last hour (limit {})",
+                intake.recent_auto_replies, rules.auto_reply_limit_per_hour
+            )),
+        );
+    }
+    // Contract details (expiry, scope) go only to a registered contact of that contract; anyone
+    // else gets the plain acknowledgement and staff confirm the contract.
+    let registered = intake
+        .contract
+        .is_some_and(|(c, _)| c.contacts.iter().any(|a| a.eq_ignore_ascii_case(&to)));
+    let kind = match entitlement {
+        Entitlement::Unmatched => ReplyKind::Unmatched,
+        Entitlement::Expired { .. } if registered => ReplyKind::Expired,
+        Entitlement::OutOfScope if registered => ReplyKind::OutOfScope,
+        _ => ReplyKind::Acknowledgement,
+    };
+    (Some((kind, to)), None)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,10 @@
+//! madoguchi: the e-mail support desk behind the desknet's NEO distributed-server support terms.
+//! See ARCHITECTURE.md for the map. `core` is pure; everything else is the I/O shell.
+
+pub mod clock;
+pub mod config;
+pub mod contracts_csv;
+pub mod core;
+pub mod mail;
+pub mod store;
+pub mod timearg;

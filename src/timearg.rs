@@ -1,0 +1,115 @@
+//! Time and date arguments as admins type them: RFC 3339, a local `YYYY-MM-DDTHH:MM[:SS]` read in
+//! the desk's timezone (Japan time by default), or `now`.
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use chrono_tz::Tz;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TimeArgError {
+    #[error(
+        "cannot read time {0:?}: expected RFC 3339 (2026-11-25T10:00:00+09:00), a local time YYYY-MM-DDTHH:MM[:SS], or now"
+    )]
+    Unreadable(String),
+    #[error("cannot read time {0:?}: that local time does not exist in {1}")]
+    NonexistentLocal(String, Tz),
+    #[error("cannot read date {0:?}: expected YYYY-MM-DD")]
+    BadDate(String),
+}
+
+/// Parses an instant; `now` is the shell's current time, passed in.
+pub fn parse_instant(
+    text: &str,
+    tz: Tz,
+    now: DateTime<Utc>,
+) -> Result<DateTime<Utc>, TimeArgError> {
+    let text = text.trim();
+    if text.eq_ignore_ascii_case("now") {
+        return Ok(now);
+    }
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    let local = [
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+    ]
+    .iter()
+    .find_map(|f| NaiveDateTime::parse_from_str(text, f).ok())
+    .ok_or_else(|| TimeArgError::Unreadable(text.to_string()))?;
+    tz.from_local_datetime(&local)
+        .earliest()
+        .map(|t| t.with_timezone(&Utc))
+        .ok_or_else(|| TimeArgError::NonexistentLocal(text.to_string(), tz))
+}
+
+/// Parses a calendar date `YYYY-MM-DD`.
+pub fn parse_date(text: &str) -> Result<NaiveDate, TimeArgError> {
+    NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
+        .map_err(|_| TimeArgError::BadDate(text.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 25, 1, 0, 0)
+            .single()
+            .unwrap()
+    }
+
+    #[test]
+    fn local_time_is_read_in_the_desk_timezone() {
+        let t = parse_instant("2026-11-25T09:00", chrono_tz::Asia::Tokyo, now()).unwrap();
+        assert_eq!(
+            t,
+            Utc.with_ymd_and_hms(2026, 11, 25, 0, 0, 0)
+                .single()
+                .unwrap()
+        );
+        let t = parse_instant("2026-11-25T09:00:30", chrono_tz::Asia::Tokyo, now()).unwrap();
+        assert_eq!(
+            t,
+            Utc.with_ymd_and_hms(2026, 11, 25, 0, 0, 30)
+                .single()
+                .unwrap()
+        );
+    }
+
+    #[test]
+    fn rfc3339_keeps_its_offset_and_now_is_passed_in() {
+        let t = parse_instant("2026-11-25T09:00:00Z", chrono_tz::Asia::Tokyo, now()).unwrap();
+        assert_eq!(
+            t,
+            Utc.with_ymd_and_hms(2026, 11, 25, 9, 0, 0)
+                .single()
+                .unwrap()
+        );
+        assert_eq!(
+            parse_instant("now", chrono_tz::Asia::Tokyo, now()).unwrap(),
+            now()
+        );
+    }
+
+    #[test]
+    fn garbage_is_a_clear_error() {
+        assert!(matches!(
+            parse_instant("tomorrow", chrono_tz::Asia::Tokyo, now()),
+            Err(TimeArgError::Unreadable(_))
+        ));
+        assert!(matches!(
+            parse_instant("2026-03-08T02:30", chrono_tz::America::New_York, now()),
+            Err(TimeArgError::NonexistentLocal(..))
+        ));
+        assert_eq!(
+            parse_date("2026-02-30"),
+            Err(TimeArgError::BadDate("2026-02-30".into()))
+        );
+        assert_eq!(
+            parse_date(" 2026-02-28 ").unwrap(),
+            NaiveDate::from_ymd_opt(2026, 2, 28).unwrap()
+        );
+    }
+}
