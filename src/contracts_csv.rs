@@ -474,7 +474,7 @@ fn read_table(p: &mut Problems, input: impl Read, spec: &[Column]) -> Option<Vec
                 return None;
             }
             Some(Err(e)) => {
-                let line = e.position().map_or(1, |pos| line_of(pos));
+                let line = e.position().map_or(1, &line_of);
                 p.push(line, None, format!("unreadable CSV: {e}"));
                 return None;
             }
@@ -482,7 +482,7 @@ fn read_table(p: &mut Problems, input: impl Read, spec: &[Column]) -> Option<Vec
             Some(Ok(r)) => break r,
         }
     };
-    let header_line = header.position().map_or(1, |pos| line_of(pos));
+    let header_line = header.position().map_or(1, &line_of);
     let names: Vec<String> = header
         .iter()
         .map(|n| n.trim().to_ascii_lowercase())
@@ -514,9 +514,11 @@ fn read_table(p: &mut Problems, input: impl Read, spec: &[Column]) -> Option<Vec
             }
             None => {
                 header_ok = false;
+                // Escaped and shortened: an unknown name may be garbage.
+                let shown_name: String = name.escape_debug().take(MAX_SHOWN).collect();
                 p.push(
                     header_line,
-                    Some(name),
+                    Some(&shown_name),
                     format!("unknown column (expected columns: {expected})"),
                 );
             }
@@ -542,12 +544,12 @@ fn read_table(p: &mut Problems, input: impl Read, spec: &[Column]) -> Option<Vec
         let record = match record {
             Ok(r) => r,
             Err(e) => {
-                let line = e.position().map_or(0, |pos| line_of(pos));
+                let line = e.position().map_or(0, &line_of);
                 p.push(line, None, format!("unreadable CSV: {e}"));
                 break;
             }
         };
-        let line = record.position().map_or(0, |pos| line_of(pos));
+        let line = record.position().map_or(0, &line_of);
         if record.iter().all(|f| f.trim().is_empty()) {
             continue;
         }

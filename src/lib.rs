@@ -5,6 +5,7 @@ pub mod clock;
 pub mod config;
 pub mod contracts_csv;
 pub mod core;
+pub mod intake;
 pub mod mail;
 pub mod store;
 pub mod timearg;

@@ -82,7 +82,7 @@ pub fn run(command: CalendarCommand, config: Option<&Config>, out: &Output) -> a
                     json!({
                         "date": h.date.format("%Y-%m-%d").to_string(),
                         "name": h.name,
-                        "kind": h.kind.code(),
+                        "kind": h.kind,
                     })
                 })
                 .collect();

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use madoguchi::config::Config;
+use madoguchi::config::{Config, ConfigError};
 
 use crate::{Cli, Command};
 
@@ -113,7 +113,12 @@ fn check_config(path: Option<&Path>, out: &Output) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Err(err) => {
-            let problems: Vec<String> = err.problems().iter().map(ToString::to_string).collect();
+            let problems: Vec<String> = match &err {
+                ConfigError::Invalid(errors) => {
+                    errors.problems.iter().map(ToString::to_string).collect()
+                }
+                other => vec![other.to_string()],
+            };
             let summary = serde_json::json!({
                 "ok": false,
                 "config": path.display().to_string(),

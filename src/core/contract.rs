@@ -1141,7 +1141,7 @@ mod tests {
             let mut last_end = first_year(initial, None).period.end;
             let mut received = initial;
             for gap in gaps {
-                received = received + chrono::TimeDelta::days(gap);
+                received += chrono::TimeDelta::days(gap);
                 let r = renewal(last_end, received);
                 let kind = match r.kind {
                     RenewalKind::Renewal => OrderKind::Renewal,

@@ -2,17 +2,19 @@
 //! `crate::mail` builds it from raw bytes; every decision in the core starts from it.
 
 use chrono::{DateTime, FixedOffset};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+
+use super::form::{FormEntry, FormField};
 
 /// A mailbox: the address lowercased (comparisons are on it), the display name decoded.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Mailbox {
     pub name: Option<String>,
     pub address: String,
 }
 
 /// Headers that mark mail as automatic (RFC 3834 and the de-facto ones).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AutoHeaders {
     /// `Auto-Submitted` value, lowercased (`no` means a person sent it).
     pub auto_submitted: Option<String>,
@@ -33,7 +35,7 @@ pub struct AutoHeaders {
 
 /// A delivery status notification (`multipart/report; report-type=delivery-status`) or an
 /// unmistakable bounce, with what it says about the message it reports on.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeliveryReport {
     /// Message-ID of the message that could not be delivered, when the report carries it.
     pub original_message_id: Option<String>,
@@ -46,7 +48,7 @@ pub struct DeliveryReport {
     pub kind: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Attachment {
     pub name: Option<String>,
     pub content_type: String,
@@ -54,22 +56,46 @@ pub struct Attachment {
     pub sha256: String,
 }
 
-/// Form fields parsed from a configured form sender's `【label】value` body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// Form fields parsed from a configured form sender's `【label】value` body
+/// (see `core::form`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FormMail {
     pub kind: FormKind,
-    /// Fields by their configured label, in body order.
-    pub fields: Vec<(String, String)>,
+    /// Every `【label】value` in body order, known labels with their semantic field.
+    pub fields: Vec<FormEntry>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+impl FormMail {
+    /// The first non-empty value of a semantic field.
+    pub fn get(&self, field: FormField) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|e| e.field == Some(field) && !e.value.is_empty())
+            .map(|e| e.value.as_str())
+    }
+
+    /// The first value written under exactly this label (as it appeared in the body).
+    pub fn get_label(&self, label: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|e| e.label == label)
+            .map(|e| e.value.as_str())
+    }
+
+    /// Entries whose label is not in the configured mapping.
+    pub fn unknown(&self) -> impl Iterator<Item = &FormEntry> {
+        self.fields.iter().filter(|e| e.field.is_none())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FormKind {
     Inquiry,
     LicenseApplication,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InboundMail {
     pub message_id: Option<String>,
     pub in_reply_to: Vec<String>,

@@ -120,7 +120,9 @@ pub enum ThreadedBy {
 pub struct ContractFacts {
     pub contract_id: String,
     pub customer: String,
+    pub license_serial: String,
     pub contacts: Vec<String>,
+    pub domains: Vec<String>,
     pub neo_support: bool,
     pub periods: Option<ContractPeriods>,
 }

@@ -38,6 +38,91 @@ const MIGRATIONS: &[&str] = &[
         cert_end    TEXT,
         PRIMARY KEY (contract_id, seq)
     );",
+    // 2: every message that arrived and what became of it, tickets, their articles, the
+    // Message-IDs that thread mail to them, and the outbox (invariants 2–4).
+    "CREATE TABLE tickets (
+        number           INTEGER PRIMARY KEY,
+        state            TEXT NOT NULL,
+        category         TEXT NOT NULL,
+        contract_id      TEXT,
+        matched_by       TEXT,
+        entitlement      TEXT NOT NULL,
+        customer_address TEXT NOT NULL,
+        customer_name    TEXT NOT NULL,
+        subject          TEXT NOT NULL,
+        received_at      TEXT NOT NULL,
+        accepted_at      TEXT NOT NULL,
+        license_due      TEXT,
+        continues        INTEGER REFERENCES tickets(number),
+        closed_at        TEXT,
+        updated_at       TEXT NOT NULL
+    );
+    CREATE INDEX tickets_by_state ON tickets(state, accepted_at);
+    CREATE TABLE messages (
+        id             INTEGER PRIMARY KEY,
+        source         TEXT NOT NULL,
+        source_key     TEXT NOT NULL,
+        message_id     TEXT,
+        content_sha256 TEXT NOT NULL,
+        raw_path       TEXT NOT NULL,
+        size           INTEGER NOT NULL,
+        received_at    TEXT NOT NULL,
+        processed_at   TEXT NOT NULL,
+        from_address   TEXT,
+        subject        TEXT NOT NULL,
+        verdict        TEXT NOT NULL
+            CHECK (verdict IN ('article', 'recorded', 'quarantined', 'duplicate')),
+        reason         TEXT,
+        ticket         INTEGER REFERENCES tickets(number),
+        UNIQUE (source, source_key)
+    );
+    CREATE INDEX messages_by_message_id ON messages(message_id, content_sha256);
+    CREATE TABLE attachments (
+        message      INTEGER NOT NULL REFERENCES messages(id),
+        seq          INTEGER NOT NULL,
+        name         TEXT,
+        content_type TEXT NOT NULL,
+        size         INTEGER NOT NULL,
+        sha256       TEXT NOT NULL,
+        PRIMARY KEY (message, seq)
+    );
+    CREATE TABLE outbox (
+        id              INTEGER PRIMARY KEY,
+        ticket          INTEGER REFERENCES tickets(number),
+        kind            TEXT NOT NULL,
+        auto_reply_to   TEXT,
+        message_id      TEXT NOT NULL UNIQUE,
+        sender          TEXT NOT NULL,
+        recipients      TEXT NOT NULL,
+        subject         TEXT NOT NULL,
+        raw             BLOB NOT NULL,
+        created_at      TEXT NOT NULL,
+        state           TEXT NOT NULL CHECK (state IN ('pending', 'sent', 'failed')),
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT NOT NULL,
+        sent_at         TEXT,
+        last_error      TEXT,
+        bounced         TEXT
+    );
+    CREATE INDEX outbox_due ON outbox(state, next_attempt_at);
+    CREATE INDEX outbox_auto_replies ON outbox(auto_reply_to, created_at);
+    CREATE TABLE articles (
+        id         INTEGER PRIMARY KEY,
+        ticket     INTEGER NOT NULL REFERENCES tickets(number),
+        direction  TEXT NOT NULL CHECK (direction IN ('in', 'out')),
+        message    INTEGER REFERENCES messages(id),
+        outbox     INTEGER REFERENCES outbox(id),
+        author     TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        subject    TEXT NOT NULL,
+        text       TEXT NOT NULL
+    );
+    CREATE INDEX articles_by_ticket ON articles(ticket, id);
+    CREATE TABLE thread_ids (
+        message_id TEXT PRIMARY KEY,
+        ticket     INTEGER NOT NULL REFERENCES tickets(number),
+        ours       INTEGER NOT NULL
+    );",
 ];
 
 /// The newest schema version this binary knows.

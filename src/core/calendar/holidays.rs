@@ -73,17 +73,28 @@ pub fn national_holidays(year: i32) -> Vec<Holiday> {
 
     // 振替休日. Before 2007: the Monday after a Sunday holiday. From 2007: the first following
     // day that is not itself a national holiday (so 5/3 on a Sunday moves to 5/6).
+    // Naming follows the reference table: after the holiday just before the substitute day
+    // (こどもの日 for every 5/6), except 2020, which it lists under the Sunday holiday.
     let substitute_start = ymd(SUBSTITUTE_START);
     let mut substitutes: Vec<NaiveDate> = Vec::new();
-    for &(date, name) in &base {
+    for (i, &(date, sunday_name)) in base.iter().enumerate() {
         if date.weekday() != Weekday::Sun || substitute_start.is_none_or(|s| date < s) {
             continue;
         }
         let mut day = date.succ_opt();
+        let mut name = sunday_name;
         if year >= RULES_2007 {
-            while let Some(d) = day.filter(|&d| is_base(d)) {
-                day = d.succ_opt();
+            // `base` is sorted and unique, so consecutive holidays are consecutive entries.
+            for &(next, next_name) in &base[i + 1..] {
+                if Some(next) != day {
+                    break;
+                }
+                name = next_name;
+                day = next.succ_opt();
             }
+        }
+        if year == 2020 {
+            name = sunday_name;
         }
         if let Some(d) = day.filter(|&d| !is_base(d) && d.year() == year) {
             substitutes.push(d);
@@ -237,11 +248,12 @@ fn autumnal_equinox_day(year: i32) -> u32 {
     equinox_day(year, c)
 }
 
-/// floor(C + 0.242194 (y − 1980) − floor((y − L) / 4)), L = 1983 before 1980, else 1980.
+/// int(C + 0.242194 (y − 1980) − int((y − L) / 4)), L = 1983 before 1980, else 1980. The
+/// inner `int` truncates toward zero as in the published formula (it matters for 1973–1978).
 fn equinox_day(year: i32, c_micro: i64) -> u32 {
     let y = i64::from(year);
     let leap_base = if year <= 1979 { 1983 } else { 1980 };
-    let micro = c_micro + 242_194 * (y - 1980) - 1_000_000 * (y - leap_base).div_euclid(4);
+    let micro = c_micro + 242_194 * (y - 1980) - 1_000_000 * ((y - leap_base) / 4);
     // An out-of-range result only happens for absurd years; from_ymd_opt then rejects it.
     u32::try_from(micro.div_euclid(1_000_000)).unwrap_or(0)
 }
@@ -430,9 +442,14 @@ mod tests {
         let h = national_holiday(d(2020, 5, 6)).unwrap();
         assert_eq!(h.name, "憲法記念日 振替休日");
         assert_eq!(h.kind, HolidayKind::Substitute);
+        // The reference names a 5/6 substitute after こどもの日, 2020 excepted.
         assert_eq!(
             name_on(d(2008, 5, 6)).as_deref(),
-            Some("みどりの日 振替休日")
+            Some("こどもの日 振替休日")
+        );
+        assert_eq!(
+            name_on(d(2026, 5, 6)).as_deref(),
+            Some("こどもの日 振替休日")
         );
         // 1992-05-03 Sunday → the Monday is a substitute, not a citizens' holiday.
         assert_eq!(
@@ -515,7 +532,9 @@ mod tests {
         assert!(national_holidays(1947).is_empty());
         let y1948: Vec<_> = names(1948).into_iter().map(|(_, n, _)| n).collect();
         assert_eq!(y1948, ["秋分の日", "文化の日", "勤労感謝の日"]);
-        assert_eq!(name_on(d(2100, 3, 21)).as_deref(), Some("春分の日"));
+        // Past 2099 the 2100–2150 formula: 2100-03-20 and 2100-09-23.
+        assert_eq!(name_on(d(2100, 3, 20)).as_deref(), Some("春分の日"));
+        assert_eq!(name_on(d(2100, 9, 23)).as_deref(), Some("秋分の日"));
         // Absurd years must not panic.
         for year in [i32::MIN, -1, 0, 262_143, i32::MAX] {
             let _ = national_holidays(year);

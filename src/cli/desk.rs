@@ -1,0 +1,250 @@
+//! `madoguchi run`, `tickets …`, `queue`, `mail inspect`: the desk itself and its views.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use chrono::{DateTime, Utc};
+use clap::Subcommand;
+use madoguchi::clock::system_now;
+use madoguchi::config::{Config, Intake, Outbound};
+use madoguchi::core::classify::{ClassifyRules, classify};
+use madoguchi::core::guard::{Guard, assess};
+use madoguchi::core::reply::time_ja;
+use madoguchi::desk::{Desk, PassSummary};
+use madoguchi::intake::maildir::Maildir;
+use madoguchi::mail::read_message;
+use madoguchi::outbound::file::FileSender;
+use madoguchi::store::tickets::TicketListing;
+use madoguchi::timearg::parse_instant;
+use serde_json::json;
+
+use super::{ConfigChoice, Output, load_config};
+
+#[derive(Debug, Subcommand)]
+pub enum TicketsCommand {
+    /// Tickets in acceptance order.
+    List {
+        /// Only tickets in this state: waiting_acceptance, open, closed.
+        #[arg(long)]
+        state: Option<String>,
+    },
+    /// One ticket with its articles.
+    Show { number: u64 },
+    /// Close a ticket (a follow-up within the reopen window reopens it).
+    Close { number: u64 },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MailCommand {
+    /// How the daemon reads one message file.
+    Inspect { file: PathBuf },
+}
+
+pub fn config_for_desk(path: Option<&Path>) -> anyhow::Result<Config> {
+    load_config(path, ConfigChoice::Required)?.context("a config file is needed")
+}
+
+/// One pass over the mailbox with the configured source and sender.
+pub fn run_pass(desk: &mut Desk, now: DateTime<Utc>) -> anyhow::Result<PassSummary> {
+    let (mut source, mut sender) = endpoints(desk.config())?;
+    Ok(desk.pass(&mut source, &mut sender, now)?)
+}
+
+fn endpoints(config: &Config) -> anyhow::Result<(Maildir, FileSender)> {
+    let source = match &config.intake {
+        Intake::Maildir { dir } => Maildir::open(dir)?,
+        Intake::Imap(_) => bail!("IMAP intake is not available in this build yet; use [intake] kind = \"maildir\""),
+    };
+    let sender = match &config.outbound {
+        Outbound::File { dir } => FileSender::new(dir.clone()),
+        Outbound::Smtp(_) => bail!("SMTP sending is not available in this build yet; use [outbound] kind = \"file\""),
+    };
+    Ok((source, sender))
+}
+
+pub fn summary_text(s: &PassSummary) -> String {
+    format!(
+        "{} message(s): {} new ticket(s), {} follow-up(s), {} recorded (automatic/bounce), {} quarantined, {} duplicate(s); {} ticket(s) opened; {} mail(s) sent, {} to retry, {} failed\n",
+        s.messages,
+        s.new_tickets,
+        s.follow_ups,
+        s.recorded,
+        s.quarantined,
+        s.duplicates,
+        s.opened,
+        s.sent,
+        s.send_retries,
+        s.send_failures
+    )
+}
+
+/// `run`: `--once` handles everything pending and due, then exits; otherwise the daemon loop
+/// until SIGTERM/SIGINT, re-reading the config on SIGHUP.
+pub fn run(config_path: Option<&Path>, once: bool, now: Option<&str>, out: &Output) -> anyhow::Result<()> {
+    let config = config_for_desk(config_path)?;
+    let tz = config.calendar.timezone;
+    let simulated = now.map(|t| parse_instant(t, tz, system_now())).transpose()?;
+    let started = system_now();
+    // `--now` shifts the clock: simulated time runs on from the given instant.
+    let clock = move || simulated.map_or_else(system_now, |t| t + (system_now() - started));
+    let mut desk = Desk::open(config)?;
+    if once {
+        let summary = run_pass(&mut desk, clock())?;
+        return out.emit(&summary, || summary_text(&summary));
+    }
+    crate::cli::daemon::run_daemon(desk, config_path.map(Path::to_path_buf), clock)
+}
+
+pub fn tickets(config_path: Option<&Path>, command: TicketsCommand, out: &Output) -> anyhow::Result<()> {
+    let config = config_for_desk(config_path)?;
+    let tz = config.calendar.timezone;
+    let mut desk = Desk::open(config)?;
+    match command {
+        TicketsCommand::List { state } => {
+            let list = desk.store().tickets(state.as_deref())?;
+            out.emit(&list, || listing_text(&list, tz))
+        }
+        TicketsCommand::Show { number } => {
+            let ticket = desk
+                .store()
+                .ticket(number)?
+                .with_context(|| format!("no ticket {number}"))?;
+            let articles = desk.store().articles(number)?;
+            let mut doc_flat = serde_json::to_value(&ticket)?;
+            if let Some(map) = doc_flat.as_object_mut() {
+                map.insert("articles".into(), serde_json::to_value(&articles)?);
+            }
+            out.emit(&doc_flat, || {
+                let mut t = listing_text(std::slice::from_ref(&ticket), tz);
+                for a in &articles {
+                    let arrow = if a.direction == "in" { "←" } else { "→" };
+                    t.push_str(&format!(
+                        "\n{arrow} {} {} {}{}\n  {}\n",
+                        time_ja(a.created_at, tz),
+                        a.author,
+                        a.subject,
+                        a.delivery.as_deref().map(|d| format!(" [{d}]")).unwrap_or_default(),
+                        a.text.trim_end().replace('\n', "\n  ")
+                    ));
+                }
+                t
+            })
+        }
+        TicketsCommand::Close { number } => {
+            let now = system_now();
+            if !desk.store_mut().close_ticket(number, now)? {
+                bail!("no ticket {number}");
+            }
+            out.emit(&json!({ "number": number, "state": "closed" }), || format!("ticket {number} closed\n"))
+        }
+    }
+}
+
+fn listing_text(list: &[TicketListing], tz: chrono_tz::Tz) -> String {
+    if list.is_empty() {
+        return "no tickets\n".into();
+    }
+    list.iter()
+        .map(|t| {
+            format!(
+                "#{:06} {:<18} {:<16} {:<8} 受付 {}  {} <{}>  {}\n",
+                t.number,
+                t.state,
+                t.category,
+                t.contract_id.as_deref().unwrap_or("-"),
+                time_ja(t.accepted_at, tz),
+                t.customer_name,
+                t.customer,
+                t.subject
+            )
+        })
+        .collect()
+}
+
+pub fn queue(config_path: Option<&Path>, out: &Output) -> anyhow::Result<()> {
+    let config = config_for_desk(config_path)?;
+    let tz = config.calendar.timezone;
+    let desk = Desk::open(config)?;
+    let now = system_now();
+    let rows: Vec<_> = desk
+        .store()
+        .queue()?
+        .into_iter()
+        .map(|t| {
+            let age = desk.calendar().business_duration(t.accepted_at, now);
+            (t, age)
+        })
+        .collect();
+    let doc: Vec<_> = rows
+        .iter()
+        .map(|(t, age)| {
+            let mut v = serde_json::to_value(t).unwrap_or_default();
+            if let Some(map) = v.as_object_mut() {
+                map.insert("business_minutes".into(), json!(age));
+            }
+            v
+        })
+        .collect();
+    out.emit(&doc, || {
+        if rows.is_empty() {
+            return "the queue is empty\n".into();
+        }
+        rows.iter()
+            .map(|(t, age)| {
+                format!(
+                    "#{:06} {:<18} {:>4}h{:02}m (business time)  受付 {}  {}\n",
+                    t.number,
+                    t.state,
+                    age / 60,
+                    age % 60,
+                    time_ja(t.accepted_at, tz),
+                    t.subject
+                )
+            })
+            .collect()
+    })
+}
+
+pub fn inspect(config_path: Option<&Path>, file: &Path, out: &Output) -> anyhow::Result<()> {
+    let config = load_config(config_path, ConfigChoice::Optional)?;
+    let raw = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let (form_senders, desk) = match &config {
+        Some(c) => (c.desk.form_senders.clone(), vec![c.desk.address.to_ascii_lowercase()]),
+        None => (Vec::new(), Vec::new()),
+    };
+    let read = read_message(&raw, &form_senders);
+    let mail = &read.mail;
+    let guard = assess(mail, &desk);
+    let category = classify(mail, &ClassifyRules::default());
+    let (auto_generated, verdict) = match &guard {
+        Guard::Human if mail.from.is_none() => (false, "quarantine: no usable From address".to_string()),
+        Guard::Human => (false, "ticket".to_string()),
+        Guard::NoReply(reason) => (true, format!("recorded: {}", reason.code())),
+    };
+    let doc = json!({
+        "from": mail.from,
+        "subject": mail.subject,
+        "text": mail.text,
+        "form": mail.form,
+        "category": category,
+        "auto_generated": auto_generated,
+        "verdict": verdict,
+        "message_id": mail.message_id,
+        "in_reply_to": mail.in_reply_to,
+        "references": mail.references,
+        "attachments": mail.attachments,
+        "report": mail.report,
+        "defects": mail.defects,
+    });
+    out.emit(&doc, || {
+        format!(
+            "from:      {}\nsubject:   {}\ncategory:  {category}\nverdict:   {verdict}\nform:      {}\nattachments: {}\ndefects:   {}\n\n{}\n",
+            mail.from.as_ref().map_or("(none)".into(), |m| m.address.clone()),
+            mail.subject,
+            mail.form.as_ref().map_or("no".into(), |f| format!("{:?}", f.kind)),
+            mail.attachments.len(),
+            if mail.defects.is_empty() { "none".into() } else { mail.defects.join("; ") },
+            mail.text.trim_end()
+        )
+    })
+}

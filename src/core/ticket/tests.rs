@@ -1,0 +1,277 @@
+use chrono::{NaiveDate, TimeZone};
+
+use super::*;
+use crate::core::calendar::CalendarSpec;
+use crate::core::contract::{Order, OrderKind, periods_from_orders};
+use crate::core::inbound::{AutoHeaders, InboundMail, Mailbox};
+
+fn jst(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
+    chrono_tz::Asia::Tokyo
+        .with_ymd_and_hms(y, m, d, h, min, 0)
+        .single()
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, d).unwrap()
+}
+
+fn calendar() -> BusinessCalendar {
+    BusinessCalendar::new(CalendarSpec::default()).unwrap()
+}
+
+fn rules() -> DeskRules {
+    DeskRules {
+        desk_addresses: vec!["support@example.co.jp".into()],
+        staff: vec!["tanaka@example.co.jp".into()],
+        reopen_days: 14,
+        auto_reply_limit_per_hour: 5,
+    }
+}
+
+fn mail(from: &str, subject: &str) -> InboundMail {
+    InboundMail {
+        message_id: Some("m1@customer.example.jp".into()),
+        in_reply_to: vec![],
+        references: vec![],
+        from: Some(Mailbox {
+            name: None,
+            address: from.into(),
+        }),
+        reply_to: None,
+        to: vec![],
+        cc: vec![],
+        subject: subject.into(),
+        date: None,
+        text: "本文".into(),
+        auto: AutoHeaders::default(),
+        report: None,
+        attachments: vec![],
+        form: None,
+        defects: vec![],
+    }
+}
+
+fn contract(neo_support: bool, received: NaiveDate) -> ContractFacts {
+    let periods = periods_from_orders(&[Order {
+        kind: OrderKind::Initial,
+        received,
+        purchased: None,
+        certificate: None,
+    }])
+    .unwrap();
+    ContractFacts {
+        contract_id: "C-1001".into(),
+        customer: "アルファ株式会社".into(),
+        license_serial: "NEO-1".into(),
+        contacts: vec!["yamada@alpha.example.co.jp".into()],
+        domains: vec!["alpha.example.co.jp".into()],
+        neo_support,
+        periods: Some(periods),
+    }
+}
+
+fn intake<'a>(mail: &'a InboundMail, guard: &'a Guard, received_at: DateTime<Utc>) -> Intake<'a> {
+    Intake {
+        mail,
+        guard,
+        category: Category::Fault,
+        received_at,
+        now: received_at,
+        thread: None,
+        contract: None,
+        reply_to: mail.from.as_ref().map(|m| m.address.clone()),
+        recent_auto_replies: 0,
+    }
+}
+
+fn new_ticket(d: Decision) -> NewTicket {
+    match d {
+        Decision::NewTicket(n) => n,
+        other => panic!("expected a new ticket, got {other:?}"),
+    }
+}
+
+#[test]
+fn tags_and_message_ids_round_trip() {
+    assert_eq!(tag("NEO-DS", 123), "[NEO-DS#000123]");
+    assert_eq!(find_tag("Re: [NEO-DS#000123] 件名", "NEO-DS"), Some(123));
+    assert_eq!(find_tag("Re: [neo-ds#42] x", "NEO-DS"), Some(42));
+    assert_eq!(find_tag("[NEO-DS#] [NEO-DS#12a] [OTHER#5]", "NEO-DS"), None);
+    let id = message_id("NEO-DS", 7, 0xdead_beef, "example.co.jp");
+    assert_eq!(ticket_in_message_id(&id, "NEO-DS", "example.co.jp"), Some(7));
+    assert_eq!(ticket_in_message_id(&id, "NEO-DS", "evil.example"), None);
+    assert_eq!(ticket_in_message_id("neo-ds.000007.1@example.co.jp", "NEO-DS", "example.co.jp"), None);
+}
+
+#[test]
+fn a_covered_contact_in_hours_gets_an_open_ticket_and_an_acknowledgement() {
+    let m = mail("yamada@alpha.example.co.jp", "エラーが出ます");
+    let c = contract(false, date(2026, 3, 15));
+    let guard = Guard::Human;
+    let t = jst(2026, 11, 25, 10, 0);
+    let mut i = intake(&m, &guard, t);
+    i.contract = Some((&c, MatchedBy::Contact));
+    let n = new_ticket(decide(&i, &rules(), &calendar()));
+    assert_eq!(n.state, TicketState::Open);
+    assert_eq!(n.accepted_at, t);
+    assert_eq!(n.contract_id.as_deref(), Some("C-1001"));
+    assert!(matches!(n.entitlement, Entitlement::Covered { .. }));
+    assert_eq!(n.reply, Some((ReplyKind::Acknowledgement, "yamada@alpha.example.co.jp".into())));
+}
+
+#[test]
+fn outside_hours_waits_for_the_next_opening() {
+    let m = mail("yamada@alpha.example.co.jp", "質問");
+    let guard = Guard::Human;
+    // Friday 18:00 → Monday 09:00 (R5).
+    let mut i = intake(&m, &guard, jst(2026, 11, 27, 18, 0));
+    i.now = jst(2026, 11, 27, 18, 5);
+    let n = new_ticket(decide(&i, &rules(), &calendar()));
+    assert_eq!(n.state, TicketState::WaitingAcceptance);
+    assert_eq!(n.accepted_at, jst(2026, 11, 30, 9, 0));
+    // Processed late (the daemon was down): still accepted as of arrival, and already open.
+    i.now = jst(2026, 12, 1, 10, 0);
+    let n = new_ticket(decide(&i, &rules(), &calendar()));
+    assert_eq!(n.accepted_at, jst(2026, 11, 30, 9, 0));
+    assert_eq!(n.state, TicketState::Open);
+}
+
+#[test]
+fn expired_details_go_only_to_a_registered_contact() {
+    let c = contract(false, date(2024, 3, 15)); // period 2024-04-01..2025-03-31
+    let guard = Guard::Human;
+    let m = mail("yamada@alpha.example.co.jp", "質問");
+    let mut i = intake(&m, &guard, jst(2026, 3, 10, 10, 0));
+    i.contract = Some((&c, MatchedBy::Contact));
+    let n = new_ticket(decide(&i, &rules(), &calendar()));
+    assert!(matches!(n.entitlement, Entitlement::Expired { next: RenewalKind::Renewal, .. }));
+    assert_eq!(n.reply.map(|r| r.0), Some(ReplyKind::Expired));
+    // Same contract found by domain, from an unregistered address: no contract details.
+    let m = mail("someone@alpha.example.co.jp", "質問");
+    let mut i = intake(&m, &guard, jst(2026, 4, 10, 10, 0));
+    i.contract = Some((&c, MatchedBy::Domain));
+    let n = new_ticket(decide(&i, &rules(), &calendar()));
+    assert!(matches!(n.entitlement, Entitlement::Expired { next: RenewalKind::RecontinuationRequired, .. }));
+    assert_eq!(n.reply.map(|r| r.0), Some(ReplyKind::Acknowledgement));
+}
+
+#[test]
+fn unmatched_and_out_of_scope() {
+    let guard = Guard::Human;
+    let m = mail("nobody@unknown.example", "質問");
+    let n = new_ticket(decide(&intake(&m, &guard, jst(2026, 11, 25, 10, 0)), &rules(), &calendar()));
+    assert_eq!(n.entitlement, Entitlement::Unmatched);
+    assert_eq!(n.reply.map(|r| r.0), Some(ReplyKind::Unmatched));
+
+    let c = contract(false, date(2026, 3, 15));
+    let m = mail("yamada@alpha.example.co.jp", "スケジュールの使い方");
+    let mut i = intake(&m, &guard, jst(2026, 11, 25, 10, 0));
+    i.category = Category::BaseProduct;
+    i.contract = Some((&c, MatchedBy::Contact));
+    let n = new_ticket(decide(&i, &rules(), &calendar()));
+    assert_eq!(n.entitlement, Entitlement::OutOfScope);
+    assert_eq!(n.reply.map(|r| r.0), Some(ReplyKind::OutOfScope));
+    // With desknet's NEO support the same question is covered (R3).
+    let c = contract(true, date(2026, 3, 15));
+    i.contract = Some((&c, MatchedBy::Contact));
+    let n = new_ticket(decide(&i, &rules(), &calendar()));
+    assert!(matches!(n.entitlement, Entitlement::Covered { .. }));
+}
+
+#[test]
+fn automatic_mail_is_recorded_never_answered() {
+    let m = mail("mailer-daemon@mx.example.jp", "Undelivered Mail");
+    let guard = Guard::NoReply(NoReplyReason::Bounce);
+    match decide(&intake(&m, &guard, jst(2026, 11, 25, 10, 0)), &rules(), &calendar()) {
+        Decision::Recorded { reason, ticket } => {
+            assert_eq!(reason, NoReplyReason::Bounce);
+            assert_eq!(ticket, None);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn the_per_sender_limit_and_the_desk_itself_withhold_replies() {
+    let guard = Guard::Human;
+    let m = mail("flood@unknown.example", "質問");
+    let mut i = intake(&m, &guard, jst(2026, 11, 25, 10, 0));
+    i.recent_auto_replies = 5;
+    let n = new_ticket(decide(&i, &rules(), &calendar()));
+    assert_eq!(n.reply, None);
+    assert!(n.reply_withheld.unwrap().contains("limit 5"));
+    i.recent_auto_replies = 0;
+    i.reply_to = Some("SUPPORT@example.co.jp".into());
+    let n = new_ticket(decide(&i, &rules(), &calendar()));
+    assert_eq!(n.reply, None);
+}
+
+#[test]
+fn follow_ups_reopen_within_the_window_and_continue_after_it() {
+    let guard = Guard::Human;
+    let m = mail("yamada@alpha.example.co.jp", "Re: [NEO-DS#000001] 質問");
+    let closed = TicketFacts {
+        number: 1,
+        state: TicketState::Closed,
+        accepted_at: jst(2026, 11, 2, 10, 0),
+        closed_at: Some(jst(2026, 11, 10, 10, 0)),
+        participants: vec!["yamada@alpha.example.co.jp".into()],
+    };
+    let mut i = intake(&m, &guard, jst(2026, 11, 24, 10, 0));
+    i.thread = Some((&closed, ThreadedBy::SubjectTag));
+    match decide(&i, &rules(), &calendar()) {
+        Decision::FollowUp { ticket, reopen_as, notify_staff, .. } => {
+            assert_eq!(ticket, 1);
+            assert_eq!(reopen_as, Some(TicketState::Open));
+            assert!(notify_staff);
+        }
+        other => panic!("{other:?}"),
+    }
+    // 15 days after closing: a new ticket that refers to the old one.
+    i.received_at = jst(2026, 11, 25, 10, 1);
+    i.now = i.received_at;
+    let n = new_ticket(decide(&i, &rules(), &calendar()));
+    assert_eq!(n.continues, Some(1));
+    // An open ticket simply gets the article.
+    let open = TicketFacts {
+        state: TicketState::Open,
+        closed_at: None,
+        ..closed
+    };
+    i.thread = Some((&open, ThreadedBy::OurMessageId));
+    assert!(matches!(
+        decide(&i, &rules(), &calendar()),
+        Decision::FollowUp { ticket: 1, reopen_as: None, .. }
+    ));
+}
+
+#[test]
+fn license_applications_carry_the_due_date() {
+    let guard = Guard::Human;
+    let m = mail("yamada@alpha.example.co.jp", "ライセンスキー再発行");
+    let mut i = intake(&m, &guard, jst(2026, 11, 27, 17, 0));
+    i.category = Category::LicenseReissue;
+    let n = new_ticket(decide(&i, &rules(), &calendar()));
+    assert_eq!(n.license_due, Some(date(2026, 11, 27)));
+    i.received_at = jst(2026, 11, 27, 17, 1);
+    let n = new_ticket(decide(&i, &rules(), &calendar()));
+    assert_eq!(n.license_due, Some(date(2026, 11, 30)));
+}
+
+#[test]
+fn staff_mail_without_a_ticket_is_quarantined_and_mail_without_from_too() {
+    let guard = Guard::Human;
+    let m = mail("tanaka@example.co.jp", "hello");
+    assert!(matches!(
+        decide(&intake(&m, &guard, jst(2026, 11, 25, 10, 0)), &rules(), &calendar()),
+        Decision::Quarantine { .. }
+    ));
+    let mut m = mail("x@y.example", "no from");
+    m.from = None;
+    assert!(matches!(
+        decide(&intake(&m, &guard, jst(2026, 11, 25, 10, 0)), &rules(), &calendar()),
+        Decision::Quarantine { .. }
+    ));
+}

@@ -1,0 +1,623 @@
+//! Messages, tickets, articles, thread ids and the outbox. Functions take a `&Connection` so
+//! the desk runs a whole batch of them inside one transaction.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+use super::{QueryContext, Store, StoreError};
+use crate::core::ticket::TicketState;
+use crate::outbound::Queued;
+
+/// Stored times: RFC 3339 UTC with microseconds, so text order is time order.
+pub fn time_text(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+fn time_from_text(text: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| StoreError::Corrupt(format!("stored time {text:?} is not RFC 3339")))
+}
+
+/// What became of a message (invariant 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Article,
+    Recorded,
+    Quarantined,
+    Duplicate,
+}
+
+impl Verdict {
+    pub fn code(self) -> &'static str {
+        match self {
+            Verdict::Article => "article",
+            Verdict::Recorded => "recorded",
+            Verdict::Quarantined => "quarantined",
+            Verdict::Duplicate => "duplicate",
+        }
+    }
+
+    fn from_code(code: &str) -> Option<Self> {
+        match code {
+            "article" => Some(Verdict::Article),
+            "recorded" => Some(Verdict::Recorded),
+            "quarantined" => Some(Verdict::Quarantined),
+            "duplicate" => Some(Verdict::Duplicate),
+            _ => None,
+        }
+    }
+}
+
+pub struct MessageRow<'a> {
+    pub source: &'a str,
+    pub source_key: &'a str,
+    pub message_id: Option<&'a str>,
+    pub content_sha256: &'a str,
+    pub raw_path: &'a str,
+    pub size: usize,
+    pub received_at: DateTime<Utc>,
+    pub processed_at: DateTime<Utc>,
+    pub from_address: Option<&'a str>,
+    pub subject: &'a str,
+    pub verdict: Verdict,
+    pub reason: Option<&'a str>,
+    pub ticket: Option<u64>,
+}
+
+/// The verdict already recorded for a message from this source, if any.
+pub fn seen_verdict(conn: &Connection, source: &str, key: &str) -> Result<Option<Verdict>, StoreError> {
+    let code: Option<String> = conn
+        .query_row(
+            "SELECT verdict FROM messages WHERE source = ?1 AND source_key = ?2",
+            params![source, key],
+            |r| r.get(0),
+        )
+        .optional()
+        .doing("look up a message")?;
+    Ok(code.as_deref().and_then(Verdict::from_code))
+}
+
+/// An earlier message with the same Message-ID and content (a re-delivered duplicate).
+pub fn same_message(conn: &Connection, message_id: &str, sha: &str) -> Result<Option<(i64, Option<u64>)>, StoreError> {
+    conn.query_row(
+        "SELECT id, ticket FROM messages WHERE message_id = ?1 AND content_sha256 = ?2
+         AND verdict != 'duplicate' ORDER BY id LIMIT 1",
+        params![message_id, sha],
+        |r| Ok((r.get(0)?, r.get::<_, Option<i64>>(1)?.map(|t| t as u64))),
+    )
+    .optional()
+    .doing("look up a duplicate")
+}
+
+pub fn insert_message(conn: &Connection, m: &MessageRow<'_>) -> Result<i64, StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO messages (source, source_key, message_id, content_sha256, raw_path, size,
+             received_at, processed_at, from_address, subject, verdict, reason, ticket)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            m.source,
+            m.source_key,
+            m.message_id,
+            m.content_sha256,
+            m.raw_path,
+            m.size as i64,
+            time_text(m.received_at),
+            time_text(m.processed_at),
+            m.from_address,
+            m.subject,
+            m.verdict.code(),
+            m.reason,
+            m.ticket.map(|t| t as i64),
+        ])
+    })
+    .doing("record a message")?;
+    Ok(conn.last_insert_rowid())
+}
+
+pub fn insert_attachment(
+    conn: &Connection,
+    message: i64,
+    seq: usize,
+    a: &crate::core::inbound::Attachment,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO attachments (message, seq, name, content_type, size, sha256)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![message, seq as i64, a.name, a.content_type, a.size as i64, a.sha256])
+    })
+    .doing("record an attachment")?;
+    Ok(())
+}
+
+pub struct TicketRow<'a> {
+    pub state: TicketState,
+    pub category: &'a str,
+    pub contract_id: Option<&'a str>,
+    pub matched_by: Option<&'a str>,
+    pub entitlement_json: &'a str,
+    pub customer_address: &'a str,
+    pub customer_name: &'a str,
+    pub subject: &'a str,
+    pub received_at: DateTime<Utc>,
+    pub accepted_at: DateTime<Utc>,
+    pub license_due: Option<chrono::NaiveDate>,
+    pub continues: Option<u64>,
+    pub now: DateTime<Utc>,
+}
+
+pub fn insert_ticket(conn: &Connection, t: &TicketRow<'_>) -> Result<u64, StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO tickets (state, category, contract_id, matched_by, entitlement,
+             customer_address, customer_name, subject, received_at, accepted_at, license_due,
+             continues, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            t.state.code(),
+            t.category,
+            t.contract_id,
+            t.matched_by,
+            t.entitlement_json,
+            t.customer_address,
+            t.customer_name,
+            t.subject,
+            time_text(t.received_at),
+            time_text(t.accepted_at),
+            t.license_due.map(|d| d.format("%Y-%m-%d").to_string()),
+            t.continues.map(|n| n as i64),
+            time_text(t.now),
+        ])
+    })
+    .doing("create a ticket")?;
+    Ok(conn.last_insert_rowid() as u64)
+}
+
+pub fn set_message_ticket(conn: &Connection, message: i64, ticket: u64) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE messages SET ticket = ?2 WHERE id = ?1",
+        params![message, ticket as i64],
+    )
+    .doing("link a message to its ticket")?;
+    Ok(())
+}
+
+pub struct ArticleRow<'a> {
+    pub ticket: u64,
+    pub inbound: bool,
+    pub message: Option<i64>,
+    pub outbox: Option<i64>,
+    pub author: &'a str,
+    pub created_at: DateTime<Utc>,
+    pub subject: &'a str,
+    pub text: &'a str,
+}
+
+pub fn insert_article(conn: &Connection, a: &ArticleRow<'_>) -> Result<i64, StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO articles (ticket, direction, message, outbox, author, created_at, subject, text)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            a.ticket as i64,
+            if a.inbound { "in" } else { "out" },
+            a.message,
+            a.outbox,
+            a.author,
+            time_text(a.created_at),
+            a.subject,
+            a.text,
+        ])
+    })
+    .doing("add an article")?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// Remembers a Message-ID as belonging to a ticket; `ours` when the desk made it.
+pub fn insert_thread_id(conn: &Connection, message_id: &str, ticket: u64, ours: bool) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT OR IGNORE INTO thread_ids (message_id, ticket, ours) VALUES (?1, ?2, ?3)",
+    )
+    .and_then(|mut s| s.execute(params![message_id, ticket as i64, ours]))
+    .doing("remember a thread id")?;
+    Ok(())
+}
+
+/// The ticket the first known id belongs to, preferring ids the desk made.
+pub fn find_thread(conn: &Connection, ids: &[String]) -> Result<Option<(u64, bool)>, StoreError> {
+    let mut best: Option<(u64, bool)> = None;
+    let mut stmt = conn
+        .prepare_cached("SELECT ticket, ours FROM thread_ids WHERE message_id = ?1")
+        .doing("look up a thread id")?;
+    for id in ids {
+        let hit: Option<(i64, bool)> = stmt
+            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
+            .doing("look up a thread id")?;
+        if let Some((ticket, ours)) = hit {
+            if ours {
+                return Ok(Some((ticket as u64, true)));
+            }
+            best.get_or_insert((ticket as u64, false));
+        }
+    }
+    Ok(best)
+}
+
+/// The state, times and customer of a ticket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TicketHead {
+    pub number: u64,
+    pub state: TicketState,
+    pub accepted_at: DateTime<Utc>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub customer_address: String,
+    pub contract_id: Option<String>,
+}
+
+pub fn ticket_head(conn: &Connection, number: u64) -> Result<Option<TicketHead>, StoreError> {
+    let row: Option<(String, String, Option<String>, String, Option<String>)> = conn
+        .query_row(
+            "SELECT state, accepted_at, closed_at, customer_address, contract_id
+             FROM tickets WHERE number = ?1",
+            [number as i64],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )
+        .optional()
+        .doing("read a ticket")?;
+    let Some((state, accepted_at, closed_at, customer_address, contract_id)) = row else {
+        return Ok(None);
+    };
+    Ok(Some(TicketHead {
+        number,
+        state: TicketState::from_code(&state)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown ticket state {state:?}")))?,
+        accepted_at: time_from_text(&accepted_at)?,
+        closed_at: closed_at.as_deref().map(time_from_text).transpose()?,
+        customer_address,
+        contract_id,
+    }))
+}
+
+pub fn set_ticket_state(
+    conn: &Connection,
+    number: u64,
+    state: TicketState,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let closed_at = (state == TicketState::Closed).then(|| time_text(now));
+    conn.execute(
+        "UPDATE tickets SET state = ?2, closed_at = ?3, updated_at = ?4 WHERE number = ?1",
+        params![number as i64, state.code(), closed_at, time_text(now)],
+    )
+    .doing("change a ticket's state")?;
+    Ok(())
+}
+
+pub fn touch_ticket(conn: &Connection, number: u64, now: DateTime<Utc>) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE tickets SET updated_at = ?2 WHERE number = ?1",
+        params![number as i64, time_text(now)],
+    )
+    .doing("update a ticket")?;
+    Ok(())
+}
+
+/// Tickets received outside hours whose acceptance time has come become open (R5).
+pub fn open_accepted(conn: &Connection, now: DateTime<Utc>) -> Result<usize, StoreError> {
+    conn.execute(
+        "UPDATE tickets SET state = 'open', updated_at = ?1
+         WHERE state = 'waiting_acceptance' AND accepted_at <= ?1",
+        [time_text(now)],
+    )
+    .doing("open accepted tickets")
+}
+
+pub struct OutboxRow<'a> {
+    pub ticket: u64,
+    pub kind: &'a str,
+    pub auto_reply_to: Option<&'a str>,
+    pub message_id: &'a str,
+    pub sender: &'a str,
+    pub recipients: &'a [String],
+    pub subject: &'a str,
+    pub raw: &'a [u8],
+    pub now: DateTime<Utc>,
+}
+
+pub fn insert_outbox(conn: &Connection, o: &OutboxRow<'_>) -> Result<i64, StoreError> {
+    let recipients = serde_json::to_string(o.recipients)
+        .map_err(|e| StoreError::Corrupt(format!("cannot encode recipients: {e}")))?;
+    conn.prepare_cached(
+        "INSERT INTO outbox (ticket, kind, auto_reply_to, message_id, sender, recipients, subject,
+             raw, created_at, state, next_attempt_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'pending', ?9)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            o.ticket as i64,
+            o.kind,
+            o.auto_reply_to,
+            o.message_id,
+            o.sender,
+            recipients,
+            o.subject,
+            o.raw,
+            time_text(o.now),
+        ])
+    })
+    .doing("queue a message")?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// Automatic replies queued for `address` since `since` (the per-sender limit).
+pub fn auto_replies_since(conn: &Connection, address: &str, since: DateTime<Utc>) -> Result<u32, StoreError> {
+    conn.query_row(
+        "SELECT COUNT(*) FROM outbox WHERE auto_reply_to = ?1 AND created_at > ?2",
+        params![address, time_text(since)],
+        |r| r.get(0),
+    )
+    .doing("count automatic replies")
+}
+
+/// Marks the delivery a bounce reports on as failed; returns its ticket.
+pub fn mark_bounced(conn: &Connection, message_id: &str, detail: &str) -> Result<Option<u64>, StoreError> {
+    let ticket: Option<i64> = conn
+        .query_row(
+            "UPDATE outbox SET bounced = ?2 WHERE message_id = ?1 RETURNING ticket",
+            params![message_id, detail],
+            |r| r.get(0),
+        )
+        .optional()
+        .doing("record a bounce")?;
+    Ok(ticket.map(|t| t as u64))
+}
+
+impl Store {
+    /// Runs `work` in one transaction: all of it commits, or none of it.
+    pub fn in_transaction<T>(
+        &mut self,
+        work: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let tx = self.conn.transaction().doing("begin a transaction")?;
+        let value = work(&tx)?;
+        tx.commit().doing("commit a transaction")?;
+        Ok(value)
+    }
+
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Queued mail whose next attempt is due.
+    pub fn due_outbox(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Queued>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id, message_id, sender, recipients, raw FROM outbox
+                 WHERE state = 'pending' AND next_attempt_at <= ?1 ORDER BY id LIMIT ?2",
+            )
+            .doing("read the outbox")?;
+        let rows = stmt
+            .query_map(params![time_text(now), limit as i64], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get(1)?, r.get(2)?, r.get::<_, String>(3)?, r.get(4)?))
+            })
+            .doing("read the outbox")?
+            .collect::<Result<Vec<_>, _>>()
+            .doing("read the outbox")?;
+        rows.into_iter()
+            .map(|(outbox_id, message_id, sender, recipients, raw)| {
+                let recipients: Vec<String> = serde_json::from_str(&recipients)
+                    .map_err(|e| StoreError::Corrupt(format!("outbox {outbox_id} recipients: {e}")))?;
+                Ok(Queued {
+                    outbox_id,
+                    message_id,
+                    sender,
+                    recipients,
+                    raw,
+                })
+            })
+            .collect()
+    }
+
+    pub fn mark_sent(&mut self, outbox_id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE outbox SET state = 'sent', sent_at = ?2, attempts = attempts + 1,
+                     last_error = NULL WHERE id = ?1",
+                params![outbox_id, time_text(now)],
+            )
+            .doing("mark a message sent")?;
+        Ok(())
+    }
+
+    pub fn mark_retry(&mut self, outbox_id: i64, error: &str, next: DateTime<Utc>) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, next_attempt_at = ?3
+                 WHERE id = ?1",
+                params![outbox_id, error, time_text(next)],
+            )
+            .doing("reschedule a message")?;
+        Ok(())
+    }
+
+    pub fn mark_failed(&mut self, outbox_id: i64, error: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE outbox SET state = 'failed', attempts = attempts + 1, last_error = ?2
+                 WHERE id = ?1",
+                params![outbox_id, error],
+            )
+            .doing("mark a message failed")?;
+        Ok(())
+    }
+
+    pub fn attempts(&self, outbox_id: i64) -> Result<u32, StoreError> {
+        self.conn
+            .query_row("SELECT attempts FROM outbox WHERE id = ?1", [outbox_id], |r| r.get(0))
+            .doing("read an outbox row")
+    }
+}
+
+/// A ticket as `tickets list` and `queue` show it (the `--json` keys of DESIGN.md).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TicketListing {
+    pub number: u64,
+    pub state: String,
+    pub category: String,
+    pub contract_id: Option<String>,
+    pub customer: String,
+    pub customer_name: String,
+    pub subject: String,
+    pub accepted_at: DateTime<Utc>,
+    pub received_at: DateTime<Utc>,
+    pub license_due: Option<String>,
+    pub continues: Option<u64>,
+    pub entitlement: serde_json::Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ArticleListing {
+    pub direction: String,
+    pub author: String,
+    pub created_at: DateTime<Utc>,
+    pub subject: String,
+    pub text: String,
+    /// For outgoing mail: pending, sent or failed, and a bounce if one came back.
+    pub delivery: Option<String>,
+    pub bounced: Option<String>,
+}
+
+const LISTING_SQL: &str = "SELECT number, state, category, contract_id, customer_address,
+    customer_name, subject, accepted_at, received_at, license_due, continues, entitlement
+    FROM tickets";
+
+fn listing(row: &rusqlite::Row<'_>) -> rusqlite::Result<(TicketListing, String, String)> {
+    let entitlement: String = row.get(11)?;
+    Ok((
+        TicketListing {
+            number: row.get::<_, i64>(0)? as u64,
+            state: row.get(1)?,
+            category: row.get(2)?,
+            contract_id: row.get(3)?,
+            customer: row.get(4)?,
+            customer_name: row.get(5)?,
+            subject: row.get(6)?,
+            accepted_at: DateTime::<Utc>::MIN_UTC,
+            received_at: DateTime::<Utc>::MIN_UTC,
+            license_due: row.get(9)?,
+            continues: row.get::<_, Option<i64>>(10)?.map(|n| n as u64),
+            entitlement: serde_json::from_str(&entitlement).unwrap_or(serde_json::Value::Null),
+        },
+        row.get(7)?,
+        row.get(8)?,
+    ))
+}
+
+impl Store {
+    /// Tickets, optionally in one state, in acceptance order.
+    pub fn tickets(&self, state: Option<&str>) -> Result<Vec<TicketListing>, StoreError> {
+        let sql = format!(
+            "{LISTING_SQL} WHERE (?1 IS NULL OR state = ?1) ORDER BY accepted_at, number"
+        );
+        self.listings(&sql, params![state])
+    }
+
+    /// Open and waiting tickets in acceptance order.
+    pub fn queue(&self) -> Result<Vec<TicketListing>, StoreError> {
+        let sql = format!("{LISTING_SQL} WHERE state != 'closed' ORDER BY accepted_at, number");
+        self.listings(&sql, [])
+    }
+
+    pub fn ticket(&self, number: u64) -> Result<Option<TicketListing>, StoreError> {
+        let sql = format!("{LISTING_SQL} WHERE number = ?1");
+        Ok(self.listings(&sql, [number as i64])?.into_iter().next())
+    }
+
+    fn listings(&self, sql: &str, args: impl rusqlite::Params) -> Result<Vec<TicketListing>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(sql).doing("list tickets")?;
+        let rows = stmt
+            .query_map(args, listing)
+            .doing("list tickets")?
+            .collect::<Result<Vec<_>, _>>()
+            .doing("list tickets")?;
+        rows.into_iter()
+            .map(|(mut t, accepted, received)| {
+                t.accepted_at = time_from_text(&accepted)?;
+                t.received_at = time_from_text(&received)?;
+                Ok(t)
+            })
+            .collect()
+    }
+
+    pub fn articles(&self, number: u64) -> Result<Vec<ArticleListing>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT a.direction, a.author, a.created_at, a.subject, a.text, o.state, o.bounced
+                 FROM articles a LEFT JOIN outbox o ON o.id = a.outbox
+                 WHERE a.ticket = ?1 ORDER BY a.id",
+            )
+            .doing("read articles")?;
+        let rows = stmt
+            .query_map([number as i64], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, Option<String>>(5)?,
+                    r.get::<_, Option<String>>(6)?,
+                ))
+            })
+            .doing("read articles")?
+            .collect::<Result<Vec<_>, _>>()
+            .doing("read articles")?;
+        rows.into_iter()
+            .map(|(direction, author, created, subject, text, delivery, bounced)| {
+                Ok(ArticleListing {
+                    direction,
+                    author,
+                    created_at: time_from_text(&created)?,
+                    subject,
+                    text,
+                    delivery,
+                    bounced,
+                })
+            })
+            .collect()
+    }
+
+    /// Closes a ticket (a staff action; follow-ups within the reopen window reopen it).
+    pub fn close_ticket(&mut self, number: u64, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let exists = ticket_head(&self.conn, number)?.is_some();
+        if exists {
+            set_ticket_state(&self.conn, number, TicketState::Closed, now)?;
+        }
+        Ok(exists)
+    }
+
+    /// How many messages ended with each verdict (the corpus tests and the demo print it).
+    pub fn verdict_counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT verdict, COUNT(*) FROM messages GROUP BY verdict ORDER BY verdict")
+            .doing("count verdicts")?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))
+            .doing("count verdicts")?
+            .collect::<Result<Vec<_>, _>>()
+            .doing("count verdicts")?;
+        Ok(rows)
+    }
+}
