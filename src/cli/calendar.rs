@@ -3,7 +3,7 @@
 use clap::Subcommand;
 use madoguchi::clock::system_now;
 use madoguchi::config::Config;
-use madoguchi::core::calendar::{BusinessCalendar, CalendarSpec};
+use madoguchi::core::calendar::BusinessCalendar;
 use madoguchi::timearg::parse_instant;
 use serde_json::json;
 
@@ -24,7 +24,7 @@ pub enum CalendarCommand {
 pub fn run(command: CalendarCommand, config: Option<&Config>, out: &Output) -> anyhow::Result<()> {
     let spec = config
         .map(|c| c.calendar.clone())
-        .unwrap_or_else(CalendarSpec::default);
+        .unwrap_or_default();
     let tz = spec.timezone;
     let calendar = BusinessCalendar::new(spec)?;
     let instant = |text: &str| parse_instant(text, tz, system_now());

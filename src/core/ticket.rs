@@ -287,6 +287,12 @@ pub enum Decision {
 /// recorded automatic message, or a quarantined one (ARCHITECTURE.md, invariant 3).
 pub fn decide(intake: &Intake<'_>, rules: &DeskRules, calendar: &BusinessCalendar) -> Decision {
     let mail = intake.mail;
+    if let Guard::NoReply(NoReplyReason::NoFrom) = intake.guard {
+        // Nobody to answer and nobody to attribute it to: a person looks at it.
+        return Decision::Quarantine {
+            reason: "no usable From address".into(),
+        };
+    }
     if let Guard::NoReply(reason) = intake.guard {
         // Our own mail coming back is a loop, not a customer; everything else automatic is
         // recorded (bounces are linked to the delivery they report on by the shell).

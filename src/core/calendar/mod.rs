@@ -566,7 +566,7 @@ impl BusinessCalendar {
     }
 }
 
-/// Spans of a day can end on the next local dates (DST gaps, date-line moves), so scans for
+/// A day's spans can end on a later local date (DST gaps, date-line moves), so scans for
 /// an instant start two days before its local date.
 fn scan_start(date: NaiveDate) -> NaiveDate {
     date.checked_sub_days(Days::new(2)).unwrap_or(date)

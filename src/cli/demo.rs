@@ -1,0 +1,159 @@
+//! `madoguchi demo`: a whole desk on the embedded default (Maildir inbox, SQLite, outbox
+//! directory) built in a folder, fed the demo contracts and mails from `fixtures/demo`, run
+//! once, and shown.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use chrono::Duration;
+use madoguchi::clock::system_now;
+use madoguchi::config::Config;
+use madoguchi::contracts_csv::{parse_contracts, parse_orders, periods_by_contract};
+use madoguchi::desk::Desk;
+use madoguchi::mail::read_message;
+
+use super::Output;
+use super::desk::{run_pass, summary_text};
+
+const DEMO_CONFIG: &str = r#"# madoguchi demo desk: the embedded default (Maildir + SQLite + outbox directory).
+[desk]
+address = "support@example.co.jp"
+ticket_prefix = "NEO-DS"
+staff = ["tanaka@example.co.jp"]
+notify = ["support-team@example.co.jp"]
+form_senders = ["form@example.co.jp", "license-form@example.co.jp"]
+
+[hours]
+company_holidays = ["2026-08-13..2026-08-16", "2026-12-29..2027-01-04"]
+
+[storage]
+database = "var/madoguchi.sqlite3"
+files = "var/files"
+
+[intake]
+kind = "maildir"
+maildir = "var/inbox"
+
+[outbound]
+kind = "file"
+dir = "var/outbox"
+"#;
+
+// The demo data is compiled in, so an installed binary can give the tour without the sources.
+const CONTRACTS_CSV: &str = include_str!("../../fixtures/demo/contracts.csv");
+const ORDERS_CSV: &str = include_str!("../../fixtures/demo/orders.csv");
+const MAILS: &[(&str, &[u8])] = &[
+    ("01-fault-report-iso2022jp.eml", include_bytes!("../../fixtures/demo/inbox/01-fault-report-iso2022jp.eml")),
+    ("02-operation-question-sjis.eml", include_bytes!("../../fixtures/demo/inbox/02-operation-question-sjis.eml")),
+    ("03-inquiry-form.eml", include_bytes!("../../fixtures/demo/inbox/03-inquiry-form.eml")),
+    ("04-license-application-form.eml", include_bytes!("../../fixtures/demo/inbox/04-license-application-form.eml")),
+    ("05-question-expired-contract.eml", include_bytes!("../../fixtures/demo/inbox/05-question-expired-contract.eml")),
+    ("06-question-unknown-sender.eml", include_bytes!("../../fixtures/demo/inbox/06-question-unknown-sender.eml")),
+    ("07-base-product-question.eml", include_bytes!("../../fixtures/demo/inbox/07-base-product-question.eml")),
+    ("08-vacation-auto-reply.eml", include_bytes!("../../fixtures/demo/inbox/08-vacation-auto-reply.eml")),
+    ("09-bounce-dsn.eml", include_bytes!("../../fixtures/demo/inbox/09-bounce-dsn.eml")),
+];
+
+pub fn demo(dir: Option<&Path>, out: &Output) -> anyhow::Result<()> {
+    let dir = dir.map_or_else(|| PathBuf::from("demo"), Path::to_path_buf);
+    if dir.join("var").exists() {
+        std::fs::remove_dir_all(dir.join("var")).with_context(|| format!("cannot clear {}", dir.display()))?;
+    }
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let config_path = dir.join("madoguchi.toml");
+    std::fs::write(&config_path, DEMO_CONFIG).context("cannot write the demo config")?;
+    let config = Config::load(&config_path)?;
+    let inbox = match &config.intake {
+        madoguchi::config::Intake::Maildir { dir } => dir.clone(),
+        madoguchi::config::Intake::Imap(_) => anyhow::bail!("the demo config must use a Maildir"),
+    };
+    let outbox = match &config.outbound {
+        madoguchi::config::Outbound::File { dir } => dir.clone(),
+        madoguchi::config::Outbound::Smtp(_) => anyhow::bail!("the demo config must use an outbox directory"),
+    };
+    let mut desk = Desk::open(config)?;
+
+    // Contracts and orders, all or nothing, as `contracts import` does.
+    let contracts = parse_contracts("contracts.csv", CONTRACTS_CSV.as_bytes())?;
+    let orders = parse_orders("orders.csv", ORDERS_CSV.as_bytes())?;
+    periods_by_contract(&orders, "orders.csv")?;
+    desk.store_mut().import_contracts(&contracts, Some(&orders))?;
+
+    // The demo mails land in the inbox as an MDA would deliver them, an hour ago.
+    std::fs::create_dir_all(inbox.join("new"))?;
+    let mails = MAILS;
+    let now = system_now();
+    for (i, (name, bytes)) in mails.iter().enumerate() {
+        let target = inbox.join("new").join(format!("{}.{i}.demo", name.trim_end_matches(".eml")));
+        std::fs::write(&target, bytes).with_context(|| format!("cannot deliver {name}"))?;
+        // Delivered when it was sent (its Date header), so the tour shows mail that came in on a
+        // holiday, at lunch or after the license cutoff being accepted as the terms say.
+        let sent = read_message(bytes, &[]).mail.date.map(|d| d.with_timezone(&chrono::Utc));
+        let delivered = sent.filter(|d| *d <= now).unwrap_or(now - Duration::minutes(60 - i as i64));
+        File::options()
+            .write(true)
+            .open(&target)
+            .and_then(|f| f.set_modified(delivered.into()))
+            .with_context(|| format!("cannot date {name}"))?;
+    }
+
+    let summary = run_pass(&mut desk, now)?;
+    let tickets = desk.store().tickets(None)?;
+    let verdicts = desk.store().verdict_counts()?;
+    let mut written: Vec<PathBuf> = std::fs::read_dir(&outbox)
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    written.sort();
+    let doc = serde_json::json!({
+        "dir": dir.display().to_string(),
+        "summary": summary,
+        "verdicts": verdicts,
+        "tickets": tickets,
+        "outbox": written.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+    });
+    out.emit(&doc, || {
+        let tz = desk.calendar().timezone();
+        let mut t = format!(
+            "madoguchi demo desk in {}\n\n{} contract(s) loaded; {} mail(s) delivered to {}\n{}",
+            dir.display(),
+            contracts.len(),
+            mails.len(),
+            inbox.display(),
+            summary_text(&summary)
+        );
+        t.push_str("\nTickets:\n");
+        for tk in &tickets {
+            t.push_str(&format!(
+                "  #{:06} {:<18} {:<16} {:<7} 受付 {}  {}\n",
+                tk.number,
+                tk.state,
+                tk.category,
+                tk.contract_id.as_deref().unwrap_or("-"),
+                madoguchi::core::reply::time_ja(tk.accepted_at, tz),
+                tk.subject
+            ));
+        }
+        t.push_str(&format!("\nMail written to {} ({} file(s)):\n", outbox.display(), written.len()));
+        for p in &written {
+            let raw = std::fs::read(p).unwrap_or_default();
+            let mail = read_message(&raw, &[]).mail;
+            let to = mail.to.iter().map(|m| m.address.as_str()).collect::<Vec<_>>().join(", ");
+            t.push_str(&format!("  {}  → {to}\n      {}\n", p.display(), mail.subject));
+        }
+        if let Some(first) = written.first() {
+            let raw = std::fs::read(first).unwrap_or_default();
+            let mail = read_message(&raw, &[]).mail;
+            t.push_str(&format!("\nThe first reply, as the customer reads it:\n\n{}\n", mail.text.trim_end()));
+        }
+        t.push_str(&format!(
+            "\nKeep the desk running and drop more mail into {}/new:\n  cargo run --release -- --config {} run\n\
+             Look around:\n  cargo run --release -- --config {} tickets list\n  cargo run --release -- --config {} queue\n",
+            inbox.display(),
+            config_path.display(),
+            config_path.display(),
+            config_path.display()
+        ));
+        t
+    })
+}

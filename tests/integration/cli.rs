@@ -1,0 +1,771 @@
+//! The admin CLI (DESIGN.md, "CLI"): values are asserted on `--json` output (its keys are a
+//! contract); human text only on a few key words, since its wording may change.
+
+use chrono::NaiveDate;
+use serde_json::{Value, json};
+
+use crate::util::{
+    DESK_ADDRESS, Desk, arg, assert_fields, corpus_dir, demo_fixture, madoguchi, str_at,
+};
+
+// ───────────────────────── support periods (R9–R11) ─────────────────────────
+
+#[test]
+fn period_follows_the_r9_examples() {
+    let desk = Desk::new();
+    let v = desk.json(&["contracts", "period", "--received", "2026-03-15"]);
+    assert_fields(
+        &v,
+        &[
+            ("start", "2026-04-01"),
+            ("end", "2027-03-31"),
+            ("covered_from", "2026-03-15"),
+        ],
+    );
+    // Received on the 1st: the period starts that same day.
+    let v = desk.json(&["contracts", "period", "--received", "2026-04-01"]);
+    assert_fields(
+        &v,
+        &[
+            ("start", "2026-04-01"),
+            ("end", "2027-03-31"),
+            ("covered_from", "2026-04-01"),
+        ],
+    );
+    // Support is given from the first purchase date, before the base period starts.
+    let v = desk.json(&[
+        "contracts",
+        "period",
+        "--received",
+        "2026-03-15",
+        "--purchased",
+        "2026-03-10",
+    ]);
+    assert_fields(
+        &v,
+        &[
+            ("start", "2026-04-01"),
+            ("end", "2027-03-31"),
+            ("covered_from", "2026-03-10"),
+        ],
+    );
+    let human = desk.run(&["contracts", "period", "--received", "2026-03-15"]);
+    human
+        .assert_success()
+        .assert_stdout_has(&["2026-04-01", "2027-03-31"]);
+}
+
+#[test]
+fn renewal_follows_the_r10_r11_examples() {
+    let desk = Desk::new();
+    let renewal = |received: &str| {
+        desk.json(&[
+            "contracts",
+            "renewal",
+            "--last-end",
+            "2025-03-31",
+            "--received",
+            received,
+        ])
+    };
+    // The last day a plain renewal is accepted: E + 1 day + 1 year − 1 day.
+    assert_fields(
+        &renewal("2026-03-31"),
+        &[
+            ("kind", "renewal"),
+            ("start", "2026-04-01"),
+            ("end", "2027-03-31"),
+        ],
+    );
+    // From E + 1 day + 1 year on, re-continuation.
+    assert_fields(
+        &renewal("2026-04-01"),
+        &[
+            ("kind", "recontinuation_required"),
+            ("start", "2026-04-01"),
+            ("end", "2027-03-31"),
+        ],
+    );
+    // Inside the current period: the next period follows seamlessly (R10).
+    assert_fields(
+        &renewal("2025-03-01"),
+        &[
+            ("kind", "renewal"),
+            ("start", "2025-04-01"),
+            ("end", "2026-03-31"),
+        ],
+    );
+    // After the period ended: the 1st of the following month (R10).
+    assert_fields(
+        &renewal("2025-06-15"),
+        &[
+            ("kind", "renewal"),
+            ("start", "2025-07-01"),
+            ("end", "2026-06-30"),
+        ],
+    );
+    desk.run(&[
+        "contracts",
+        "renewal",
+        "--last-end",
+        "2025-03-31",
+        "--received",
+        "2026-04-01",
+    ])
+    .assert_success()
+    .assert_stdout_has(&["再継続"]);
+}
+
+// ───────────────────────── business calendar (R5, R8) ─────────────────────────
+
+#[test]
+fn closed_on_labour_thanksgiving_day() {
+    let desk = Desk::new();
+    // 2026-11-23 is a Monday and 勤労感謝の日.
+    let v = desk.json(&["calendar", "status", "2026-11-23T10:00"]);
+    assert_eq!(v["open"], json!(false), "{v:#}");
+    assert_fields(
+        &v,
+        &[
+            ("reason", "national_holiday"),
+            ("next_open", "2026-11-24T09:00:00+09:00"),
+        ],
+    );
+    desk.run(&["calendar", "status", "2026-11-23T10:00"])
+        .assert_success()
+        .assert_stdout_has(&["closed", "勤労感謝の日", "2026-11-24T09:00:00+09:00"]);
+}
+
+#[test]
+fn open_inside_a_reception_window() {
+    let desk = Desk::new();
+    let v = desk.json(&["calendar", "status", "2026-11-25T10:00"]);
+    assert_eq!(v["open"], json!(true), "{v:#}");
+    assert_fields(
+        &v,
+        &[
+            ("reason", "open"),
+            ("next_open", "2026-11-25T10:00:00+09:00"),
+        ],
+    );
+    // The same instant given in UTC: the desk's zone applies, not the offset's nor the host's.
+    let v = desk.json(&["calendar", "status", "2026-11-25T01:00:00Z"]);
+    assert_eq!(v["open"], json!(true), "{v:#}");
+    // 17:30 is closing time: closed, next opening the following morning.
+    let v = desk.json(&["calendar", "status", "2026-11-25T17:30"]);
+    assert_eq!(v["open"], json!(false), "{v:#}");
+    assert_fields(
+        &v,
+        &[
+            ("reason", "after_hours"),
+            ("next_open", "2026-11-26T09:00:00+09:00"),
+        ],
+    );
+}
+
+#[test]
+fn friday_evening_is_accepted_on_monday_morning() {
+    let desk = Desk::new();
+    let v = desk.json(&["calendar", "accepted-at", "2026-11-27T18:00"]);
+    assert_fields(&v, &[("accepted_at", "2026-11-30T09:00:00+09:00")]);
+    desk.run(&["calendar", "accepted-at", "2026-11-27T18:00"])
+        .assert_success()
+        .assert_stdout_has(&["2026-11-30T09:00:00+09:00"]);
+}
+
+#[test]
+fn lunch_break_is_accepted_at_one() {
+    let desk = Desk::new();
+    let v = desk.json(&["calendar", "accepted-at", "2026-11-25T12:30"]);
+    assert_fields(&v, &[("accepted_at", "2026-11-25T13:00:00+09:00")]);
+    // RFC 3339 with another offset: 03:30Z is 12:30 in Japan.
+    let v = desk.json(&["calendar", "accepted-at", "2026-11-25T03:30:00Z"]);
+    assert_fields(&v, &[("accepted_at", "2026-11-25T13:00:00+09:00")]);
+    // Inside a window: accepted at once.
+    let v = desk.json(&["calendar", "accepted-at", "2026-11-25T10:15:30"]);
+    assert_fields(&v, &[("accepted_at", "2026-11-25T10:15:30+09:00")]);
+}
+
+#[test]
+fn license_cutoff_is_seventeen_hundred() {
+    let desk = Desk::new();
+    let due = |t: &str| {
+        let v = desk.json(&["calendar", "license-due", t]);
+        str_at(&v, "due").to_string()
+    };
+    assert_eq!(due("2026-11-25T17:00:00"), "2026-11-25");
+    assert_eq!(due("2026-11-25T17:00:01"), "2026-11-26");
+    // After the cutoff on a Friday: the next business day is Monday.
+    assert_eq!(due("2026-11-27T17:30"), "2026-11-30");
+    // On a national holiday: the next business day.
+    assert_eq!(due("2026-11-23T10:00"), "2026-11-24");
+    // Before opening on a business day: that same day.
+    assert_eq!(due("2026-11-25T07:00"), "2026-11-25");
+}
+
+#[test]
+fn company_holidays_come_from_the_config() {
+    let desk = Desk::with_config(
+        "[desk]\n\
+         address = \"support@example.co.jp\"\n\
+         [hours]\n\
+         company_holidays = [\"2026-12-29..2027-01-04\"]\n\
+         [storage]\n\
+         database = \"var/db.sqlite3\"\n",
+    );
+    let v = desk.json(&["calendar", "accepted-at", "2026-12-28T18:00"]);
+    assert_fields(&v, &[("accepted_at", "2027-01-05T09:00:00+09:00")]);
+    let v = desk.json(&["calendar", "status", "2026-12-30T10:00"]);
+    assert_eq!(v["open"], json!(false), "{v:#}");
+    assert_fields(
+        &v,
+        &[
+            ("reason", "company_holiday"),
+            ("next_open", "2027-01-05T09:00:00+09:00"),
+        ],
+    );
+    let v = desk.json(&["calendar", "license-due", "2026-12-28T17:00:01"]);
+    assert_fields(&v, &[("due", "2027-01-05")]);
+
+    // Without the closure the next morning is an ordinary business day.
+    let plain = Desk::new();
+    let v = plain.json(&["calendar", "accepted-at", "2026-12-28T18:00"]);
+    assert_fields(&v, &[("accepted_at", "2026-12-29T09:00:00+09:00")]);
+
+    // `calendar holidays` lists the company's closed days of the year too.
+    let v = desk.json(&["calendar", "holidays", "2026"]);
+    let dates = holiday_dates(&v);
+    assert_eq!(dates.len(), NATIONAL_HOLIDAYS_2026.len() + 3, "{dates:?}");
+    for day in ["2026-12-29", "2026-12-30", "2026-12-31"] {
+        assert!(dates.contains(&day.to_string()), "{day} missing: {dates:?}");
+    }
+}
+
+/// The national holidays of 2026, from the reference table
+/// (`corpus/holidays/jp_holidays.csv`): 18 days, among them the substitute holiday of 5/6
+/// and the citizens' holiday 9/22 (named 休日).
+const NATIONAL_HOLIDAYS_2026: &[(&str, &str)] = &[
+    ("2026-01-01", "元日"),
+    ("2026-01-12", "成人の日"),
+    ("2026-02-11", "建国記念の日"),
+    ("2026-02-23", "天皇誕生日"),
+    ("2026-03-20", "春分の日"),
+    ("2026-04-29", "昭和の日"),
+    ("2026-05-03", "憲法記念日"),
+    ("2026-05-04", "みどりの日"),
+    ("2026-05-05", "こどもの日"),
+    ("2026-05-06", "こどもの日 振替休日"),
+    ("2026-07-20", "海の日"),
+    ("2026-08-11", "山の日"),
+    ("2026-09-21", "敬老の日"),
+    ("2026-09-22", "休日"),
+    ("2026-09-23", "秋分の日"),
+    ("2026-10-12", "スポーツの日"),
+    ("2026-11-03", "文化の日"),
+    ("2026-11-23", "勤労感謝の日"),
+];
+
+fn holiday_dates(v: &Value) -> Vec<String> {
+    v.as_array()
+        .unwrap_or_else(|| panic!("expected an array: {v:#}"))
+        .iter()
+        .map(|h| str_at(h, "date").to_string())
+        .collect()
+}
+
+#[test]
+fn holidays_2026_match_the_reference_table() {
+    let desk = Desk::new();
+    let v = desk.json(&["calendar", "holidays", "2026"]);
+    let got: Vec<(String, String)> = v
+        .as_array()
+        .unwrap_or_else(|| panic!("expected an array: {v:#}"))
+        .iter()
+        .map(|h| (str_at(h, "date").to_string(), str_at(h, "name").to_string()))
+        .collect();
+    let want: Vec<(String, String)> = NATIONAL_HOLIDAYS_2026
+        .iter()
+        .map(|(d, n)| (d.to_string(), n.to_string()))
+        .collect();
+    assert_eq!(got.len(), 18, "{got:#?}");
+    assert_eq!(got, want);
+
+    // The same list as the reference table itself, when the corpus is present.
+    if let Some(corpus) = corpus_dir() {
+        let table = std::fs::read_to_string(corpus.join("holidays/jp_holidays.csv"))
+            .expect("reference holiday table");
+        let reference: Vec<(String, String)> = table
+            .lines()
+            .filter(|l| l.starts_with("2026-"))
+            .map(|l| {
+                let (d, n) = l.split_once(',').expect("date,name");
+                (d.to_string(), n.trim().to_string())
+            })
+            .collect();
+        assert_eq!(got, reference);
+    }
+
+    desk.run(&["calendar", "holidays", "2026"])
+        .assert_success()
+        .assert_stdout_has(&["2026-09-22", "休日", "勤労感謝の日"]);
+}
+
+// ───────────────────────── contracts register ─────────────────────────
+
+const DEMO_IDS: [&str; 5] = ["C-1001", "C-1002", "C-1003", "C-1004", "C-1005"];
+
+fn d(s: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("date")
+}
+
+/// The status of a contract whose last period is `start..=end`, on `today` (after `start`),
+/// worked out by hand from R10/R11: covered to the end, then a plain renewal for a year, then
+/// re-continuation.
+fn status_after(start: &str, end: &str, today: NaiveDate) -> Value {
+    let renewal_deadline = d(end)
+        .checked_add_months(chrono::Months::new(12))
+        .expect("date");
+    if today <= d(end) {
+        json!({"status": "covered", "period": {"start": start, "end": end}})
+    } else if today <= renewal_deadline {
+        json!({"status": "expired", "last_end": end, "next": "renewal"})
+    } else {
+        json!({"status": "expired", "last_end": end, "next": "recontinuation_required"})
+    }
+}
+
+/// The demo contracts' status on `today` (fixtures/demo/README.md; today ≥ 2026-11-25).
+fn demo_status(contract_id: &str, today: NaiveDate) -> Value {
+    match contract_id {
+        // Renewal chain 2024-04-01 → 2027-03-31.
+        "C-1001" => status_after("2026-04-01", "2027-03-31", today),
+        // Received on 2026-06-01: that day starts the period.
+        "C-1002" => status_after("2026-06-01", "2027-05-31", today),
+        // Ended 2026-09-30, less than a year before 2026-11-25.
+        "C-1003" => status_after("2025-10-01", "2026-09-30", today),
+        // Ended 2024-06-30, more than a year ago.
+        "C-1004" => status_after("2023-07-01", "2024-06-30", today),
+        // The certificate's period, not the computed 2026-04-01 → 2027-03-31.
+        "C-1005" => status_after("2026-04-15", "2027-04-14", today),
+        other => panic!("not a demo contract: {other}"),
+    }
+}
+
+/// A JSON array of strings, sorted (the order of contacts is not part of the contract).
+fn sorted_strings(v: &Value) -> Vec<String> {
+    let mut out: Vec<String> = v
+        .as_array()
+        .unwrap_or_else(|| panic!("expected an array: {v:#}"))
+        .iter()
+        .map(|s| s.as_str().expect("string").to_string())
+        .collect();
+    out.sort();
+    out
+}
+
+/// The `today` the binary reported (its clock, in the desk's zone).
+fn today_of(contract: &Value) -> NaiveDate {
+    d(str_at(contract, "today"))
+}
+
+#[test]
+fn demo_contracts_import_and_list_with_status() {
+    let desk = Desk::new();
+    let summary = desk.import_demo();
+    assert_eq!(summary["contracts_added"], json!(5), "{summary:#}");
+    assert_eq!(summary["orders"], json!(8), "{summary:#}");
+    // The database path is relative to the config file, not to the working directory.
+    assert!(desk.dir().join("var/db.sqlite3").is_file());
+
+    let list = desk.json(&["contracts", "list"]);
+    let rows = list.as_array().expect("array");
+    let ids: Vec<&str> = rows.iter().map(|c| str_at(c, "contract_id")).collect();
+    assert_eq!(ids, DEMO_IDS);
+    for row in rows {
+        let id = str_at(row, "contract_id");
+        let today = today_of(row);
+        assert!(
+            today >= d("2026-11-25"),
+            "the clock is before the demo date"
+        );
+        assert_eq!(row["status"], demo_status(id, today), "{id} in {row:#}");
+    }
+    assert_fields(
+        &rows[0],
+        &[
+            ("contract_id", "C-1001"),
+            ("customer", "アルファ商事株式会社"),
+        ],
+    );
+    assert_eq!(
+        sorted_strings(&rows[0]["contacts"]),
+        ["sato@alpha.example.co.jp", "yamada@alpha.example.co.jp"]
+    );
+
+    // The human list names every contract and says covered/expired.
+    let human = desk.run(&["contracts", "list"]);
+    human.assert_success().assert_stdout_has(&DEMO_IDS);
+    human.assert_stdout_has(&["アルファ商事株式会社", "expired"]);
+}
+
+#[test]
+fn show_gives_periods_from_orders_and_certificates() {
+    let desk = Desk::new();
+    desk.import_demo();
+
+    // The renewal chain: three consecutive years.
+    let c = desk.json(&["contracts", "show", "C-1001"]);
+    assert_fields(
+        &c,
+        &[
+            ("contract_id", "C-1001"),
+            ("customer", "アルファ商事株式会社"),
+        ],
+    );
+    assert_eq!(
+        sorted_strings(&c["contacts"]),
+        ["sato@alpha.example.co.jp", "yamada@alpha.example.co.jp"]
+    );
+    assert_eq!(c["periods"]["covered_from"], json!("2024-03-08"), "{c:#}");
+    let periods: Vec<(&str, &str, &str)> = c["periods"]["periods"]
+        .as_array()
+        .expect("periods")
+        .iter()
+        .map(|p| (str_at(p, "start"), str_at(p, "end"), str_at(p, "kind")))
+        .collect();
+    assert_eq!(
+        periods,
+        [
+            ("2024-04-01", "2025-03-31", "initial"),
+            ("2025-04-01", "2026-03-31", "renewal"),
+            ("2026-04-01", "2027-03-31", "renewal"),
+        ]
+    );
+    assert_eq!(c["status"], demo_status("C-1001", today_of(&c)));
+
+    // R12: the certificate's period governs.
+    let c = desk.json(&["contracts", "show", "C-1005"]);
+    let first = &c["periods"]["periods"][0];
+    assert_fields(first, &[("start", "2026-04-15"), ("end", "2027-04-14")]);
+    assert_eq!(first["from_certificate"], json!(true), "{c:#}");
+    assert_eq!(c["customized"], json!(true));
+    assert_eq!(c["status"], demo_status("C-1005", today_of(&c)));
+
+    // Expired more than a year ago: re-continuation.
+    let c = desk.json(&["contracts", "show", "C-1004"]);
+    assert_eq!(
+        c["status"],
+        json!({"status": "expired", "last_end": "2024-06-30", "next": "recontinuation_required"})
+    );
+    desk.run(&["contracts", "show", "C-1004"])
+        .assert_success()
+        .assert_stdout_has(&["C-1004", "デルタ建設株式会社", "再継続"]);
+
+    // An unknown id is a clear error.
+    desk.run(&["contracts", "show", "C-9999"])
+        .assert_failure()
+        .assert_stderr_has(&["C-9999"]);
+}
+
+#[test]
+fn reimport_is_idempotent() {
+    let desk = Desk::new();
+    desk.import_demo();
+    let list_json = desk.run(&["--json", "contracts", "list"]);
+    let list_text = desk.run(&["contracts", "list"]);
+    let show = desk.run(&["--json", "contracts", "show", "C-1001"]);
+
+    let again = desk.import_demo();
+    assert_eq!(again["contracts_added"], json!(0), "{again:#}");
+    assert_eq!(again["contracts_updated"], json!(0), "{again:#}");
+    assert_eq!(again["contracts_unchanged"], json!(5), "{again:#}");
+
+    assert_eq!(
+        desk.run(&["--json", "contracts", "list"]).stdout,
+        list_json.stdout
+    );
+    assert_eq!(desk.run(&["contracts", "list"]).stdout, list_text.stdout);
+    assert_eq!(
+        desk.run(&["--json", "contracts", "show", "C-1001"]).stdout,
+        show.stdout
+    );
+}
+
+const CONTRACTS_HEADER: &str =
+    "contract_id,customer,license_serial,contacts,domains,customized,neo_support,server_id\n";
+
+/// Line 2 is fine; 3 has a bad boolean, 4 no contact, 5 repeats line 2's id.
+fn bad_contracts() -> String {
+    format!(
+        "{CONTRACTS_HEADER}\
+         C-2001,良品株式会社,DNDS-2026-09001,a@good.example.jp,good.example.jp,no,no,\n\
+         C-2002,株式会社ワルイ,DNDS-2026-09002,b@bad.example.jp,,maybe,no,\n\
+         C-2003,連絡先なし株式会社,DNDS-2026-09003,,,no,no,\n\
+         C-2001,重複商事株式会社,DNDS-2026-09004,c@dup.example.jp,,no,yes,\n"
+    )
+}
+
+#[test]
+fn bad_contracts_file_is_rejected_whole() {
+    let desk = Desk::new();
+    let file = desk.write("bad-contracts.csv", &bad_contracts());
+    let run = desk.run(&["contracts", "import", arg(&file)]);
+    run.assert_failure();
+    // Every problem, each with file:line and column.
+    run.assert_stderr_has(&[
+        "bad-contracts.csv:3",
+        "customized",
+        "maybe",
+        "bad-contracts.csv:4",
+        "contacts",
+        "bad-contracts.csv:5",
+        "contract_id",
+        "C-2001",
+    ]);
+    assert!(
+        !run.stderr.contains("bad-contracts.csv:2"),
+        "line 2 is fine: {run}"
+    );
+    // Nothing imported, not even the good line.
+    assert_eq!(desk.json(&["contracts", "list"]), json!([]));
+    desk.run(&["contracts", "show", "C-2001"]).assert_failure();
+}
+
+#[test]
+fn bad_contracts_file_leaves_the_register_unchanged() {
+    let desk = Desk::new();
+    desk.import_demo();
+    let before = desk.run(&["--json", "contracts", "list"]).stdout;
+    // A good update of a demo contract plus the bad lines: none of it may land.
+    let mut text = bad_contracts();
+    text.push_str(
+        "C-1001,アルファ商事株式会社（新社名）,DNDS-2024-00318,new@alpha.example.co.jp,,no,yes,\n",
+    );
+    let file = desk.write("bad-contracts.csv", &text);
+    desk.run(&["contracts", "import", arg(&file)])
+        .assert_failure()
+        .assert_stderr_has(&[
+            "bad-contracts.csv:3",
+            "bad-contracts.csv:4",
+            "bad-contracts.csv:5",
+        ]);
+    assert_eq!(desk.run(&["--json", "contracts", "list"]).stdout, before);
+}
+
+#[test]
+fn orders_contradicting_r11_are_rejected_naming_the_line() {
+    let desk = Desk::new();
+    // Line 3: a renewal received more than a year after the period ended 2024-06-30 (needs
+    // re-continuation). Line 6: a re-continuation received while a plain renewal still applies.
+    let orders = desk.write(
+        "orders.csv",
+        "contract_id,kind,received,purchased,start,end\n\
+         C-1004,initial,2023-06-15,2023-06-15,,\n\
+         C-1004,renewal,2026-11-20,,,\n\
+         C-1003,initial,2024-09-20,,,\n\
+         C-1003,renewal,2025-09-12,,,\n\
+         C-1003,recontinuation,2026-11-20,,,\n",
+    );
+    let contracts = demo_fixture("contracts.csv");
+    let run = desk.run(&[
+        "contracts",
+        "import",
+        arg(&contracts),
+        "--orders",
+        arg(&orders),
+    ]);
+    run.assert_failure()
+        .assert_stderr_has(&["orders.csv:3", "C-1004", "orders.csv:6", "C-1003"]);
+    assert!(
+        run.stderr.contains("再継続") || run.stderr.contains("re-continuation"),
+        "{run}"
+    );
+    // All or nothing: the (valid) contracts file was not imported either.
+    assert_eq!(desk.json(&["contracts", "list"]), json!([]));
+}
+
+#[test]
+fn orders_for_unknown_contracts_are_rejected() {
+    let desk = Desk::new();
+    desk.import_demo();
+    let before = desk.run(&["--json", "contracts", "list"]).stdout;
+    let orders = desk.write(
+        "orders.csv",
+        "contract_id,kind,received,purchased,start,end\n\
+         C-1001,initial,2024-03-15,2024-03-08,,\n\
+         C-9999,initial,2026-03-15,,,\n",
+    );
+    let contracts = demo_fixture("contracts.csv");
+    desk.run(&[
+        "contracts",
+        "import",
+        arg(&contracts),
+        "--orders",
+        arg(&orders),
+    ])
+    .assert_failure()
+    .assert_stderr_has(&["orders.csv:3", "C-9999"]);
+    assert_eq!(desk.run(&["--json", "contracts", "list"]).stdout, before);
+}
+
+// ───────────────────────── config ─────────────────────────
+
+#[test]
+fn check_config_accepts_a_valid_config() {
+    let desk = Desk::new();
+    desk.run(&["check-config"])
+        .assert_code(0)
+        .assert_stdout_has(&["config OK", arg(desk.config()), DESK_ADDRESS]);
+    let v = desk.json(&["check-config"]);
+    assert_eq!(v["ok"], json!(true), "{v:#}");
+    assert_eq!(v["problems"], json!([]), "{v:#}");
+}
+
+#[test]
+fn check_config_reports_every_problem() {
+    let desk = Desk::with_config(
+        "[hours]\n\
+         timezone = \"Mars/Olympus\"\n\
+         windows = [\"09:00-12:00\", \"11:00-17:30\"]\n\
+         weekdays = [\"Mon\", \"Funday\"]\n\
+         company_holidays = [\"2026-12-29..2026-12-01\"]\n\
+         license_cutoff = \"25:00\"\n\
+         \n\
+         [storage]\n\
+         datbase = \"var/db.sqlite3\"\n\
+         \n\
+         [intake]\n\
+         kind = \"pop3\"\n",
+    );
+    let run = desk.run(&["--json", "check-config"]);
+    run.assert_code(1);
+    let v = run.json();
+    assert_eq!(v["ok"], json!(false), "{v:#}");
+    let problems: Vec<&str> = v["problems"]
+        .as_array()
+        .expect("problems")
+        .iter()
+        .map(|p| p.as_str().expect("string"))
+        .collect();
+    // One problem each (missing address, bad zone, overlap, weekday, closure, cutoff, typo, kind).
+    let expect = [
+        "desk.address",
+        "Mars/Olympus",
+        "11:00-17:30",
+        "Funday",
+        "2026-12-29..2026-12-01",
+        "25:00",
+        "datbase",
+        "pop3",
+    ];
+    for needle in expect {
+        assert!(
+            problems.iter().any(|p| p.contains(needle)),
+            "no problem mentions {needle:?}: {problems:#?}"
+        );
+    }
+    assert_eq!(problems.len(), expect.len(), "{problems:#?}");
+
+    let human = desk.run(&["check-config"]);
+    human.assert_code(1);
+    for needle in expect {
+        assert!(human.all_output().contains(needle), "{needle:?} in {human}");
+    }
+    // A command that needs the config refuses to run on it.
+    desk.run(&["contracts", "list"]).assert_failure();
+}
+
+#[test]
+fn inline_password_is_rejected_without_echoing_it() {
+    const SECRET: &str = "Hunter2-TopSecret-42";
+    let desk = Desk::with_config(&format!(
+        "[desk]\n\
+         address = \"support@example.co.jp\"\n\
+         [intake]\n\
+         kind = \"imap\"\n\
+         host = \"imap.example.co.jp\"\n\
+         user = \"support\"\n\
+         password = \"{SECRET}\"\n\
+         [outbound]\n\
+         kind = \"smtp\"\n\
+         host = \"smtp.example.co.jp\"\n\
+         user = \"support\"\n\
+         password = \"{SECRET}\"\n"
+    ));
+    let json_run = desk.run(&["--json", "check-config"]);
+    json_run.assert_code(1);
+    let v = json_run.json();
+    assert_eq!(v["ok"], json!(false), "{v:#}");
+    let problems = v["problems"].to_string();
+    assert!(problems.contains("intake.password"), "{v:#}");
+    assert!(problems.contains("outbound.password"), "{v:#}");
+    assert!(problems.contains("password_file"), "{v:#}");
+
+    let human = desk.run(&["check-config"]);
+    human.assert_code(1).assert_stdout_has(&["password"]);
+    let list = desk.run(&["contracts", "list"]);
+    list.assert_failure();
+    for run in [&json_run, &human, &list] {
+        assert!(!run.all_output().contains(SECRET), "secret leaked: {run}");
+        assert!(
+            !run.all_output().contains("TopSecret"),
+            "secret leaked: {run}"
+        );
+    }
+}
+
+#[test]
+fn missing_config_file_is_a_clear_error() {
+    let desk = Desk::new();
+    let missing = desk.dir().join("nope.toml");
+    let run = madoguchi(desk.dir(), ["--config", arg(&missing), "check-config"]);
+    run.assert_failure();
+    assert!(run.all_output().contains("nope.toml"), "{run}");
+}
+
+// ───────────────────────── bad arguments ─────────────────────────
+
+#[test]
+fn garbage_times_and_dates_are_clear_errors() {
+    let desk = Desk::new();
+    for args in [
+        &["calendar", "status", "garbage"][..],
+        &["calendar", "accepted-at", "2026-13-45T10:00"],
+        &["calendar", "license-due", "yesterday at noon"],
+        &["calendar", "status", ""],
+        &["calendar", "accepted-at", "2026-11-25T25:61"],
+    ] {
+        let run = desk.run(args);
+        run.assert_failure();
+        let bad = args[2];
+        assert!(
+            run.stderr.contains(&format!("{bad:?}")) || run.stderr.contains("cannot read time"),
+            "the error should quote the argument: {run}"
+        );
+        assert!(run.stdout.is_empty(), "no output on error: {run}");
+    }
+    for args in [
+        &["contracts", "period", "--received", "2026-02-30"][..],
+        &["contracts", "period", "--received", "15/03/2026"],
+        &[
+            "contracts",
+            "renewal",
+            "--last-end",
+            "2025-03-31",
+            "--received",
+            "soon",
+        ],
+    ] {
+        let run = desk.run(args);
+        run.assert_failure();
+        assert!(run.stderr.contains("YYYY-MM-DD"), "{run}");
+    }
+    // A year out of range for the holiday table is an error or a list, never a crash.
+    desk.run(&["calendar", "holidays", "99999999999"]);
+    desk.run(&["calendar", "holidays", "-5"]);
+    desk.run(&["calendar", "holidays", "300000"]);
+    desk.run(&["calendar", "holidays", "0"]);
+    // `now` is accepted.
+    let v = desk.json(&["calendar", "status", "now"]);
+    assert!(v["open"].is_boolean(), "{v:#}");
+}

@@ -1,0 +1,5 @@
+//! The crate's one integration-test binary: runs the real `madoguchi` executable (and, later,
+//! real mail servers on loopback) in temp directories.
+
+mod cli;
+mod util;
