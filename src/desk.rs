@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::core::calendar::{BusinessCalendar, CalendarError};
 use crate::core::classify::{Category, ClassifyRules, classify};
 use crate::core::form::FormField;
-use crate::core::guard::{Guard, NoReplyReason, assess};
+use crate::core::guard::{NoReplyReason, assess};
 use crate::core::inbound::InboundMail;
 use crate::core::matching::ContractBook;
 use crate::core::reply::{OutgoingMail, TicketLetter, customer_reply, staff_notification};
@@ -270,7 +270,7 @@ impl Desk {
         summary.messages += 1;
         let read = read_message(&message.raw, &self.config.desk.form_senders);
         let mail = &read.mail;
-        let row = |verdict, reason: Option<&str>, ticket| MessageRow {
+        let base = MessageRow {
             source,
             source_key: &message.key,
             message_id: mail.message_id.as_deref(),
@@ -281,9 +281,15 @@ impl Desk {
             processed_at: now,
             from_address: mail.from.as_ref().map(|m| m.address.as_str()),
             subject: &mail.subject,
+            verdict: Verdict::Article,
+            reason: None,
+            ticket: None,
+        };
+        let row = |verdict, reason, ticket| MessageRow {
             verdict,
             reason,
             ticket,
+            ..base
         };
         if let Some(id) = &mail.message_id
             && let Some((first, ticket)) = db::same_message(conn, id, sha)?

@@ -36,6 +36,33 @@ pub enum Command {
         #[command(subcommand)]
         command: cli::contracts::ContractsCommand,
     },
+    /// The desk: read the mailbox, ticket, reply. Without --once, the daemon.
+    Run {
+        /// Handle everything pending and due, then exit.
+        #[arg(long)]
+        once: bool,
+        /// Simulate the clock from this time on (dry runs, tests).
+        #[arg(long)]
+        now: Option<String>,
+    },
+    /// A self-contained tour on the embedded default (Maildir + SQLite + outbox directory).
+    Demo {
+        /// Where to build the demo desk (default ./demo).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Tickets and their articles.
+    Tickets {
+        #[command(subcommand)]
+        command: cli::desk::TicketsCommand,
+    },
+    /// Open tickets in acceptance order, with their age in business time.
+    Queue,
+    /// How the daemon reads mail.
+    Mail {
+        #[command(subcommand)]
+        command: cli::desk::MailCommand,
+    },
 }
 
 fn main() -> ExitCode {

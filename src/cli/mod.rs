@@ -2,6 +2,9 @@
 
 pub mod calendar;
 pub mod contracts;
+pub mod daemon;
+pub mod demo;
+pub mod desk;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -85,6 +88,28 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Contracts { command } => {
             contracts::run(command, config_path, &out)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Run { once, now } => {
+            desk::run(config_path, once, now.as_deref(), &out)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo { dir } => {
+            demo::demo(dir.as_deref(), &out)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Tickets { command } => {
+            desk::tickets(config_path, command, &out)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Queue => {
+            desk::queue(config_path, &out)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Mail {
+            command: desk::MailCommand::Inspect { file },
+        } => {
+            desk::inspect(config_path, &file, &out)?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -6,3 +6,6 @@ pub mod contract;
 pub mod form;
 pub mod guard;
 pub mod inbound;
+pub mod matching;
+pub mod reply;
+pub mod ticket;

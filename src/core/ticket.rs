@@ -263,8 +263,7 @@ pub struct NewTicket {
     pub license_due: Option<NaiveDate>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "decision", rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
     /// A new ticket; staff are notified.
     NewTicket(NewTicket),

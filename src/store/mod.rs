@@ -3,6 +3,7 @@
 
 mod contracts;
 mod migrations;
+pub mod tickets;
 
 use std::path::{Path, PathBuf};
 

@@ -51,6 +51,7 @@ impl Verdict {
     }
 }
 
+#[derive(Debug, Clone, Copy)]
 pub struct MessageRow<'a> {
     pub source: &'a str,
     pub source_key: &'a str,

@@ -238,7 +238,7 @@ fn follow_ups_reopen_within_the_window_and_continue_after_it() {
     let open = TicketFacts {
         state: TicketState::Open,
         closed_at: None,
-        ..closed
+        ..closed.clone()
     };
     i.thread = Some((&open, ThreadedBy::OurMessageId));
     assert!(matches!(
