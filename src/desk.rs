@@ -308,10 +308,13 @@ impl Desk {
             .and_then(|f| f.get(FormField::Email))
             .map(|a| a.trim().to_ascii_lowercase())
             .filter(|a| looks_like_address(a));
+        // Only an address a reply can actually be sent to; a malformed one means no reply (and a
+        // note on the ticket), never a failed batch.
         let reply_to = form_address
             .clone()
             .or_else(|| mail.reply_to.as_ref().map(|m| m.address.clone()))
-            .or_else(|| from.clone());
+            .or_else(|| from.clone())
+            .filter(|a| a.parse::<lettre::Address>().is_ok());
         let mut addresses: Vec<&str> = Vec::new();
         addresses.extend(form_address.as_deref());
         if mail.form.is_none() {

@@ -101,15 +101,21 @@ pub(crate) fn guess(bytes: &[u8]) -> Option<(String, &'static str)> {
     if let Ok(s) = std::str::from_utf8(bytes) {
         return Some((s.to_owned(), "utf-8"));
     }
-    for label in ["shift_jis", "euc-jp"] {
-        if let Some(s) = decode_with(label, bytes)
-            && !s.contains('\u{FFFD}')
-            && s.chars().any(is_japanese_char)
-        {
-            return Some((s, label));
-        }
-    }
-    None
+    // EUC-JP bytes also decode as Shift_JIS half-width katakana: prefer full-width text.
+    let score = |s: &str| -> i64 {
+        s.chars()
+            .map(|c| match c {
+                '\u{FF61}'..='\u{FF9F}' => -1,
+                c if is_japanese_char(c) => 1,
+                _ => 0,
+            })
+            .sum()
+    };
+    ["shift_jis", "euc-jp"]
+        .into_iter()
+        .filter_map(|label| decode_with(label, bytes).map(|s| (s, label)))
+        .filter(|(s, _)| !s.contains('\u{FFFD}') && s.chars().any(is_japanese_char))
+        .max_by_key(|(s, label)| (score(s), *label == "shift_jis"))
 }
 
 /// The part's body with only the transfer encoding undone (the sender's charset intact).

@@ -2,4 +2,5 @@
 //! real mail servers on loopback) in temp directories.
 
 mod cli;
+mod desk;
 mod util;

@@ -1,0 +1,343 @@
+//! The desk on the embedded default, driven through the library with a fixed clock: Maildir in,
+//! SQLite, outbox files out. Covers issue 3's pipeline, threading, the guard and exactly-once.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, TimeZone, Utc};
+use madoguchi::config::Config;
+use madoguchi::contracts_csv::{parse_contracts, parse_orders};
+use madoguchi::desk::{Desk, PassSummary};
+use madoguchi::intake::maildir::Maildir;
+use madoguchi::intake::{Ack, Incoming, IntakeError, Source};
+use madoguchi::mail::read_message;
+use madoguchi::outbound::file::FileSender;
+
+use crate::util::{corpus_dir, demo_fixture};
+
+const CONFIG: &str = r#"[desk]
+address = "support@example.co.jp"
+staff = ["tanaka@example.co.jp"]
+notify = ["support-team@example.co.jp"]
+form_senders = ["form@example.co.jp", "license-form@example.co.jp"]
+"#;
+
+fn jst(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
+    chrono_tz::Asia::Tokyo
+        .with_ymd_and_hms(y, m, d, h, min, 0)
+        .single()
+        .expect("valid time")
+        .with_timezone(&Utc)
+}
+
+struct TestDesk {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    desk: Desk,
+    delivered: usize,
+}
+
+impl TestDesk {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path().to_path_buf();
+        fs::write(root.join("madoguchi.toml"), CONFIG).expect("config");
+        let config = Config::load(root.join("madoguchi.toml")).expect("valid config");
+        let mut desk = Desk::open(config).expect("desk");
+        let contracts =
+            parse_contracts("contracts.csv", fs::read(demo_fixture("contracts.csv")).expect("fixture").as_slice())
+                .expect("demo contracts");
+        let orders = parse_orders("orders.csv", fs::read(demo_fixture("orders.csv")).expect("fixture").as_slice())
+            .expect("demo orders");
+        desk.store_mut().import_contracts(&contracts, Some(&orders)).expect("import");
+        TestDesk {
+            _dir: dir,
+            root,
+            desk,
+            delivered: 0,
+        }
+    }
+
+    fn inbox(&self) -> PathBuf {
+        self.root.join("var/inbox")
+    }
+
+    fn outbox(&self) -> PathBuf {
+        self.root.join("var/outbox")
+    }
+
+    /// Delivers raw mail into `new/` as an MDA would, at `at`.
+    fn deliver(&mut self, raw: &[u8], at: DateTime<Utc>) -> PathBuf {
+        fs::create_dir_all(self.inbox().join("new")).expect("inbox");
+        self.delivered += 1;
+        let path = self.inbox().join("new").join(format!("{:06}.test", self.delivered));
+        fs::write(&path, raw).expect("deliver");
+        fs::File::options()
+            .write(true)
+            .open(&path)
+            .and_then(|f| f.set_modified(at.into()))
+            .expect("set delivery time");
+        path
+    }
+
+    fn pass(&mut self, now: DateTime<Utc>) -> PassSummary {
+        let mut source = Maildir::open(&self.inbox()).expect("maildir");
+        let mut sender = FileSender::new(self.outbox());
+        self.desk.pass(&mut source, &mut sender, now).expect("pass")
+    }
+
+    /// Every mail in the outbox, parsed back, in queue order.
+    fn sent(&self) -> Vec<(String, madoguchi::core::inbound::InboundMail, String)> {
+        let mut files: Vec<PathBuf> = fs::read_dir(self.outbox())
+            .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default();
+        files.sort();
+        files
+            .into_iter()
+            .map(|p| {
+                let raw = fs::read(&p).expect("outbox file");
+                let text = String::from_utf8_lossy(&raw).into_owned();
+                let mail = read_message(&raw, &[]).mail;
+                let to = mail.to.first().map(|m| m.address.clone()).unwrap_or_default();
+                (to, mail, text)
+            })
+            .collect()
+    }
+
+    fn count(&self, sql: &str) -> i64 {
+        self.desk.store().connection().query_row(sql, [], |r| r.get(0)).expect("count")
+    }
+}
+
+fn simple_mail(from: &str, subject: &str, message_id: &str, extra: &str) -> Vec<u8> {
+    format!(
+        "From: {from}\r\nTo: support@example.co.jp\r\nSubject: {subject}\r\nMessage-ID: <{message_id}>\r\n\
+         Date: Wed, 25 Nov 2026 10:00:00 +0900\r\n{extra}MIME-Version: 1.0\r\n\
+         Content-Type: text/plain; charset=UTF-8\r\n\r\nお世話になっております。\r\n"
+    )
+    .into_bytes()
+}
+
+fn demo_mails() -> Vec<(String, Vec<u8>)> {
+    let mut names: Vec<PathBuf> = fs::read_dir(demo_fixture("inbox"))
+        .expect("demo inbox")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+        .collect();
+    names.sort();
+    assert!(!names.is_empty(), "fixtures/demo/inbox is empty");
+    names
+        .into_iter()
+        .map(|p| (p.file_name().unwrap_or_default().to_string_lossy().into_owned(), fs::read(&p).expect("eml")))
+        .collect()
+}
+
+#[test]
+fn the_demo_inbox_becomes_tickets_and_japanese_replies_exactly_once() {
+    let mut t = TestDesk::new();
+    for (_, raw) in demo_mails() {
+        let sent_at = read_message(&raw, &[]).mail.date.map(|d| d.with_timezone(&Utc));
+        t.deliver(&raw, sent_at.unwrap_or(jst(2026, 11, 24, 10, 0)));
+    }
+    let now = jst(2026, 11, 25, 12, 30);
+    let s = t.pass(now);
+    assert_eq!((s.messages, s.new_tickets, s.recorded, s.quarantined), (9, 7, 2, 0), "{s:?}");
+    // Nothing is left unacknowledged, and a second pass finds nothing to do.
+    assert_eq!(fs::read_dir(t.inbox().join("new")).expect("new").count(), 0);
+    let again = t.pass(now);
+    assert_eq!(again.messages + again.already_seen, 0, "{again:?}");
+    assert_eq!(t.count("SELECT COUNT(*) FROM tickets"), 7);
+
+    let sent = t.sent();
+    let replies: Vec<_> = sent.iter().filter(|(to, _, _)| to != "support-team@example.co.jp").collect();
+    let notices = sent.len() - replies.len();
+    assert_eq!((replies.len(), notices), (7, 7));
+    for (to, mail, text) in &replies {
+        assert!(mail.subject.starts_with("[NEO-DS#0000"), "{to}: {}", mail.subject);
+        assert!(text.contains("Auto-Submitted: auto-replied"), "{to}");
+        assert!(!mail.in_reply_to.is_empty(), "{to}: a reply threads to the customer's mail");
+        assert!(mail.text.contains("受付番号：NEO-DS#0000"), "{to}: {}", mail.text);
+        assert!(mail.text.contains("受付日時："), "{to}");
+    }
+    let reply_to = |addr: &str| {
+        replies
+            .iter()
+            .find(|(to, _, _)| to == addr)
+            .map(|(_, m, _)| m.text.clone())
+            .unwrap_or_else(|| panic!("no reply to {addr}"))
+    };
+    // The fault report sent on the 23rd (a holiday) is accepted at the next opening.
+    assert!(reply_to("yamada@alpha.example.co.jp").contains("2026年11月24日(火) 09:00"));
+    // The license application at 17:05 is due the next business day (R8).
+    let license = replies
+        .iter()
+        .find(|(to, m, _)| to == "suzuki@beta.example.jp" && m.subject.contains("ライセンス"))
+        .map(|(_, m, _)| m.text.clone())
+        .expect("license application acknowledged");
+    assert!(license.contains("2026年11月25日(水) までに"), "{license}");
+    // Expired contract: renewal explained (R10); unknown sender: asked for the customer number.
+    assert!(reply_to("takahashi@gamma.example.co.jp").contains("更新"));
+    assert!(reply_to("nakamura@zeta.example.jp").contains("お客様番号"));
+    // Base-product question without NEO support: the R3 reply.
+    assert!(reply_to("sato@alpha.example.co.jp").contains("desknet's NEO 年間サポート"));
+}
+
+#[test]
+fn follow_ups_thread_by_our_message_id_and_a_tag_alone_does_not_hijack() {
+    let mut t = TestDesk::new();
+    t.deliver(
+        &simple_mail("Yamada <yamada@alpha.example.co.jp>", "同期エラー", "q1@alpha.example.co.jp", ""),
+        jst(2026, 11, 25, 10, 0),
+    );
+    t.pass(jst(2026, 11, 25, 10, 1));
+    let ack = t.sent().into_iter().find(|(to, _, _)| to == "yamada@alpha.example.co.jp").expect("ack");
+    let our_id = ack.1.message_id.clone().expect("our Message-ID");
+
+    // The customer answers our acknowledgement with an edited subject: threads by In-Reply-To.
+    let extra = format!("In-Reply-To: <{our_id}>\r\nReferences: <q1@alpha.example.co.jp> <{our_id}>\r\n");
+    t.deliver(&simple_mail("yamada@alpha.example.co.jp", "追加情報", "q2@alpha.example.co.jp", &extra), jst(2026, 11, 25, 11, 0));
+    let s = t.pass(jst(2026, 11, 25, 11, 1));
+    assert_eq!((s.follow_ups, s.new_tickets), (1, 0), "{s:?}");
+
+    // A stranger with the tag in the subject gets a ticket of their own.
+    t.deliver(&simple_mail("attacker@evil.example", "Re: [NEO-DS#000001] 同期エラー", "x1@evil.example", ""), jst(2026, 11, 25, 11, 5));
+    let s = t.pass(jst(2026, 11, 25, 11, 6));
+    assert_eq!((s.follow_ups, s.new_tickets), (0, 1), "{s:?}");
+    // A registered contact of the same contract may use the tag.
+    t.deliver(&simple_mail("sato@alpha.example.co.jp", "Re: [NEO-DS#000001] 同期エラー", "q3@alpha.example.co.jp", ""), jst(2026, 11, 25, 11, 10));
+    let s = t.pass(jst(2026, 11, 25, 11, 11));
+    assert_eq!((s.follow_ups, s.new_tickets), (1, 0), "{s:?}");
+    assert_eq!(t.count("SELECT COUNT(*) FROM articles WHERE ticket = 1 AND direction = 'in'"), 3);
+
+    // Closed, then a follow-up within 14 days reopens; after 14 days a new ticket continues it.
+    t.desk.store_mut().close_ticket(1, jst(2026, 11, 26, 10, 0)).expect("close");
+    t.deliver(&simple_mail("yamada@alpha.example.co.jp", "Re: [NEO-DS#000001] 再発", "q4@alpha.example.co.jp", ""), jst(2026, 12, 1, 10, 0));
+    let s = t.pass(jst(2026, 12, 1, 10, 1));
+    assert_eq!((s.follow_ups, s.new_tickets), (1, 0), "{s:?}");
+    assert_eq!(t.count("SELECT COUNT(*) FROM tickets WHERE number = 1 AND state = 'open'"), 1);
+    t.desk.store_mut().close_ticket(1, jst(2026, 12, 2, 10, 0)).expect("close");
+    t.deliver(&simple_mail("yamada@alpha.example.co.jp", "Re: [NEO-DS#000001] また", "q5@alpha.example.co.jp", ""), jst(2026, 12, 17, 10, 0));
+    let s = t.pass(jst(2026, 12, 17, 10, 1));
+    assert_eq!((s.follow_ups, s.new_tickets), (0, 1), "{s:?}");
+    assert_eq!(t.count("SELECT COUNT(*) FROM tickets WHERE continues = 1"), 1);
+}
+
+/// A source that records but fails to acknowledge: the crash between commit and ack.
+struct AckFails(Maildir);
+
+impl Source for AckFails {
+    fn name(&self) -> String {
+        self.0.name()
+    }
+    fn fetch(&mut self, max: usize) -> Result<Vec<Incoming>, IntakeError> {
+        self.0.fetch(max)
+    }
+    fn ack(&mut self, m: &Incoming, _: Ack) -> Result<(), IntakeError> {
+        Err(IntakeError::Ack {
+            path: m.handle.clone(),
+            source: std::io::Error::other("simulated crash before the acknowledgement"),
+        })
+    }
+}
+
+#[test]
+fn a_crash_before_the_acknowledgement_and_a_redelivery_never_ticket_twice() {
+    let mut t = TestDesk::new();
+    let raw = simple_mail("yamada@alpha.example.co.jp", "質問", "dup@alpha.example.co.jp", "");
+    t.deliver(&raw, jst(2026, 11, 25, 10, 0));
+    let mut failing = AckFails(Maildir::open(&t.inbox()).expect("maildir"));
+    let mut sender = FileSender::new(t.outbox());
+    assert!(t.desk.pass(&mut failing, &mut sender, jst(2026, 11, 25, 10, 1)).is_err());
+    // Restarted: the message is still in new/, recognised, acknowledged, not ticketed again.
+    let s = t.pass(jst(2026, 11, 25, 10, 2));
+    assert_eq!((s.messages, s.already_seen), (0, 1), "{s:?}");
+    // The same message delivered again under another name: a recorded duplicate.
+    t.deliver(&raw, jst(2026, 11, 25, 10, 3));
+    let s = t.pass(jst(2026, 11, 25, 10, 4));
+    assert_eq!((s.duplicates, s.new_tickets), (1, 0), "{s:?}");
+    assert_eq!(t.count("SELECT COUNT(*) FROM tickets"), 1);
+    assert_eq!(t.count("SELECT COUNT(*) FROM outbox WHERE kind = 'acknowledgement'"), 1);
+}
+
+#[test]
+fn automatic_mail_gets_no_reply_and_a_flood_is_capped() {
+    let mut t = TestDesk::new();
+    let autos = [
+        "Auto-Submitted: auto-replied\r\n",
+        "Precedence: bulk\r\n",
+        "List-Id: <users.lists.example>\r\n",
+        "X-Auto-Response-Suppress: All\r\n",
+        "X-Madoguchi-Loop: support@example.co.jp\r\n",
+    ];
+    for (i, extra) in autos.iter().enumerate() {
+        t.deliver(&simple_mail("someone@unknown.example", "自動", &format!("a{i}@unknown.example"), extra), jst(2026, 11, 25, 10, 0));
+    }
+    t.deliver(&simple_mail("support@example.co.jp", "loop", "self@example.co.jp", ""), jst(2026, 11, 25, 10, 0));
+    t.deliver(&simple_mail("MAILER-DAEMON@mx.example", "Undelivered Mail Returned to Sender", "b@mx.example", ""), jst(2026, 11, 25, 10, 0));
+    let s = t.pass(jst(2026, 11, 25, 10, 1));
+    assert_eq!((s.recorded, s.new_tickets), (7, 0), "{s:?}");
+    assert!(t.sent().is_empty());
+
+    for i in 0..8 {
+        t.deliver(&simple_mail("flood@unknown.example", "質問", &format!("f{i}@unknown.example"), ""), jst(2026, 11, 25, 10, 10));
+    }
+    let s = t.pass(jst(2026, 11, 25, 10, 11));
+    assert_eq!(s.new_tickets, 8);
+    assert_eq!(t.count("SELECT COUNT(*) FROM outbox WHERE auto_reply_to = 'flood@unknown.example'"), 5);
+}
+
+fn mail_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            mail_files(&p, out);
+        } else {
+            let name = p.file_name().unwrap_or_default().to_string_lossy().to_ascii_lowercase();
+            let skip = ["license", "readme", ".json", ".yml", ".yaml", ".csv", ".rb", ".go", ".cs", ".js", ".php", ".py", ".md", ".pl", ".c", ".h"];
+            if !skip.iter().any(|s| name.contains(s)) {
+                out.push(p);
+            }
+        }
+    }
+}
+
+/// Issue 3's corpus test: every third-party message goes through the whole desk without a
+/// panic and ends with a verdict; not one automatic reply goes to a bounce.
+#[test]
+fn the_corpora_go_through_the_desk_and_bounces_get_no_reply() {
+    let Some(corpus) = corpus_dir() else {
+        assert!(std::env::var_os("MADOGUCHI_CORPUS").is_none(), "MADOGUCHI_CORPUS is set but missing");
+        println!("corpus not found; skipped");
+        return;
+    };
+    let groups: [(&str, &[&str]); 2] = [
+        ("bounces", &["bounces-sisimai/maildir/bsd", "bounces-sisimai/maildir/dos", "bounces-sisimai/maildir/tmp"]),
+        (
+            "other mail",
+            &["bounces-sisimai/maildir/not", "mime-stalwart", "mime-mikel-mail", "mime-enmime", "mime-mimekit", "mime-nodemailer", "mime-php-mime-mail-parser", "japanese", "ham-ksummit-discuss"],
+        ),
+    ];
+    for (label, dirs) in groups {
+        let mut t = TestDesk::new();
+        let mut files = Vec::new();
+        for d in dirs {
+            mail_files(&corpus.join(d), &mut files);
+        }
+        assert!(!files.is_empty(), "{label}: no corpus files");
+        for f in &files {
+            t.deliver(&fs::read(f).expect("corpus file"), jst(2026, 11, 25, 10, 0));
+        }
+        let s = t.pass(jst(2026, 11, 25, 10, 30));
+        let counts = t.desk.store().verdict_counts().expect("counts");
+        println!("{label}: {} files → {counts:?}; {s:?}", files.len());
+        let total: u64 = counts.iter().map(|(_, n)| n).sum();
+        assert_eq!(total as usize, files.len(), "{label}: every message has exactly one verdict");
+        if label == "bounces" {
+            let replies = t.count("SELECT COUNT(*) FROM outbox WHERE auto_reply_to IS NOT NULL");
+            let tickets = t.count("SELECT COUNT(*) FROM tickets");
+            println!("bounces: {replies} automatic replies, {tickets} tickets");
+            assert_eq!(replies, 0, "an automatic reply went to a bounce");
+        }
+    }
+}
