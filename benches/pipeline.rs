@@ -102,12 +102,17 @@ fn main() {
     let mut source = Maildir::open(&inbox).unwrap();
     let mut sender = FileSender::new(root.join("var/outbox"));
     let started = Instant::now();
-    let summary = desk.pass(&mut source, &mut sender, madoguchi::clock::system_now()).unwrap();
+    let summary = desk
+        .pass(&mut source, &mut sender, madoguchi::clock::system_now())
+        .unwrap();
     let pipeline = started.elapsed().as_secs_f64();
 
     let base_rate = count as f64 / baseline;
     let rate = count as f64 / pipeline;
-    println!("messages: {count} (ham corpus of {} replicated); parsed with a subject: {parsed}", ham.len());
+    println!(
+        "messages: {count} (ham corpus of {} replicated); parsed with a subject: {parsed}",
+        ham.len()
+    );
     println!("read + parse alone:   {baseline:.2} s, {base_rate:.0} msg/s");
     println!("whole pipeline:       {pipeline:.2} s, {rate:.0} msg/s");
     println!("ratio pipeline/baseline: {:.3}", rate / base_rate);

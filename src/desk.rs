@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 use crate::config::Config;
 use crate::core::calendar::{BusinessCalendar, CalendarError};
 use crate::core::classify::{Category, ClassifyRules, classify};
+use crate::core::contract::periods_from_orders;
 use crate::core::form::FormField;
 use crate::core::guard::{NoReplyReason, assess};
 use crate::core::inbound::InboundMail;
@@ -22,7 +23,6 @@ use crate::core::ticket::{
     ContractFacts, Decision, DeskRules, Intake, NewTicket, ThreadedBy, TicketFacts, TicketState,
     decide, find_tag, message_id, ticket_in_message_id,
 };
-use crate::core::contract::periods_from_orders;
 use crate::intake::{Ack, Incoming, IntakeError, Source};
 use crate::mail::read_message;
 use crate::outbound::{ComposeError, SendError, Sender, compose};
@@ -91,7 +91,12 @@ impl Desk {
             .map_or("madoguchi.invalid".to_string(), |(_, d)| d.to_string());
         let rules = DeskRules {
             desk_addresses: vec![desk_address],
-            staff: config.desk.staff.iter().map(|s| s.to_ascii_lowercase()).collect(),
+            staff: config
+                .desk
+                .staff
+                .iter()
+                .map(|s| s.to_ascii_lowercase())
+                .collect(),
             reopen_days: i64::from(config.desk.reopen_days),
             auto_reply_limit_per_hour: config.desk.auto_reply_limit_per_hour,
         };
@@ -171,7 +176,16 @@ impl Desk {
             desk.store_in_tx(|conn| {
                 let mut acks = Vec::with_capacity(batch.len());
                 for (message, (sha, raw_path)) in batch.iter().zip(&raw_paths) {
-                    let ack = desk.record(conn, &source_name, message, sha, raw_path, &book, now, summary)?;
+                    let ack = desk.record(
+                        conn,
+                        &source_name,
+                        message,
+                        sha,
+                        raw_path,
+                        &book,
+                        now,
+                        summary,
+                    )?;
                     acks.push(ack);
                 }
                 Ok(acks)
@@ -183,14 +197,23 @@ impl Desk {
         Ok(())
     }
 
-    fn store_in_tx<T>(&self, work: impl FnOnce(&Connection) -> Result<T, DeskError>) -> Result<T, DeskError> {
+    fn store_in_tx<T>(
+        &self,
+        work: impl FnOnce(&Connection) -> Result<T, DeskError>,
+    ) -> Result<T, DeskError> {
         let conn = self.store.connection();
         conn.execute_batch("BEGIN IMMEDIATE")
-            .map_err(|source| StoreError::Query { action: "begin a transaction", source })?;
+            .map_err(|source| StoreError::Query {
+                action: "begin a transaction",
+                source,
+            })?;
         match work(conn) {
             Ok(value) => {
                 conn.execute_batch("COMMIT")
-                    .map_err(|source| StoreError::Query { action: "commit a transaction", source })?;
+                    .map_err(|source| StoreError::Query {
+                        action: "commit a transaction",
+                        source,
+                    })?;
                 Ok(value)
             }
             Err(e) => {
@@ -246,7 +269,9 @@ impl Desk {
 
     /// An unguessable token for Message-IDs: a counter hashed with the process's random keys.
     fn random_token(&self) -> u64 {
-        let n = self.minted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let n = self
+            .minted
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.random.hash_one(n)
     }
 
@@ -265,7 +290,11 @@ impl Desk {
         if let Some(verdict) = db::seen_verdict(conn, source, &message.key)? {
             // Recorded before a crash that came before the acknowledgement: acknowledge only.
             summary.already_seen += 1;
-            return Ok(if verdict == Verdict::Quarantined { Ack::Quarantined } else { Ack::Processed });
+            return Ok(if verdict == Verdict::Quarantined {
+                Ack::Quarantined
+            } else {
+                Ack::Processed
+            });
         }
         summary.messages += 1;
         let read = read_message(&message.raw, &self.config.desk.form_senders);
@@ -323,10 +352,19 @@ impl Desk {
         let numbers: Vec<&str> = mail
             .form
             .iter()
-            .flat_map(|f| [f.get(FormField::CustomerNumber), f.get(FormField::LicenseSerial)])
+            .flat_map(|f| {
+                [
+                    f.get(FormField::CustomerNumber),
+                    f.get(FormField::LicenseSerial),
+                ]
+            })
             .flatten()
             .collect();
-        let contract = book.find(&addresses, &numbers, &format!("{}\n{}", mail.subject, mail.text));
+        let contract = book.find(
+            &addresses,
+            &numbers,
+            &format!("{}\n{}", mail.subject, mail.text),
+        );
         let thread = self.thread_of(conn, mail, from.as_deref(), book)?;
         let recent = match &reply_to {
             Some(to) => db::auto_replies_since(conn, to, now - Duration::hours(1))?,
@@ -376,23 +414,51 @@ impl Desk {
                 let number = self.open_ticket(conn, mail, &new, message.received_at, now)?;
                 db::set_message_ticket(conn, message_row, number)?;
                 self.add_inbound(conn, &read, message_row, number, now)?;
-                self.queue_new_ticket_mail(conn, mail, &new, number, message.received_at, now, book)?;
+                self.queue_new_ticket_mail(
+                    conn,
+                    mail,
+                    &new,
+                    number,
+                    message.received_at,
+                    now,
+                    book,
+                )?;
                 summary.new_tickets += 1;
                 tracing::info!(ticket = number, category = %new.category, entitlement = new.entitlement.code(), "Accepted request.");
                 Ok(Ack::Processed)
             }
-            Decision::FollowUp { ticket, reopen_as, notify_staff, from_staff, .. } => {
-                let message_row = db::insert_message(conn, &row(Verdict::Article, None, Some(ticket)))?;
+            Decision::FollowUp {
+                ticket,
+                reopen_as,
+                notify_staff,
+                from_staff,
+                ..
+            } => {
+                let message_row =
+                    db::insert_message(conn, &row(Verdict::Article, None, Some(ticket)))?;
                 self.add_inbound(conn, &read, message_row, ticket, now)?;
                 match reopen_as {
                     Some(state) => db::set_ticket_state(conn, ticket, state, now)?,
                     None => db::touch_ticket(conn, ticket, now)?,
                 }
                 if notify_staff {
-                    self.queue_follow_up_notice(conn, mail, ticket, reopen_as.is_some(), message.received_at, now, book)?;
+                    self.queue_follow_up_notice(
+                        conn,
+                        mail,
+                        ticket,
+                        reopen_as.is_some(),
+                        message.received_at,
+                        now,
+                        book,
+                    )?;
                 }
                 summary.follow_ups += 1;
-                tracing::info!(ticket, from_staff, reopened = reopen_as.is_some(), "Added follow-up.");
+                tracing::info!(
+                    ticket,
+                    from_staff,
+                    reopened = reopen_as.is_some(),
+                    "Added follow-up."
+                );
                 Ok(Ack::Processed)
             }
         }
@@ -422,7 +488,9 @@ impl Desk {
                     .iter()
                     .find_map(|id| ticket_in_message_id(id, prefix, &self.domain))
                     .map(|n| (n, ThreadedBy::KnownMessageId));
-                by_pattern.or_else(|| find_tag(&mail.subject, prefix).map(|n| (n, ThreadedBy::SubjectTag)))
+                by_pattern.or_else(|| {
+                    find_tag(&mail.subject, prefix).map(|n| (n, ThreadedBy::SubjectTag))
+                })
             }
         };
         let Some((number, by)) = candidate else {
@@ -438,7 +506,10 @@ impl Desk {
         participants.extend(self.rules.staff.iter().cloned());
         let is_participant = from.is_some_and(|f| participants.iter().any(|p| p == f));
         if by != ThreadedBy::OurMessageId && !is_participant {
-            tracing::info!(ticket = number, "Ignored a ticket reference from a non-participant.");
+            tracing::info!(
+                ticket = number,
+                "Ignored a ticket reference from a non-participant."
+            );
             return Ok(None);
         }
         Ok(Some((
@@ -500,9 +571,18 @@ impl Desk {
         now: DateTime<Utc>,
     ) -> Result<(), DeskError> {
         let mail = &read.mail;
-        for (seq, (attachment, body)) in mail.attachments.iter().zip(&read.attachment_bodies).enumerate() {
+        for (seq, (attachment, body)) in mail
+            .attachments
+            .iter()
+            .zip(&read.attachment_bodies)
+            .enumerate()
+        {
             self.keep_file(
-                &format!("attachments/{}/{}", &attachment.sha256[..2.min(attachment.sha256.len())], attachment.sha256),
+                &format!(
+                    "attachments/{}/{}",
+                    &attachment.sha256[..2.min(attachment.sha256.len())],
+                    attachment.sha256
+                ),
                 body,
             )?;
             db::insert_attachment(conn, message_row, seq, attachment)?;
@@ -539,10 +619,21 @@ impl Desk {
         book: &ContractBook,
     ) -> Result<(), DeskError> {
         let (_, customer_name) = customer_of(mail);
-        let from = mail.from.as_ref().map_or(String::new(), |m| m.address.clone());
-        let contract_name = new.contract_id.as_deref().and_then(|id| book.get(id)).map(|c| c.customer.clone());
+        let from = mail
+            .from
+            .as_ref()
+            .map_or(String::new(), |m| m.address.clone());
+        let contract_name = new
+            .contract_id
+            .as_deref()
+            .and_then(|id| book.get(id))
+            .map(|c| c.customer.clone());
         let addressee = contract_name.map_or(customer_name.clone(), |c| {
-            if customer_name.is_empty() { c } else { format!("{c} {customer_name}") }
+            if customer_name.is_empty() {
+                c
+            } else {
+                format!("{c} {customer_name}")
+            }
         });
         let letter = TicketLetter {
             prefix: &self.config.desk.ticket_prefix,
@@ -594,8 +685,13 @@ impl Desk {
             return Ok(());
         }
         let head = db::ticket_head(conn, ticket)?;
-        let from = mail.from.as_ref().map_or(String::new(), |m| m.address.clone());
-        let entitlement = crate::core::ticket::Entitlement::Unknown { problem: String::new() };
+        let from = mail
+            .from
+            .as_ref()
+            .map_or(String::new(), |m| m.address.clone());
+        let entitlement = crate::core::ticket::Entitlement::Unknown {
+            problem: String::new(),
+        };
         let letter = TicketLetter {
             prefix: &self.config.desk.ticket_prefix,
             desk_address: &self.config.desk.address,
@@ -629,13 +725,18 @@ impl Desk {
         auto_reply_to: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<i64, DeskError> {
-        let id = message_id(&self.config.desk.ticket_prefix, outgoing.ticket, self.random_token(), &self.domain);
-        let composed = compose(outgoing, &self.config.desk.address, DESK_NAME, &id, now).map_err(|source| {
-            DeskError::Compose {
+        let id = message_id(
+            &self.config.desk.ticket_prefix,
+            outgoing.ticket,
+            self.random_token(),
+            &self.domain,
+        );
+        let composed = compose(outgoing, &self.config.desk.address, DESK_NAME, &id, now).map_err(
+            |source| DeskError::Compose {
                 ticket: outgoing.ticket,
                 source,
-            }
-        })?;
+            },
+        )?;
         let outbox = db::insert_outbox(
             conn,
             &OutboxRow {
@@ -731,13 +832,16 @@ fn customer_of(mail: &InboundMail) -> (String, String) {
             .get(FormField::Email)
             .map(|a| a.trim().to_ascii_lowercase())
             .unwrap_or_default();
-        let name = [form.get(FormField::Company), form.get(FormField::ContactName)]
-            .into_iter()
-            .flatten()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .collect::<Vec<_>>()
-            .join(" ");
+        let name = [
+            form.get(FormField::Company),
+            form.get(FormField::ContactName),
+        ]
+        .into_iter()
+        .flatten()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
         return (address, name);
     }
     let from = mail.from.as_ref();
@@ -746,4 +850,3 @@ fn customer_of(mail: &InboundMail) -> (String, String) {
         from.and_then(|m| m.name.clone()).unwrap_or_default(),
     )
 }
-

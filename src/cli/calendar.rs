@@ -22,9 +22,7 @@ pub enum CalendarCommand {
 }
 
 pub fn run(command: CalendarCommand, config: Option<&Config>, out: &Output) -> anyhow::Result<()> {
-    let spec = config
-        .map(|c| c.calendar.clone())
-        .unwrap_or_default();
+    let spec = config.map(|c| c.calendar.clone()).unwrap_or_default();
     let tz = spec.timezone;
     let calendar = BusinessCalendar::new(spec)?;
     let instant = |text: &str| parse_instant(text, tz, system_now());

@@ -26,7 +26,9 @@ pub fn run_daemon(
     config_path: Option<PathBuf>,
     clock: impl Fn() -> DateTime<Utc>,
 ) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(daemon(desk, config_path, clock))
 }
 
@@ -39,7 +41,10 @@ async fn daemon(
     let mut int = signal(SignalKind::interrupt())?;
     let mut hup = signal(SignalKind::hangup())?;
     tracing::info!(address = %desk.config().desk.address, "madoguchi started.");
-    eprintln!("madoguchi: running; watching the inbox every {}s (Ctrl-C to stop)", POLL.as_secs());
+    eprintln!(
+        "madoguchi: running; watching the inbox every {}s (Ctrl-C to stop)",
+        POLL.as_secs()
+    );
     loop {
         match run_pass(&mut desk, clock()) {
             Ok(summary) if summary.messages > 0 || summary.sent > 0 || summary.opened > 0 => {
@@ -63,13 +68,17 @@ async fn daemon(
                 eprintln!("madoguchi: stopped");
                 return Ok(());
             }
-            Some(Control::Reload) => match config_for_desk(config_path.as_deref()).and_then(|c| Ok(Desk::open(c)?)) {
-                Ok(reloaded) => {
-                    desk = reloaded;
-                    tracing::info!("Reloaded the config.");
+            Some(Control::Reload) => {
+                match config_for_desk(config_path.as_deref()).and_then(|c| Ok(Desk::open(c)?)) {
+                    Ok(reloaded) => {
+                        desk = reloaded;
+                        tracing::info!("Reloaded the config.");
+                    }
+                    Err(err) => {
+                        tracing::error!(error = %format!("{err:#}"), "Reload failed; keeping the running config.")
+                    }
                 }
-                Err(err) => tracing::error!(error = %format!("{err:#}"), "Reload failed; keeping the running config."),
-            },
+            }
         }
     }
 }

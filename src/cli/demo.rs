@@ -44,21 +44,49 @@ dir = "var/outbox"
 const CONTRACTS_CSV: &str = include_str!("../../fixtures/demo/contracts.csv");
 const ORDERS_CSV: &str = include_str!("../../fixtures/demo/orders.csv");
 const MAILS: &[(&str, &[u8])] = &[
-    ("01-fault-report-iso2022jp.eml", include_bytes!("../../fixtures/demo/inbox/01-fault-report-iso2022jp.eml")),
-    ("02-operation-question-sjis.eml", include_bytes!("../../fixtures/demo/inbox/02-operation-question-sjis.eml")),
-    ("03-inquiry-form.eml", include_bytes!("../../fixtures/demo/inbox/03-inquiry-form.eml")),
-    ("04-license-application-form.eml", include_bytes!("../../fixtures/demo/inbox/04-license-application-form.eml")),
-    ("05-question-expired-contract.eml", include_bytes!("../../fixtures/demo/inbox/05-question-expired-contract.eml")),
-    ("06-question-unknown-sender.eml", include_bytes!("../../fixtures/demo/inbox/06-question-unknown-sender.eml")),
-    ("07-base-product-question.eml", include_bytes!("../../fixtures/demo/inbox/07-base-product-question.eml")),
-    ("08-vacation-auto-reply.eml", include_bytes!("../../fixtures/demo/inbox/08-vacation-auto-reply.eml")),
-    ("09-bounce-dsn.eml", include_bytes!("../../fixtures/demo/inbox/09-bounce-dsn.eml")),
+    (
+        "01-fault-report-iso2022jp.eml",
+        include_bytes!("../../fixtures/demo/inbox/01-fault-report-iso2022jp.eml"),
+    ),
+    (
+        "02-operation-question-sjis.eml",
+        include_bytes!("../../fixtures/demo/inbox/02-operation-question-sjis.eml"),
+    ),
+    (
+        "03-inquiry-form.eml",
+        include_bytes!("../../fixtures/demo/inbox/03-inquiry-form.eml"),
+    ),
+    (
+        "04-license-application-form.eml",
+        include_bytes!("../../fixtures/demo/inbox/04-license-application-form.eml"),
+    ),
+    (
+        "05-question-expired-contract.eml",
+        include_bytes!("../../fixtures/demo/inbox/05-question-expired-contract.eml"),
+    ),
+    (
+        "06-question-unknown-sender.eml",
+        include_bytes!("../../fixtures/demo/inbox/06-question-unknown-sender.eml"),
+    ),
+    (
+        "07-base-product-question.eml",
+        include_bytes!("../../fixtures/demo/inbox/07-base-product-question.eml"),
+    ),
+    (
+        "08-vacation-auto-reply.eml",
+        include_bytes!("../../fixtures/demo/inbox/08-vacation-auto-reply.eml"),
+    ),
+    (
+        "09-bounce-dsn.eml",
+        include_bytes!("../../fixtures/demo/inbox/09-bounce-dsn.eml"),
+    ),
 ];
 
 pub fn demo(dir: Option<&Path>, out: &Output) -> anyhow::Result<()> {
     let dir = dir.map_or_else(|| PathBuf::from("demo"), Path::to_path_buf);
     if dir.join("var").exists() {
-        std::fs::remove_dir_all(dir.join("var")).with_context(|| format!("cannot clear {}", dir.display()))?;
+        std::fs::remove_dir_all(dir.join("var"))
+            .with_context(|| format!("cannot clear {}", dir.display()))?;
     }
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let config_path = dir.join("madoguchi.toml");
@@ -70,7 +98,9 @@ pub fn demo(dir: Option<&Path>, out: &Output) -> anyhow::Result<()> {
     };
     let outbox = match &config.outbound {
         madoguchi::config::Outbound::File { dir } => dir.clone(),
-        madoguchi::config::Outbound::Smtp(_) => anyhow::bail!("the demo config must use an outbox directory"),
+        madoguchi::config::Outbound::Smtp(_) => {
+            anyhow::bail!("the demo config must use an outbox directory")
+        }
     };
     let mut desk = Desk::open(config)?;
 
@@ -78,19 +108,27 @@ pub fn demo(dir: Option<&Path>, out: &Output) -> anyhow::Result<()> {
     let contracts = parse_contracts("contracts.csv", CONTRACTS_CSV.as_bytes())?;
     let orders = parse_orders("orders.csv", ORDERS_CSV.as_bytes())?;
     periods_by_contract(&orders, "orders.csv")?;
-    desk.store_mut().import_contracts(&contracts, Some(&orders))?;
+    desk.store_mut()
+        .import_contracts(&contracts, Some(&orders))?;
 
     // The demo mails land in the inbox as an MDA would deliver them, an hour ago.
     std::fs::create_dir_all(inbox.join("new"))?;
     let mails = MAILS;
     let now = system_now();
     for (i, (name, bytes)) in mails.iter().enumerate() {
-        let target = inbox.join("new").join(format!("{}.{i}.demo", name.trim_end_matches(".eml")));
+        let target = inbox
+            .join("new")
+            .join(format!("{}.{i}.demo", name.trim_end_matches(".eml")));
         std::fs::write(&target, bytes).with_context(|| format!("cannot deliver {name}"))?;
         // Delivered when it was sent (its Date header), so the tour shows mail that came in on a
         // holiday, at lunch or after the license cutoff being accepted as the terms say.
-        let sent = read_message(bytes, &[]).mail.date.map(|d| d.with_timezone(&chrono::Utc));
-        let delivered = sent.filter(|d| *d <= now).unwrap_or(now - Duration::minutes(60 - i as i64));
+        let sent = read_message(bytes, &[])
+            .mail
+            .date
+            .map(|d| d.with_timezone(&chrono::Utc));
+        let delivered = sent
+            .filter(|d| *d <= now)
+            .unwrap_or(now - Duration::minutes(60 - i as i64));
         File::options()
             .write(true)
             .open(&target)

@@ -53,11 +53,15 @@ pub fn run_pass(desk: &mut Desk, now: DateTime<Utc>) -> anyhow::Result<PassSumma
 fn endpoints(config: &Config) -> anyhow::Result<(Maildir, FileSender)> {
     let source = match &config.intake {
         Intake::Maildir { dir } => Maildir::open(dir)?,
-        Intake::Imap(_) => bail!("IMAP intake is not available in this build yet; use [intake] kind = \"maildir\""),
+        Intake::Imap(_) => {
+            bail!("IMAP intake is not available in this build yet; use [intake] kind = \"maildir\"")
+        }
     };
     let sender = match &config.outbound {
         Outbound::File { dir } => FileSender::new(dir.clone()),
-        Outbound::Smtp(_) => bail!("SMTP sending is not available in this build yet; use [outbound] kind = \"file\""),
+        Outbound::Smtp(_) => {
+            bail!("SMTP sending is not available in this build yet; use [outbound] kind = \"file\"")
+        }
     };
     Ok((source, sender))
 }
@@ -80,10 +84,17 @@ pub fn summary_text(s: &PassSummary) -> String {
 
 /// `run`: `--once` handles everything pending and due, then exits; otherwise the daemon loop
 /// until SIGTERM/SIGINT, re-reading the config on SIGHUP.
-pub fn run(config_path: Option<&Path>, once: bool, now: Option<&str>, out: &Output) -> anyhow::Result<()> {
+pub fn run(
+    config_path: Option<&Path>,
+    once: bool,
+    now: Option<&str>,
+    out: &Output,
+) -> anyhow::Result<()> {
     let config = config_for_desk(config_path)?;
     let tz = config.calendar.timezone;
-    let simulated = now.map(|t| parse_instant(t, tz, system_now())).transpose()?;
+    let simulated = now
+        .map(|t| parse_instant(t, tz, system_now()))
+        .transpose()?;
     let started = system_now();
     // `--now` shifts the clock: simulated time runs on from the given instant.
     let clock = move || simulated.map_or_else(system_now, |t| t + (system_now() - started));
@@ -95,7 +106,11 @@ pub fn run(config_path: Option<&Path>, once: bool, now: Option<&str>, out: &Outp
     crate::cli::daemon::run_daemon(desk, config_path.map(Path::to_path_buf), clock)
 }
 
-pub fn tickets(config_path: Option<&Path>, command: TicketsCommand, out: &Output) -> anyhow::Result<()> {
+pub fn tickets(
+    config_path: Option<&Path>,
+    command: TicketsCommand,
+    out: &Output,
+) -> anyhow::Result<()> {
     let config = config_for_desk(config_path)?;
     let tz = config.calendar.timezone;
     let mut desk = Desk::open(config)?;
@@ -123,7 +138,10 @@ pub fn tickets(config_path: Option<&Path>, command: TicketsCommand, out: &Output
                         time_ja(a.created_at, tz),
                         a.author,
                         a.subject,
-                        a.delivery.as_deref().map(|d| format!(" [{d}]")).unwrap_or_default(),
+                        a.delivery
+                            .as_deref()
+                            .map(|d| format!(" [{d}]"))
+                            .unwrap_or_default(),
                         a.text.trim_end().replace('\n', "\n  ")
                     ));
                 }
@@ -135,7 +153,9 @@ pub fn tickets(config_path: Option<&Path>, command: TicketsCommand, out: &Output
             if !desk.store_mut().close_ticket(number, now)? {
                 bail!("no ticket {number}");
             }
-            out.emit(&json!({ "number": number, "state": "closed" }), || format!("ticket {number} closed\n"))
+            out.emit(&json!({ "number": number, "state": "closed" }), || {
+                format!("ticket {number} closed\n")
+            })
         }
     }
 }
@@ -209,7 +229,10 @@ pub fn inspect(config_path: Option<&Path>, file: &Path, out: &Output) -> anyhow:
     let config = load_config(config_path, ConfigChoice::Optional)?;
     let raw = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
     let (form_senders, desk) = match &config {
-        Some(c) => (c.desk.form_senders.clone(), vec![c.desk.address.to_ascii_lowercase()]),
+        Some(c) => (
+            c.desk.form_senders.clone(),
+            vec![c.desk.address.to_ascii_lowercase()],
+        ),
         None => (Vec::new(), Vec::new()),
     };
     let read = read_message(&raw, &form_senders);
@@ -217,7 +240,9 @@ pub fn inspect(config_path: Option<&Path>, file: &Path, out: &Output) -> anyhow:
     let guard = assess(mail, &desk);
     let category = classify(mail, &ClassifyRules::default());
     let (auto_generated, verdict) = match &guard {
-        Guard::Human if mail.from.is_none() => (false, "quarantine: no usable From address".to_string()),
+        Guard::Human if mail.from.is_none() => {
+            (false, "quarantine: no usable From address".to_string())
+        }
         Guard::Human => (false, "ticket".to_string()),
         Guard::NoReply(reason) => (true, format!("recorded: {}", reason.code())),
     };

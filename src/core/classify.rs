@@ -108,7 +108,9 @@ impl Keyword {
     fn matches(&self, folded_text: &str) -> bool {
         match self {
             Keyword::Word(w) => contains_word(folded_text, w),
-            Keyword::AllOf(ws) => !ws.is_empty() && ws.iter().all(|w| contains_word(folded_text, w)),
+            Keyword::AllOf(ws) => {
+                !ws.is_empty() && ws.iter().all(|w| contains_word(folded_text, w))
+            }
         }
     }
 
@@ -193,7 +195,10 @@ fn strings(list: &[&str]) -> Vec<String> {
 fn rule(category: Category, words: &[&str]) -> CategoryRule {
     CategoryRule {
         category,
-        words: words.iter().map(|w| Keyword::Word((*w).to_owned())).collect(),
+        words: words
+            .iter()
+            .map(|w| Keyword::Word((*w).to_owned()))
+            .collect(),
     }
 }
 
@@ -398,8 +403,14 @@ fn contains_word(folded_text: &str, keyword: &str) -> bool {
     if needle.is_empty() {
         return false;
     }
-    let ascii_start = needle.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
-    let ascii_end = needle.chars().last().is_some_and(|c| c.is_ascii_alphanumeric());
+    let ascii_start = needle
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric());
+    let ascii_end = needle
+        .chars()
+        .last()
+        .is_some_and(|c| c.is_ascii_alphanumeric());
     let is_word = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
     folded_text.match_indices(&needle).any(|(at, m)| {
         let before = folded_text[..at].chars().next_back();
@@ -462,15 +473,24 @@ mod tests {
 
     #[test]
     fn keywords_by_priority_not_position() {
-        assert_eq!(cat("設定について", "分散サーバーでエラーが出ます"), Category::Fault);
+        assert_eq!(
+            cat("設定について", "分散サーバーでエラーが出ます"),
+            Category::Fault
+        );
         assert_eq!(cat("バージョンアップ後にエラー", ""), Category::Fault);
-        assert_eq!(cat("パッチの適用方法", "分散サーバー"), Category::PatchUpgrade);
+        assert_eq!(
+            cat("パッチの適用方法", "分散サーバー"),
+            Category::PatchUpgrade
+        );
         assert_eq!(
             cat("サーバー変更に伴うライセンスキーの件", ""),
             Category::LicenseReissue
         );
         assert_eq!(cat("分散サーバーの移行手順", ""), Category::DataMigration);
-        assert_eq!(cat("動作環境の確認", "対応OSを教えてください"), Category::Operation);
+        assert_eq!(
+            cat("動作環境の確認", "対応OSを教えてください"),
+            Category::Operation
+        );
         assert_eq!(cat("Hello", "just saying hi"), Category::Other);
     }
 
@@ -497,7 +517,10 @@ mod tests {
             Category::Fault,
             "mentions the distributed server"
         );
-        assert_eq!(cat("バージョンアップのスケジュール", ""), Category::PatchUpgrade);
+        assert_eq!(
+            cat("バージョンアップのスケジュール", ""),
+            Category::PatchUpgrade
+        );
     }
 
     #[test]
@@ -522,7 +545,10 @@ mod tests {
             "form_category:パッチ"
         );
         let base = form_mail("【製品】desknet's NEO\n【お問合せ種別】不具合\n【お問合せ内容】x\n");
-        assert_eq!(classify(&base, &ClassifyRules::default()), Category::BaseProduct);
+        assert_eq!(
+            classify(&base, &ClassifyRules::default()),
+            Category::BaseProduct
+        );
         let other_kind = form_mail(
             "【製品】分散サーバー\n【お問合せ種別】その他\n【お問合せ内容】ワークフローでエラー\n",
         );
@@ -539,7 +565,10 @@ mod tests {
             r#"{"keywords": [{"category": "license_reissue", "words": [["ライセンス", "サーバー"]]}]}"#,
         )
         .expect("rules");
-        assert_eq!(rules.form_categories, ClassifyRules::default().form_categories);
+        assert_eq!(
+            rules.form_categories,
+            ClassifyRules::default().form_categories
+        );
         let r = |s: &str| classify(&mail(s, ""), &rules);
         assert_eq!(r("サーバーのライセンス"), Category::LicenseReissue);
         assert_eq!(r("ライセンスのみ"), Category::Other);

@@ -272,7 +272,11 @@ pub fn parse_form(text: &str, labels: &FormLabels) -> Option<FormMail> {
     if fields.is_empty() {
         return None;
     }
-    let has = |f: FormField| fields.iter().any(|e| e.field == Some(f) && !e.value.is_empty());
+    let has = |f: FormField| {
+        fields
+            .iter()
+            .any(|e| e.field == Some(f) && !e.value.is_empty())
+    };
     let kind = if has(FormField::NewServerId)
         || ((has(FormField::LicenseSerial) || has(FormField::Reason)) && !has(FormField::Body))
     {
@@ -360,7 +364,10 @@ mod tests {
 
     #[test]
     fn no_labels_is_no_form() {
-        assert_eq!(parse_form("こんにちは\n本文です\n", &FormLabels::default()), None);
+        assert_eq!(
+            parse_form("こんにちは\n本文です\n", &FormLabels::default()),
+            None
+        );
         assert_eq!(parse_form("", &FormLabels::default()), None);
     }
 

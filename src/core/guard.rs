@@ -178,7 +178,10 @@ fn local_part(address: &str) -> String {
 /// MAILER-DAEMON, postmaster and friends: accounts only mail systems write from.
 pub fn is_system_address(address: &str) -> bool {
     let local = local_part(address);
-    let squashed: String = local.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+    let squashed: String = local
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect();
     matches!(
         squashed.as_str(),
         "mailerdaemon" | "maildaemon" | "postmaster" | "mailerdeamon"
@@ -203,7 +206,10 @@ pub fn is_system_display_name(name: &str) -> bool {
 /// no-reply@, noreply@, do-not-reply@, donotreply@ … (separators and case ignored).
 pub fn is_noreply_address(address: &str) -> bool {
     let local = local_part(address);
-    let squashed: String = local.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+    let squashed: String = local
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect();
     squashed.starts_with("noreply")
         || squashed.starts_with("donotreply")
         || squashed.starts_with("dontreply")
@@ -294,7 +300,9 @@ fn first_reason(mail: &InboundMail, desk_addresses: &[String]) -> Option<NoReply
         return Some(NoReplyReason::LoopMarker);
     }
     if let Some(a) = from
-        && desk_addresses.iter().any(|d| d.trim().eq_ignore_ascii_case(a))
+        && desk_addresses
+            .iter()
+            .any(|d| d.trim().eq_ignore_ascii_case(a))
     {
         return Some(NoReplyReason::FromDesk);
     }
@@ -494,7 +502,11 @@ mod tests {
 
     #[test]
     fn autoreply_subjects() {
-        for s in ["Automatic reply: 質問", "自動返信：お問い合わせ", "【自動返信】受付"] {
+        for s in [
+            "Automatic reply: 質問",
+            "自動返信：お問い合わせ",
+            "【自動返信】受付",
+        ] {
             let mut m = from("a@b.jp");
             m.subject = s.into();
             assert_eq!(code(&m), "vendor_auto_reply", "{s}");

@@ -77,7 +77,12 @@ impl ContractBook {
     /// The contract a request belongs to. `addresses` are the sender's (From, and for form
     /// mail the form's address); `numbers` are customer numbers or serials stated in the form;
     /// `text` is searched for them too.
-    pub fn find(&self, addresses: &[&str], numbers: &[&str], text: &str) -> Option<(&ContractFacts, MatchedBy)> {
+    pub fn find(
+        &self,
+        addresses: &[&str],
+        numbers: &[&str],
+        text: &str,
+    ) -> Option<(&ContractFacts, MatchedBy)> {
         for a in addresses {
             if let Some(&i) = self.by_contact.get(&a.to_ascii_lowercase()) {
                 return Some((&self.contracts[i], MatchedBy::Contact));
@@ -94,7 +99,9 @@ impl ContractBook {
             }
         }
         for a in addresses {
-            let Some((_, domain)) = a.rsplit_once('@') else { continue };
+            let Some((_, domain)) = a.rsplit_once('@') else {
+                continue;
+            };
             if let Some(Some(i)) = self.by_domain.get(&domain.to_ascii_lowercase()) {
                 return Some((&self.contracts[*i], MatchedBy::Domain));
             }
@@ -133,7 +140,12 @@ mod tests {
 
     fn book() -> ContractBook {
         ContractBook::new(vec![
-            facts("C-1001", &["yamada@alpha.co.jp"], "NEO-DS-7788", &["alpha.co.jp"]),
+            facts(
+                "C-1001",
+                &["yamada@alpha.co.jp"],
+                "NEO-DS-7788",
+                &["alpha.co.jp"],
+            ),
             facts("C-1002", &["sato@beta.co.jp"], "", &["shared.jp"]),
             facts("C-1003", &["kato@shared.jp"], "", &["shared.jp"]),
         ])
@@ -143,20 +155,36 @@ mod tests {
     fn a_registered_contact_wins_over_everything() {
         let b = book();
         let (c, how) = b.find(&["Sato@Beta.co.jp"], &["C-1001"], "C-1003").unwrap();
-        assert_eq!((c.contract_id.as_str(), how), ("C-1002", MatchedBy::Contact));
+        assert_eq!(
+            (c.contract_id.as_str(), how),
+            ("C-1002", MatchedBy::Contact)
+        );
     }
 
     #[test]
     fn numbers_in_form_or_text_route_full_width_included() {
         let b = book();
         let (c, how) = b.find(&["someone@else.jp"], &["ｃ－１００２"], "").unwrap();
-        assert_eq!((c.contract_id.as_str(), how), ("C-1002", MatchedBy::CustomerNumber));
+        assert_eq!(
+            (c.contract_id.as_str(), how),
+            ("C-1002", MatchedBy::CustomerNumber)
+        );
         let (c, how) = b
-            .find(&["someone@else.jp"], &[], "お客様番号はC-1003です。ライセンス")
+            .find(
+                &["someone@else.jp"],
+                &[],
+                "お客様番号はC-1003です。ライセンス",
+            )
             .unwrap();
-        assert_eq!((c.contract_id.as_str(), how), ("C-1003", MatchedBy::CustomerNumber));
+        assert_eq!(
+            (c.contract_id.as_str(), how),
+            ("C-1003", MatchedBy::CustomerNumber)
+        );
         let (c, how) = b.find(&["x@else.jp"], &[], "serial: neo-ds-7788").unwrap();
-        assert_eq!((c.contract_id.as_str(), how), ("C-1001", MatchedBy::LicenseSerial));
+        assert_eq!(
+            (c.contract_id.as_str(), how),
+            ("C-1001", MatchedBy::LicenseSerial)
+        );
     }
 
     #[test]
@@ -165,6 +193,9 @@ mod tests {
         let (c, how) = b.find(&["new.person@alpha.co.jp"], &[], "").unwrap();
         assert_eq!((c.contract_id.as_str(), how), ("C-1001", MatchedBy::Domain));
         assert!(b.find(&["new.person@shared.jp"], &[], "").is_none());
-        assert!(b.find(&["nobody@nowhere.example"], &[], "no numbers here").is_none());
+        assert!(
+            b.find(&["nobody@nowhere.example"], &[], "no numbers here")
+                .is_none()
+        );
     }
 }

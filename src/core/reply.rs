@@ -96,7 +96,13 @@ fn weekday_ja(w: Weekday) -> &'static str {
 
 /// `2026年11月25日(水)`.
 pub fn date_ja(d: NaiveDate) -> String {
-    format!("{}年{}月{}日({})", d.year(), d.month(), d.day(), weekday_ja(d.weekday()))
+    format!(
+        "{}年{}月{}日({})",
+        d.year(),
+        d.month(),
+        d.day(),
+        weekday_ja(d.weekday())
+    )
 }
 
 /// `2026年11月25日(水) 09:00`, in the desk's timezone.
@@ -130,7 +136,11 @@ pub fn customer_reply(kind: ReplyKind, to: &str, letter: &TicketLetter<'_>) -> O
     let tag = tag(letter.prefix, letter.ticket);
     let ticket = format!("{}#{:06}", letter.prefix, letter.ticket);
     let accepted = time_ja(letter.accepted_at, tz);
-    let customer = if letter.customer_name.is_empty() { "お客様" } else { letter.customer_name };
+    let customer = if letter.customer_name.is_empty() {
+        "お客様"
+    } else {
+        letter.customer_name
+    };
     let outside_hours = if letter.accepted_at > letter.received_at {
         fill(OUTSIDE_HOURS, &[("accepted_at", &accepted)])
     } else {
@@ -141,7 +151,9 @@ pub fn customer_reply(kind: ReplyKind, to: &str, letter: &TicketLetter<'_>) -> O
         .map(|d| fill(LICENSE_DUE, &[("license_due", &date_ja(d))]))
         .unwrap_or_default();
     let renewal_text = match letter.entitlement {
-        Entitlement::Expired { next, next_period, .. } => {
+        Entitlement::Expired {
+            next, next_period, ..
+        } => {
             let template = match next {
                 RenewalKind::Renewal => RENEWAL,
                 RenewalKind::RecontinuationRequired => RECONTINUATION,
@@ -211,7 +223,11 @@ pub fn staff_notification(
         None => (NOTIFY_NEW, "新規"),
         Some(_) => (NOTIFY_FOLLOWUP, "追加"),
     };
-    let reopened = if follow_up == Some(true) { "（クローズ済みのため再オープンしました）" } else { "" };
+    let reopened = if follow_up == Some(true) {
+        "（クローズ済みのため再オープンしました）"
+    } else {
+        ""
+    };
     let body = fill(
         template,
         &[
@@ -243,10 +259,18 @@ pub fn staff_notification(
 fn describe_entitlement(e: &Entitlement) -> String {
     match e {
         Entitlement::Covered { period } => format!("サポート期間内 ({period})"),
-        Entitlement::Expired { last_end, next: RenewalKind::Renewal, .. } => {
+        Entitlement::Expired {
+            last_end,
+            next: RenewalKind::Renewal,
+            ..
+        } => {
             format!("期限切れ ({last_end} 終了、更新が必要)")
         }
-        Entitlement::Expired { last_end, next: RenewalKind::RecontinuationRequired, .. } => {
+        Entitlement::Expired {
+            last_end,
+            next: RenewalKind::RecontinuationRequired,
+            ..
+        } => {
             format!("期限切れ ({last_end} 終了、再継続年間サポートが必要)")
         }
         Entitlement::NotYetCovered { starts } => format!("サポート開始前 ({starts} から)"),

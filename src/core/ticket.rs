@@ -7,7 +7,9 @@ use serde::Serialize;
 
 use super::calendar::BusinessCalendar;
 use super::classify::Category;
-use super::contract::{ContractPeriods, CoverageStatus, RenewalKind, SupportPeriod, renewal, status_on};
+use super::contract::{
+    ContractPeriods, CoverageStatus, RenewalKind, SupportPeriod, renewal, status_on,
+};
 use super::guard::{Guard, NoReplyReason};
 use super::inbound::InboundMail;
 
@@ -24,7 +26,10 @@ pub fn find_tag(subject: &str, prefix: &str) -> Option<u64> {
     let mut from = 0;
     while let Some(pos) = lower[from..].find(&needle) {
         let start = from + pos + needle.len();
-        let digits: String = lower[start..].chars().take_while(char::is_ascii_digit).collect();
+        let digits: String = lower[start..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
         if !digits.is_empty() && lower[start + digits.len()..].starts_with(']') {
             return digits.parse().ok();
         }
@@ -36,7 +41,10 @@ pub fn find_tag(subject: &str, prefix: &str) -> Option<u64> {
 /// A Message-ID for mail the desk sends about a ticket. The random `token` (from the shell)
 /// makes it unguessable, so knowing it proves the sender received our mail.
 pub fn message_id(prefix: &str, number: u64, token: u64, domain: &str) -> String {
-    format!("{}.{number:06}.{token:016x}@{domain}", prefix.to_ascii_lowercase())
+    format!(
+        "{}.{number:06}.{token:016x}@{domain}",
+        prefix.to_ascii_lowercase()
+    )
 }
 
 /// The ticket number a desk-made Message-ID names, when it is one of ours.
@@ -141,17 +149,27 @@ pub enum MatchedBy {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Entitlement {
-    Covered { period: SupportPeriod },
+    Covered {
+        period: SupportPeriod,
+    },
     /// No period covers the date; `next` says what must be ordered now (R10/R11).
-    Expired { last_end: NaiveDate, next: RenewalKind, next_period: SupportPeriod },
+    Expired {
+        last_end: NaiveDate,
+        next: RenewalKind,
+        next_period: SupportPeriod,
+    },
     /// Support has not started yet (or resumes later).
-    NotYetCovered { starts: NaiveDate },
+    NotYetCovered {
+        starts: NaiveDate,
+    },
     /// No contract could be found; staff must identify it.
     Unmatched,
     /// A desknet's NEO (base product) question from a contract without NEO support (R3).
     OutOfScope,
     /// The contract has no usable order history; staff must check it.
-    Unknown { problem: String },
+    Unknown {
+        problem: String,
+    },
 }
 
 impl Entitlement {
@@ -168,7 +186,11 @@ impl Entitlement {
 }
 
 /// R1–R3, R9–R11: what a request about `category` from `contract` arriving on `date` is owed.
-pub fn entitlement(contract: Option<&ContractFacts>, category: Category, date: NaiveDate) -> Entitlement {
+pub fn entitlement(
+    contract: Option<&ContractFacts>,
+    category: Category,
+    date: NaiveDate,
+) -> Entitlement {
     let Some(contract) = contract else {
         return Entitlement::Unmatched;
     };
@@ -277,7 +299,10 @@ pub enum Decision {
         notify_staff: bool,
     },
     /// Auto-generated mail or a bounce: recorded, never answered, never a ticket.
-    Recorded { reason: NoReplyReason, ticket: Option<u64> },
+    Recorded {
+        reason: NoReplyReason,
+        ticket: Option<u64>,
+    },
     /// Kept aside for a person, with the reason.
     Quarantine { reason: String },
 }
@@ -305,7 +330,10 @@ pub fn decide(intake: &Intake<'_>, rules: &DeskRules, calendar: &BusinessCalenda
             reason: "no usable From address".into(),
         };
     };
-    let from_staff = rules.staff.iter().any(|s| s.eq_ignore_ascii_case(&from.address));
+    let from_staff = rules
+        .staff
+        .iter()
+        .any(|s| s.eq_ignore_ascii_case(&from.address));
     if let Some((ticket, threaded_by)) = intake.thread {
         if ticket.state != TicketState::Closed {
             return Decision::FollowUp {
@@ -316,9 +344,9 @@ pub fn decide(intake: &Intake<'_>, rules: &DeskRules, calendar: &BusinessCalenda
                 notify_staff: !from_staff,
             };
         }
-        let within = ticket
-            .closed_at
-            .is_some_and(|closed| intake.received_at - closed <= chrono::Duration::days(rules.reopen_days));
+        let within = ticket.closed_at.is_some_and(|closed| {
+            intake.received_at - closed <= chrono::Duration::days(rules.reopen_days)
+        });
         if within || from_staff {
             let accepted = calendar.accepted_at(intake.received_at).with_timezone(&Utc);
             return Decision::FollowUp {
@@ -347,7 +375,10 @@ fn new_ticket(
     continues: Option<u64>,
 ) -> NewTicket {
     let accepted_at = calendar.accepted_at(intake.received_at).with_timezone(&Utc);
-    let local_date = intake.received_at.with_timezone(&calendar.timezone()).date_naive();
+    let local_date = intake
+        .received_at
+        .with_timezone(&calendar.timezone())
+        .date_naive();
     let contract = intake.contract.map(|(c, _)| c);
     let entitlement = entitlement(contract, intake.category, local_date);
     let license_due = (intake.category == Category::LicenseReissue)
@@ -375,7 +406,11 @@ fn choose_reply(
     let Some(to) = intake.reply_to.clone() else {
         return (None, Some("no address to reply to".into()));
     };
-    if rules.desk_addresses.iter().any(|d| d.eq_ignore_ascii_case(&to)) {
+    if rules
+        .desk_addresses
+        .iter()
+        .any(|d| d.eq_ignore_ascii_case(&to))
+    {
         return (None, Some("the reply address is the desk itself".into()));
     }
     if intake.recent_auto_replies >= rules.auto_reply_limit_per_hour {

@@ -66,7 +66,10 @@ impl Source for Maildir {
                     continue;
                 }
                 // Delivery time: the file's modification time, as the MDA wrote it.
-                let delivered = meta.modified().map(DateTime::<Utc>::from).map_err(list_err(&dir))?;
+                let delivered = meta
+                    .modified()
+                    .map(DateTime::<Utc>::from)
+                    .map_err(list_err(&dir))?;
                 found.push((delivered, unique.to_string(), entry.path()));
             }
         }
@@ -140,7 +143,11 @@ mod tests {
         assert_eq!(keys.len(), 2);
         assert!(keys.contains(&"1.host") && keys.contains(&"2.host"));
         for m in &got {
-            let ack = if m.key == "2.host" { Ack::Quarantined } else { Ack::Processed };
+            let ack = if m.key == "2.host" {
+                Ack::Quarantined
+            } else {
+                Ack::Processed
+            };
             md.ack(m, ack).unwrap();
         }
         assert!(md.fetch(10).unwrap().is_empty());

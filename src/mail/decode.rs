@@ -296,8 +296,14 @@ mod tests {
     fn aliases() {
         assert!(matches!(resolve("cp932"), Some(Charset::Decoder(_))));
         assert!(matches!(resolve("\"CP932\""), Some(Charset::Decoder(_))));
-        assert!(matches!(resolve("x-sjis-docomo"), Some(Charset::Decoder(_))));
-        assert!(matches!(resolve("ISO-2022-JP-3"), Some(Charset::Decoder(_))));
+        assert!(matches!(
+            resolve("x-sjis-docomo"),
+            Some(Charset::Decoder(_))
+        ));
+        assert!(matches!(
+            resolve("ISO-2022-JP-3"),
+            Some(Charset::Decoder(_))
+        ));
         assert!(matches!(resolve("UTF-8"), Some(Charset::Utf8)));
         assert!(resolve("x-unknown-thing").is_none());
         assert!(!known_to_parser("cp932"));

@@ -192,9 +192,7 @@ fn read_parsed(raw: &[u8], options: &ReadOptions<'_>) -> ReadMessage {
 
     let damaged = msg.parts.iter().filter(|p| p.is_encoding_problem).count();
     if damaged > 0 {
-        defects.push(format!(
-            "{damaged} damaged MIME part(s), kept as text"
-        ));
+        defects.push(format!("{damaged} damaged MIME part(s), kept as text"));
     }
 
     let report = report::extract(
@@ -313,14 +311,15 @@ impl<'x> Fields<'_, 'x> {
 
 fn push_mailboxes(addr: &Address<'_>, out: &mut Vec<Mailbox>) {
     for a in addr.iter() {
-        let Some(address) = a.address.as_deref().map(str::trim).filter(|s| !s.is_empty()) else {
+        let Some(address) = a
+            .address
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        else {
             continue;
         };
-        let name = a
-            .name
-            .as_deref()
-            .map(clean_line)
-            .filter(|n| !n.is_empty());
+        let name = a.name.as_deref().map(clean_line).filter(|n| !n.is_empty());
         out.push(Mailbox {
             name,
             address: address.to_lowercase(),
@@ -407,8 +406,7 @@ fn auto_headers(f: &Fields<'_, '_>) -> AutoHeaders {
         list_headers: LIST_HEADERS.iter().any(|h| f.has(h)),
         loop_marker: f.has(LOOP_HEADER),
         vendor_autoreply: VENDOR_AUTOREPLY_HEADERS.iter().any(|h| f.has(h))
-            || f
-                .raw_text("X-Apple-Action")
+            || f.raw_text("X-Apple-Action")
                 .is_some_and(|v| v.to_ascii_lowercase().contains("vacation")),
         null_return_path: return_path.is_some_and(|rp| {
             rp.chars()
@@ -436,9 +434,7 @@ fn cap_text(mut text: String) -> (String, Option<String>) {
     text.truncate(cut);
     (
         text,
-        Some(format!(
-            "text truncated to {cut} of {original} bytes"
-        )),
+        Some(format!("text truncated to {cut} of {original} bytes")),
     )
 }
 
@@ -489,18 +485,13 @@ fn mime_type(part: &MessagePart<'_>) -> String {
 }
 
 /// The attachment's file name, repairing raw 8-bit or JIS bytes in its headers.
-fn attachment_name(
-    raw: &[u8],
-    part: &MessagePart<'_>,
-    hint: Option<Charset>,
-) -> Option<String> {
+fn attachment_name(raw: &[u8], part: &MessagePart<'_>, hint: Option<Charset>) -> Option<String> {
     let fields = Fields {
         raw,
         headers: &part.headers,
         hint,
     };
-    let from = |name: HeaderName<'_>, attr: &str| match fields.value(name, FieldKind::ContentType)
-    {
+    let from = |name: HeaderName<'_>, attr: &str| match fields.value(name, FieldKind::ContentType) {
         Some(HeaderValue::ContentType(ct)) => ct.attribute(attr).map(str::to_owned),
         _ => None,
     };

@@ -129,7 +129,11 @@ fn field<'a>(line: &'a str, name: &str) -> Option<&'a str> {
 /// `rfc822; User@Example.com` → `user@example.com`.
 fn recipient(value: &str) -> Option<String> {
     let v = value.split_once(';').map_or(value, |(_, a)| a);
-    let v = v.trim().trim_start_matches('<').trim_end_matches('>').trim();
+    let v = v
+        .trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .trim();
     (v.contains('@')).then(|| v.to_ascii_lowercase())
 }
 
@@ -169,8 +173,8 @@ fn read_report_fields(text: &str, report: &mut DeliveryReport) {
                 if report.status.is_none() {
                     report.status = first_status(v);
                 }
-            } else if let Some(v) = field(line, "Original-Message-ID")
-                .or_else(|| field(line, "X-Original-Message-ID"))
+            } else if let Some(v) =
+                field(line, "Original-Message-ID").or_else(|| field(line, "X-Original-Message-ID"))
                 && report.original_message_id.is_none()
             {
                 report.original_message_id = clean_id(v);

@@ -36,7 +36,10 @@ fn guard(mail: &InboundMail) -> Guard {
 fn iso_2022_jp_subject_body_and_name() {
     let m = read_fixture("charset-iso2022jp.eml").mail;
     assert_eq!(m.subject, "分散サーバーの設定方法について");
-    assert!(m.text.starts_with("お世話になっております。\n分散サーバーの動作環境"));
+    assert!(
+        m.text
+            .starts_with("お世話になっております。\n分散サーバーの動作環境")
+    );
     let from = m.from.expect("from");
     assert_eq!(from.name.as_deref(), Some("山田 太郎"));
     assert_eq!(from.address, "yamada@customer.example.jp");
@@ -47,7 +50,11 @@ fn iso_2022_jp_subject_body_and_name() {
 fn shift_jis_with_cp932_characters() {
     let m = read_fixture("charset-shiftjis.eml").mail;
     assert_eq!(m.subject, "①分散サーバーでエラーが発生します");
-    assert!(m.text.starts_with("㈱サンプル商事の鈴木です。"), "{}", m.text);
+    assert!(
+        m.text.starts_with("㈱サンプル商事の鈴木です。"),
+        "{}",
+        m.text
+    );
     assert!(m.text.contains("障害が発生しています～"));
     assert_eq!(m.from.and_then(|f| f.name).as_deref(), Some("鈴木 一郎"));
 }
@@ -56,7 +63,10 @@ fn shift_jis_with_cp932_characters() {
 fn cp932_label_mail_parser_does_not_know() {
     let m = read_fixture("charset-cp932-label.eml").mail;
     assert_eq!(m.subject, "㈱テスト：分散サーバーの不具合①");
-    assert_eq!(m.text, "㈱テストの佐藤です。\n分散サーバーで不具合があります①②③\n");
+    assert_eq!(
+        m.text,
+        "㈱テストの佐藤です。\n分散サーバーで不具合があります①②③\n"
+    );
     assert!(m.defects.is_empty(), "{:?}", m.defects);
 }
 
@@ -101,7 +111,11 @@ fn text_without_charset_is_guessed() {
     raw.extend_from_slice(&[0xa5, 0xc6, 0xa5, 0xb9, 0xa5, 0xc8, b'\n']); // テスト in EUC-JP
     let m = read_message(&raw, &[]).mail;
     assert_eq!(m.text, "テスト\n");
-    assert!(m.defects.iter().any(|d| d.contains("euc-jp")), "{:?}", m.defects);
+    assert!(
+        m.defects.iter().any(|d| d.contains("euc-jp")),
+        "{:?}",
+        m.defects
+    );
     let raw = b"From: a@b.jp\nSubject: s\n\n\x1b$B%F%9%H\x1b(B\n";
     assert_eq!(read_message(raw, &[]).mail.text, "テスト\n");
 }
@@ -109,7 +123,12 @@ fn text_without_charset_is_guessed() {
 #[test]
 fn html_only_becomes_text() {
     let m = read_fixture("html-only.eml").mail;
-    assert!(m.text.contains("分散サーバーのインストール方法を教えてください。"), "{}", m.text);
+    assert!(
+        m.text
+            .contains("分散サーバーのインストール方法を教えてください。"),
+        "{}",
+        m.text
+    );
     assert!(m.text.contains("Windows Server 2022 & PostgreSQL"));
     assert!(!m.text.contains('<'));
     assert!(!m.text.contains("color:red"));
@@ -181,7 +200,10 @@ fn heuristic_bounces() {
         Some("t000003.def@madoguchi.example.co.jp")
     );
     let m = read_fixture("bounce-heuristic-japanese.eml").mail;
-    assert_eq!(m.report.as_ref().map(|r| r.kind.as_str()), Some("heuristic"));
+    assert_eq!(
+        m.report.as_ref().map(|r| r.kind.as_str()),
+        Some("heuristic")
+    );
     let m = read_fixture("human-error-subject.eml").mail;
     assert_eq!(m.report, None);
     assert_eq!(guard(&m), Guard::Human);
@@ -193,14 +215,20 @@ fn threading_headers_and_addresses() {
     assert_eq!(m.in_reply_to, vec!["t000001.abc@madoguchi.example.co.jp"]);
     assert_eq!(
         m.references,
-        vec!["first@customer.example.jp", "t000001.abc@madoguchi.example.co.jp"]
+        vec![
+            "first@customer.example.jp",
+            "t000001.abc@madoguchi.example.co.jp"
+        ]
     );
     assert_eq!(
         m.from.as_ref().map(|f| f.address.as_str()),
         Some("taro.yamada@customer.example.jp")
     );
     assert_eq!(m.cc.len(), 2);
-    assert_eq!(m.subject, "Re: [NEO-DS#000001] 分散サーバーの設定方法について");
+    assert_eq!(
+        m.subject,
+        "Re: [NEO-DS#000001] 分散サーバーの設定方法について"
+    );
     assert_eq!(
         m.date.map(|d| d.to_rfc3339()).as_deref(),
         Some("2026-04-13T10:15:00+09:00")
@@ -222,7 +250,8 @@ fn garbage_and_empty_never_fail() {
 
 #[test]
 fn text_is_capped() {
-    let mut raw = b"From: a@b.jp\nSubject: big\nContent-Type: text/plain; charset=utf-8\n\n".to_vec();
+    let mut raw =
+        b"From: a@b.jp\nSubject: big\nContent-Type: text/plain; charset=utf-8\n\n".to_vec();
     raw.extend(std::iter::repeat_n("あ".as_bytes(), 100_000).flatten());
     let m = read_message(&raw, &[]).mail;
     assert!(m.text.len() <= MAX_TEXT_BYTES);

@@ -29,7 +29,8 @@ impl Sender for FileSender {
         let temporary = |what: &str, e: std::io::Error| {
             SendError::Temporary(format!("cannot {what} in {}: {e}", self.dir.display()))
         };
-        std::fs::create_dir_all(&self.dir).map_err(|e| temporary("create the outbox directory", e))?;
+        std::fs::create_dir_all(&self.dir)
+            .map_err(|e| temporary("create the outbox directory", e))?;
         let path = self.path_for(message.outbox_id);
         let tmp = path.with_extension("eml.tmp");
         let mut file = std::fs::File::create(&tmp).map_err(|e| temporary("create a file", e))?;

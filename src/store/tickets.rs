@@ -69,7 +69,11 @@ pub struct MessageRow<'a> {
 }
 
 /// The verdict already recorded for a message from this source, if any.
-pub fn seen_verdict(conn: &Connection, source: &str, key: &str) -> Result<Option<Verdict>, StoreError> {
+pub fn seen_verdict(
+    conn: &Connection,
+    source: &str,
+    key: &str,
+) -> Result<Option<Verdict>, StoreError> {
     let code: Option<String> = conn
         .query_row(
             "SELECT verdict FROM messages WHERE source = ?1 AND source_key = ?2",
@@ -82,7 +86,11 @@ pub fn seen_verdict(conn: &Connection, source: &str, key: &str) -> Result<Option
 }
 
 /// An earlier message with the same Message-ID and content (a re-delivered duplicate).
-pub fn same_message(conn: &Connection, message_id: &str, sha: &str) -> Result<Option<(i64, Option<u64>)>, StoreError> {
+pub fn same_message(
+    conn: &Connection,
+    message_id: &str,
+    sha: &str,
+) -> Result<Option<(i64, Option<u64>)>, StoreError> {
     conn.query_row(
         "SELECT id, ticket FROM messages WHERE message_id = ?1 AND content_sha256 = ?2
          AND verdict != 'duplicate' ORDER BY id LIMIT 1",
@@ -131,7 +139,14 @@ pub fn insert_attachment(
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )
     .and_then(|mut s| {
-        s.execute(params![message, seq as i64, a.name, a.content_type, a.size as i64, a.sha256])
+        s.execute(params![
+            message,
+            seq as i64,
+            a.name,
+            a.content_type,
+            a.size as i64,
+            a.sha256
+        ])
     })
     .doing("record an attachment")?;
     Ok(())
@@ -223,7 +238,12 @@ pub fn insert_article(conn: &Connection, a: &ArticleRow<'_>) -> Result<i64, Stor
 }
 
 /// Remembers a Message-ID as belonging to a ticket; `ours` when the desk made it.
-pub fn insert_thread_id(conn: &Connection, message_id: &str, ticket: u64, ours: bool) -> Result<(), StoreError> {
+pub fn insert_thread_id(
+    conn: &Connection,
+    message_id: &str,
+    ticket: u64,
+    ours: bool,
+) -> Result<(), StoreError> {
     conn.prepare_cached(
         "INSERT OR IGNORE INTO thread_ids (message_id, ticket, ours) VALUES (?1, ?2, ?3)",
     )
@@ -265,7 +285,9 @@ pub struct TicketHead {
 }
 
 pub fn ticket_head(conn: &Connection, number: u64) -> Result<Option<TicketHead>, StoreError> {
-    let row: Option<(String, String, Option<String>, String, Option<String>)> = conn
+    // state, accepted_at, closed_at, customer_address, contract_id
+    type HeadRow = (String, String, Option<String>, String, Option<String>);
+    let row: Option<HeadRow> = conn
         .query_row(
             "SELECT state, accepted_at, closed_at, customer_address, contract_id
              FROM tickets WHERE number = ?1",
@@ -360,7 +382,11 @@ pub fn insert_outbox(conn: &Connection, o: &OutboxRow<'_>) -> Result<i64, StoreE
 }
 
 /// Automatic replies queued for `address` since `since` (the per-sender limit).
-pub fn auto_replies_since(conn: &Connection, address: &str, since: DateTime<Utc>) -> Result<u32, StoreError> {
+pub fn auto_replies_since(
+    conn: &Connection,
+    address: &str,
+    since: DateTime<Utc>,
+) -> Result<u32, StoreError> {
     conn.query_row(
         "SELECT COUNT(*) FROM outbox WHERE auto_reply_to = ?1 AND created_at > ?2",
         params![address, time_text(since)],
@@ -370,7 +396,11 @@ pub fn auto_replies_since(conn: &Connection, address: &str, since: DateTime<Utc>
 }
 
 /// Marks the delivery a bounce reports on as failed; returns its ticket.
-pub fn mark_bounced(conn: &Connection, message_id: &str, detail: &str) -> Result<Option<u64>, StoreError> {
+pub fn mark_bounced(
+    conn: &Connection,
+    message_id: &str,
+    detail: &str,
+) -> Result<Option<u64>, StoreError> {
     let ticket: Option<i64> = conn
         .query_row(
             "UPDATE outbox SET bounced = ?2 WHERE message_id = ?1 RETURNING ticket",
@@ -409,15 +439,22 @@ impl Store {
             .doing("read the outbox")?;
         let rows = stmt
             .query_map(params![time_text(now), limit as i64], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get(1)?, r.get(2)?, r.get::<_, String>(3)?, r.get(4)?))
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get(4)?,
+                ))
             })
             .doing("read the outbox")?
             .collect::<Result<Vec<_>, _>>()
             .doing("read the outbox")?;
         rows.into_iter()
             .map(|(outbox_id, message_id, sender, recipients, raw)| {
-                let recipients: Vec<String> = serde_json::from_str(&recipients)
-                    .map_err(|e| StoreError::Corrupt(format!("outbox {outbox_id} recipients: {e}")))?;
+                let recipients: Vec<String> = serde_json::from_str(&recipients).map_err(|e| {
+                    StoreError::Corrupt(format!("outbox {outbox_id} recipients: {e}"))
+                })?;
                 Ok(Queued {
                     outbox_id,
                     message_id,
@@ -440,7 +477,12 @@ impl Store {
         Ok(())
     }
 
-    pub fn mark_retry(&mut self, outbox_id: i64, error: &str, next: DateTime<Utc>) -> Result<(), StoreError> {
+    pub fn mark_retry(
+        &mut self,
+        outbox_id: i64,
+        error: &str,
+        next: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         self.conn
             .execute(
                 "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, next_attempt_at = ?3
@@ -464,7 +506,11 @@ impl Store {
 
     pub fn attempts(&self, outbox_id: i64) -> Result<u32, StoreError> {
         self.conn
-            .query_row("SELECT attempts FROM outbox WHERE id = ?1", [outbox_id], |r| r.get(0))
+            .query_row(
+                "SELECT attempts FROM outbox WHERE id = ?1",
+                [outbox_id],
+                |r| r.get(0),
+            )
             .doing("read an outbox row")
     }
 }
@@ -527,9 +573,8 @@ fn listing(row: &rusqlite::Row<'_>) -> rusqlite::Result<(TicketListing, String, 
 impl Store {
     /// Tickets, optionally in one state, in acceptance order.
     pub fn tickets(&self, state: Option<&str>) -> Result<Vec<TicketListing>, StoreError> {
-        let sql = format!(
-            "{LISTING_SQL} WHERE (?1 IS NULL OR state = ?1) ORDER BY accepted_at, number"
-        );
+        let sql =
+            format!("{LISTING_SQL} WHERE (?1 IS NULL OR state = ?1) ORDER BY accepted_at, number");
         self.listings(&sql, params![state])
     }
 
@@ -544,7 +589,11 @@ impl Store {
         Ok(self.listings(&sql, [number as i64])?.into_iter().next())
     }
 
-    fn listings(&self, sql: &str, args: impl rusqlite::Params) -> Result<Vec<TicketListing>, StoreError> {
+    fn listings(
+        &self,
+        sql: &str,
+        args: impl rusqlite::Params,
+    ) -> Result<Vec<TicketListing>, StoreError> {
         let mut stmt = self.conn.prepare_cached(sql).doing("list tickets")?;
         let rows = stmt
             .query_map(args, listing)
@@ -585,17 +634,19 @@ impl Store {
             .collect::<Result<Vec<_>, _>>()
             .doing("read articles")?;
         rows.into_iter()
-            .map(|(direction, author, created, subject, text, delivery, bounced)| {
-                Ok(ArticleListing {
-                    direction,
-                    author,
-                    created_at: time_from_text(&created)?,
-                    subject,
-                    text,
-                    delivery,
-                    bounced,
-                })
-            })
+            .map(
+                |(direction, author, created, subject, text, delivery, bounced)| {
+                    Ok(ArticleListing {
+                        direction,
+                        author,
+                        created_at: time_from_text(&created)?,
+                        subject,
+                        text,
+                        delivery,
+                        bounced,
+                    })
+                },
+            )
             .collect()
     }
 

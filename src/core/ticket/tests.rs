@@ -100,9 +100,15 @@ fn tags_and_message_ids_round_trip() {
     assert_eq!(find_tag("Re: [neo-ds#42] x", "NEO-DS"), Some(42));
     assert_eq!(find_tag("[NEO-DS#] [NEO-DS#12a] [OTHER#5]", "NEO-DS"), None);
     let id = message_id("NEO-DS", 7, 0xdead_beef, "example.co.jp");
-    assert_eq!(ticket_in_message_id(&id, "NEO-DS", "example.co.jp"), Some(7));
+    assert_eq!(
+        ticket_in_message_id(&id, "NEO-DS", "example.co.jp"),
+        Some(7)
+    );
     assert_eq!(ticket_in_message_id(&id, "NEO-DS", "evil.example"), None);
-    assert_eq!(ticket_in_message_id("neo-ds.000007.1@example.co.jp", "NEO-DS", "example.co.jp"), None);
+    assert_eq!(
+        ticket_in_message_id("neo-ds.000007.1@example.co.jp", "NEO-DS", "example.co.jp"),
+        None
+    );
 }
 
 #[test]
@@ -118,7 +124,13 @@ fn a_covered_contact_in_hours_gets_an_open_ticket_and_an_acknowledgement() {
     assert_eq!(n.accepted_at, t);
     assert_eq!(n.contract_id.as_deref(), Some("C-1001"));
     assert!(matches!(n.entitlement, Entitlement::Covered { .. }));
-    assert_eq!(n.reply, Some((ReplyKind::Acknowledgement, "yamada@alpha.example.co.jp".into())));
+    assert_eq!(
+        n.reply,
+        Some((
+            ReplyKind::Acknowledgement,
+            "yamada@alpha.example.co.jp".into()
+        ))
+    );
 }
 
 #[test]
@@ -146,14 +158,26 @@ fn expired_details_go_only_to_a_registered_contact() {
     let mut i = intake(&m, &guard, jst(2026, 3, 10, 10, 0));
     i.contract = Some((&c, MatchedBy::Contact));
     let n = new_ticket(decide(&i, &rules(), &calendar()));
-    assert!(matches!(n.entitlement, Entitlement::Expired { next: RenewalKind::Renewal, .. }));
+    assert!(matches!(
+        n.entitlement,
+        Entitlement::Expired {
+            next: RenewalKind::Renewal,
+            ..
+        }
+    ));
     assert_eq!(n.reply.map(|r| r.0), Some(ReplyKind::Expired));
     // Same contract found by domain, from an unregistered address: no contract details.
     let m = mail("someone@alpha.example.co.jp", "質問");
     let mut i = intake(&m, &guard, jst(2026, 4, 10, 10, 0));
     i.contract = Some((&c, MatchedBy::Domain));
     let n = new_ticket(decide(&i, &rules(), &calendar()));
-    assert!(matches!(n.entitlement, Entitlement::Expired { next: RenewalKind::RecontinuationRequired, .. }));
+    assert!(matches!(
+        n.entitlement,
+        Entitlement::Expired {
+            next: RenewalKind::RecontinuationRequired,
+            ..
+        }
+    ));
     assert_eq!(n.reply.map(|r| r.0), Some(ReplyKind::Acknowledgement));
 }
 
@@ -161,7 +185,11 @@ fn expired_details_go_only_to_a_registered_contact() {
 fn unmatched_and_out_of_scope() {
     let guard = Guard::Human;
     let m = mail("nobody@unknown.example", "質問");
-    let n = new_ticket(decide(&intake(&m, &guard, jst(2026, 11, 25, 10, 0)), &rules(), &calendar()));
+    let n = new_ticket(decide(
+        &intake(&m, &guard, jst(2026, 11, 25, 10, 0)),
+        &rules(),
+        &calendar(),
+    ));
     assert_eq!(n.entitlement, Entitlement::Unmatched);
     assert_eq!(n.reply.map(|r| r.0), Some(ReplyKind::Unmatched));
 
@@ -184,7 +212,11 @@ fn unmatched_and_out_of_scope() {
 fn automatic_mail_is_recorded_never_answered() {
     let m = mail("mailer-daemon@mx.example.jp", "Undelivered Mail");
     let guard = Guard::NoReply(NoReplyReason::Bounce);
-    match decide(&intake(&m, &guard, jst(2026, 11, 25, 10, 0)), &rules(), &calendar()) {
+    match decide(
+        &intake(&m, &guard, jst(2026, 11, 25, 10, 0)),
+        &rules(),
+        &calendar(),
+    ) {
         Decision::Recorded { reason, ticket } => {
             assert_eq!(reason, NoReplyReason::Bounce);
             assert_eq!(ticket, None);
@@ -222,7 +254,12 @@ fn follow_ups_reopen_within_the_window_and_continue_after_it() {
     let mut i = intake(&m, &guard, jst(2026, 11, 24, 10, 0));
     i.thread = Some((&closed, ThreadedBy::SubjectTag));
     match decide(&i, &rules(), &calendar()) {
-        Decision::FollowUp { ticket, reopen_as, notify_staff, .. } => {
+        Decision::FollowUp {
+            ticket,
+            reopen_as,
+            notify_staff,
+            ..
+        } => {
             assert_eq!(ticket, 1);
             assert_eq!(reopen_as, Some(TicketState::Open));
             assert!(notify_staff);
@@ -243,7 +280,11 @@ fn follow_ups_reopen_within_the_window_and_continue_after_it() {
     i.thread = Some((&open, ThreadedBy::OurMessageId));
     assert!(matches!(
         decide(&i, &rules(), &calendar()),
-        Decision::FollowUp { ticket: 1, reopen_as: None, .. }
+        Decision::FollowUp {
+            ticket: 1,
+            reopen_as: None,
+            ..
+        }
     ));
 }
 
@@ -265,13 +306,21 @@ fn staff_mail_without_a_ticket_is_quarantined_and_mail_without_from_too() {
     let guard = Guard::Human;
     let m = mail("tanaka@example.co.jp", "hello");
     assert!(matches!(
-        decide(&intake(&m, &guard, jst(2026, 11, 25, 10, 0)), &rules(), &calendar()),
+        decide(
+            &intake(&m, &guard, jst(2026, 11, 25, 10, 0)),
+            &rules(),
+            &calendar()
+        ),
         Decision::Quarantine { .. }
     ));
     let mut m = mail("x@y.example", "no from");
     m.from = None;
     assert!(matches!(
-        decide(&intake(&m, &guard, jst(2026, 11, 25, 10, 0)), &rules(), &calendar()),
+        decide(
+            &intake(&m, &guard, jst(2026, 11, 25, 10, 0)),
+            &rules(),
+            &calendar()
+        ),
         Decision::Quarantine { .. }
     ));
 }
