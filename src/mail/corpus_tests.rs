@@ -138,6 +138,16 @@ fn corpus() {
             parser_failures.push(rel_s.clone());
         }
         *verdicts.entry(verdict(&guard)).or_default() += 1;
+        if std::env::var_os("MADOGUCHI_CORPUS_VERBOSE").is_some()
+            && !rel_s.starts_with("ham-")
+            && !rel_s.starts_with("bounces-sisimai/maildir/")
+        {
+            println!(
+                "  all {rel_s}: {} subject={:?}",
+                guard.code(),
+                read.mail.subject
+            );
+        }
 
         let parent = rel
             .parent()
@@ -149,6 +159,14 @@ fn corpus() {
         {
             bounce_total += 1;
             *bounce_reasons.entry(verdict(&guard)).or_default() += 1;
+            if std::env::var_os("MADOGUCHI_CORPUS_VERBOSE").is_some() && guard.code() != "bounce" {
+                println!(
+                    "  {rel_s}: {} from={:?} subject={:?}",
+                    guard.code(),
+                    read.mail.from,
+                    read.mail.subject
+                );
+            }
             if guard.is_human() {
                 bounce_failures.push(format!("{rel_s} (subject {:?})", read.mail.subject));
             }
@@ -222,4 +240,3 @@ fn corpus() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
-

@@ -195,10 +195,12 @@ fn read_parsed(raw: &[u8], options: &ReadOptions<'_>) -> ReadMessage {
         defects.push(format!("{damaged} damaged MIME part(s), kept as text"));
     }
 
+    let from_raw = fields.raw_text("From");
     let report = report::extract(
         &msg,
         &report::Context {
             from: from.as_ref(),
+            from_raw: from_raw.as_deref(),
             subject: &subject,
             text: &text,
             auto: &auto,

@@ -272,6 +272,8 @@ fn body_says_bounce(text: &str) -> bool {
 
 pub(crate) struct Context<'a> {
     pub from: Option<&'a Mailbox>,
+    /// The From field as written: `MAILER-DAEMON <>` has no address but still says who.
+    pub from_raw: Option<&'a str>,
     pub subject: &'a str,
     pub text: &'a str,
     pub auto: &'a AutoHeaders,
@@ -323,6 +325,17 @@ pub(crate) fn extract(msg: &Message<'_>, cx: &Context<'_>) -> Option<DeliveryRep
 
     let from_system = cx.from.is_some_and(|m| {
         is_system_address(&m.address) || m.name.as_deref().is_some_and(is_system_display_name)
+    }) || cx.from_raw.is_some_and(|raw| {
+        let r = raw.to_ascii_lowercase();
+        [
+            "mailer-daemon",
+            "mailer_daemon",
+            "postmaster",
+            "mail delivery sub",
+            "mail delivery sys",
+        ]
+        .iter()
+        .any(|s| r.contains(s))
     });
     let corroborated = || {
         cx.auto.null_return_path
