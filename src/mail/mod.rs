@@ -510,8 +510,10 @@ fn attachments(
 ) -> (Vec<Attachment>, Vec<Vec<u8>>) {
     let mut list = Vec::new();
     let mut bodies = Vec::new();
+    let mut missing = 0;
     for &id in &msg.attachments {
         let Some(part) = msg.parts.get(id as usize) else {
+            missing += 1;
             continue;
         };
         let body: Vec<u8> = match &part.body {
@@ -532,7 +534,7 @@ fn attachments(
         });
         bodies.push(body);
     }
-    if list.len() != msg.attachments.len() {
+    if missing > 0 {
         defects.push("attachment list refers to missing MIME parts".into());
     }
     (list, bodies)

@@ -228,9 +228,10 @@ fn has_attached_original(msg: &Message<'_>) -> bool {
     })
 }
 
-/// `Message-ID:` lines in the text (original headers pasted into a bounce), skipping our own.
+/// The last `Message-ID:` line in the text (original headers pasted into a bounce come after
+/// the notice, also when a person forwards a bounce inline), skipping the bounce's own id.
 fn text_original_id(text: &str, own_id: Option<&str>) -> Option<String> {
-    field_lines(text).iter().find_map(|line| {
+    field_lines(text).iter().rev().find_map(|line| {
         let l = line.trim_start_matches(|c: char| c == '>' || c.is_whitespace());
         let id = field(l, "Message-ID").and_then(clean_id)?;
         (Some(id.as_str()) != own_id).then_some(id)
@@ -378,8 +379,8 @@ mod tests {
         assert_eq!(clean_id(" <a.b@c> (x)"), Some("a.b@c".to_owned()));
         assert_eq!(clean_id("a@b"), Some("a@b".to_owned()));
         assert_eq!(clean_id(" <> "), None);
-        let text = "<kijitora@example.com>: host mx said: 550 no\n> Message-ID: <own@x>\n\
-                    Message-Id: <t000001.abc@madoguchi.example.co.jp>\n";
+        let text = "<kijitora@example.com>: host mx said: 550 no\n> Message-ID: <bounce@x>\n\
+                    Message-Id: <t000001.abc@madoguchi.example.co.jp>\n> Message-ID: <own@x>\n";
         assert_eq!(
             text_original_id(text, Some("own@x")).as_deref(),
             Some("t000001.abc@madoguchi.example.co.jp")
