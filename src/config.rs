@@ -20,6 +20,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::core::classify::ClassifyRules;
+use crate::core::form::FormLabels;
 use chrono::{NaiveDate, NaiveTime, Weekday};
 use chrono_tz::Tz;
 use serde::Deserialize;
@@ -65,6 +67,12 @@ pub struct RawConfig {
     pub intake: RawIntake,
     #[serde(default)]
     pub outbound: RawOutbound,
+    /// Keyword and form-category rules for classification (R1–R3); defaults built in.
+    #[serde(default)]
+    pub classify: ClassifyRules,
+    /// The web forms' `【label】` texts, when the forms use other wording.
+    #[serde(default)]
+    pub forms: FormLabels,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -151,6 +159,8 @@ pub struct Config {
     pub storage: Storage,
     pub intake: Intake,
     pub outbound: Outbound,
+    pub classify: ClassifyRules,
+    pub form_labels: FormLabels,
     /// The file this was loaded from, if any.
     pub source_path: Option<PathBuf>,
 }
@@ -572,6 +582,8 @@ impl Config {
                     storage,
                     intake,
                     outbound,
+                    classify: raw.classify.clone(),
+                    form_labels: raw.forms.clone(),
                     source_path: None,
                 })
             }
@@ -688,6 +700,18 @@ fn parse_by_section(text: &str) -> (Option<RawConfig>, Vec<Problem>, Vec<&'stati
         storage: Option<IgnoredAny>,
         intake: Option<IgnoredAny>,
         outbound: Option<IgnoredAny>,
+        classify: Option<IgnoredAny>,
+        forms: Option<IgnoredAny>,
+    }
+    #[derive(Deserialize)]
+    struct ClassifyOnly {
+        #[serde(default)]
+        classify: ClassifyRules,
+    }
+    #[derive(Deserialize)]
+    struct FormsOnly {
+        #[serde(default)]
+        forms: FormLabels,
     }
     #[derive(Deserialize)]
     struct DeskOnly {
@@ -743,6 +767,14 @@ fn parse_by_section(text: &str) -> (Option<RawConfig>, Vec<Problem>, Vec<&'stati
     section(
         "outbound",
         parse_as::<OutboundOnly>(text).map(|s| raw.outbound = s.outbound),
+    );
+    section(
+        "classify",
+        parse_as::<ClassifyOnly>(text).map(|s| raw.classify = s.classify),
+    );
+    section(
+        "forms",
+        parse_as::<FormsOnly>(text).map(|s| raw.forms = s.forms),
     );
     failed.retain(|s| !s.is_empty());
     (Some(raw), problems, failed)
@@ -2200,5 +2232,33 @@ kind = "carrier-pigeon"
             "{MINIMAL}[intake]\nkind = \"imap\"\nhost = \"h\"\nuser = \"u\"\npassword_env = \"A-B\"\n"
         ));
         assert_eq!(e.keys(), ["intake.password_env"]);
+    }
+}
+
+#[cfg(test)]
+mod classify_and_forms_tests {
+    use super::*;
+    use crate::core::classify::Category;
+
+    #[test]
+    fn classify_and_forms_tables_override_the_defaults_and_unknown_keys_are_reported() {
+        let base = Path::new("/etc/madoguchi");
+        let ok = Config::from_toml_str(
+            "[desk]\naddress = \"support@example.co.jp\"\n[classify]\nkeywords = [{ category = \"fault\", words = [\"起動しません\"] }]\n",
+            base,
+        )
+        .unwrap();
+        assert_eq!(ok.classify.keywords.len(), 1);
+        assert_eq!(ok.classify.keywords[0].category, Category::Fault);
+        let defaults =
+            Config::from_toml_str("[desk]\naddress = \"support@example.co.jp\"\n", base).unwrap();
+        assert_eq!(defaults.classify, ClassifyRules::default());
+        assert_eq!(defaults.form_labels, FormLabels::default());
+        let bad = Config::from_toml_str(
+            "[desk]\naddress = \"support@example.co.jp\"\n[classify]\nkeyword = []\n[forms]\nnope = \"x\"\n",
+            base,
+        )
+        .unwrap_err();
+        assert_eq!(bad.keys(), ["classify", "forms"], "{bad}");
     }
 }

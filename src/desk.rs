@@ -24,7 +24,7 @@ use crate::core::ticket::{
     decide, find_tag, message_id, ticket_in_message_id,
 };
 use crate::intake::{Ack, Incoming, IntakeError, Source};
-use crate::mail::read_message;
+use crate::mail::{ReadOptions, read_message_with};
 use crate::outbound::{ComposeError, SendError, Sender, compose};
 use crate::store::tickets::{self as db, ArticleRow, MessageRow, OutboxRow, TicketRow, Verdict};
 use crate::store::{Store, StoreError};
@@ -100,12 +100,13 @@ impl Desk {
             reopen_days: i64::from(config.desk.reopen_days),
             auto_reply_limit_per_hour: config.desk.auto_reply_limit_per_hour,
         };
+        let classify_rules = config.classify.clone();
         Ok(Self {
             config,
             calendar,
             store,
             rules,
-            classify_rules: ClassifyRules::default(),
+            classify_rules,
             domain,
             random: RandomState::new(),
             minted: std::sync::atomic::AtomicU64::new(0),
@@ -297,7 +298,13 @@ impl Desk {
             });
         }
         summary.messages += 1;
-        let read = read_message(&message.raw, &self.config.desk.form_senders);
+        let read = read_message_with(
+            &message.raw,
+            &ReadOptions {
+                form_senders: &self.config.desk.form_senders,
+                form_labels: &self.config.form_labels,
+            },
+        );
         let mail = &read.mail;
         let base = MessageRow {
             source,
