@@ -60,6 +60,14 @@ fn strip_message_id(raw: &[u8]) -> Vec<u8> {
     out.into_bytes()
 }
 
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
 fn main() {
     let Some(ham_dir) = corpus() else {
         println!("pipeline bench: no ham corpus (set MADOGUCHI_CORPUS); skipped");
@@ -88,7 +96,7 @@ fn main() {
     let started = Instant::now();
     let mut parsed = 0usize;
     let mut source = Maildir::open(&root.join("baseline")).unwrap();
-    for m in source.fetch(usize::MAX).unwrap() {
+    for m in block_on(source.fetch(usize::MAX)).unwrap() {
         let read = read_message(&m.raw, &[]);
         parsed += usize::from(!read.mail.subject.is_empty());
     }
@@ -102,9 +110,8 @@ fn main() {
     let mut source = Maildir::open(&inbox).unwrap();
     let mut sender = FileSender::new(root.join("var/outbox"));
     let started = Instant::now();
-    let summary = desk
-        .pass(&mut source, &mut sender, madoguchi::clock::system_now())
-        .unwrap();
+    let summary =
+        block_on(desk.pass(&mut source, &mut sender, madoguchi::clock::system_now())).unwrap();
     let pipeline = started.elapsed().as_secs_f64();
 
     let base_rate = count as f64 / baseline;

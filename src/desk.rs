@@ -131,20 +131,20 @@ impl Desk {
 
     /// Everything pending and due: all mail in the source, tickets whose acceptance time has
     /// come, and the outbox.
-    pub fn pass(
+    pub async fn pass<S: Source, T: Sender>(
         &mut self,
-        source: &mut dyn Source,
-        sender: &mut dyn Sender,
+        source: &mut S,
+        sender: &mut T,
         now: DateTime<Utc>,
     ) -> Result<PassSummary, DeskError> {
         let mut summary = PassSummary::default();
         loop {
-            let batch = source.fetch(BATCH)?;
+            let batch = source.fetch(BATCH).await?;
             if batch.is_empty() {
                 break;
             }
             let full = batch.len() == BATCH;
-            self.intake_batch(source, batch, now, &mut summary)?;
+            self.intake_batch(source, batch, now, &mut summary).await?;
             if !full {
                 break;
             }
@@ -152,14 +152,14 @@ impl Desk {
         summary.opened = self
             .store
             .in_transaction(|conn| db::open_accepted(conn, now))?;
-        self.send_due(sender, now, &mut summary)?;
+        self.send_due(sender, now, &mut summary).await?;
         Ok(summary)
     }
 
     /// Records a batch in one transaction, then acknowledges each message to the source.
-    pub fn intake_batch(
+    pub async fn intake_batch<S: Source>(
         &mut self,
-        source: &mut dyn Source,
+        source: &mut S,
         batch: Vec<Incoming>,
         now: DateTime<Utc>,
         summary: &mut PassSummary,
@@ -193,7 +193,7 @@ impl Desk {
             })?
         };
         for (message, ack) in batch.iter().zip(acks) {
-            source.ack(message, ack)?;
+            source.ack(message, ack).await?;
         }
         Ok(())
     }
@@ -778,9 +778,9 @@ impl Desk {
     }
 
     /// Sends what is due. A message is marked sent only after the sender accepted it.
-    pub fn send_due(
+    pub async fn send_due<T: Sender>(
         &mut self,
-        sender: &mut dyn Sender,
+        sender: &mut T,
         now: DateTime<Utc>,
         summary: &mut PassSummary,
     ) -> Result<(), DeskError> {
@@ -790,8 +790,9 @@ impl Desk {
                 return Ok(());
             }
             let mut progressed = false;
-            for message in &due {
-                match sender.send(message) {
+            let results = sender.send_all(&due).await;
+            for (message, result) in due.iter().zip(results) {
+                match result {
                     Ok(()) => {
                         self.store.mark_sent(message.outbox_id, now)?;
                         summary.sent += 1;

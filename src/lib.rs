@@ -6,6 +6,7 @@ pub mod config;
 pub mod contracts_csv;
 pub mod core;
 pub mod desk;
+pub mod endpoints;
 pub mod intake;
 pub mod mail;
 pub mod outbound;

@@ -21,18 +21,7 @@ enum Control {
 /// How often the Maildir is looked at. IMAP will wake on IDLE instead.
 const POLL: Duration = Duration::from_secs(2);
 
-pub fn run_daemon(
-    desk: Desk,
-    config_path: Option<PathBuf>,
-    clock: impl Fn() -> DateTime<Utc>,
-) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(daemon(desk, config_path, clock))
-}
-
-async fn daemon(
+pub async fn daemon(
     mut desk: Desk,
     config_path: Option<PathBuf>,
     clock: impl Fn() -> DateTime<Utc>,
@@ -46,7 +35,7 @@ async fn daemon(
         POLL.as_secs()
     );
     loop {
-        match run_pass(&mut desk, clock()) {
+        match run_pass(&mut desk, clock()).await {
             Ok(summary) if summary.messages > 0 || summary.sent > 0 || summary.opened > 0 => {
                 tracing::info!(?summary, "Pass done.");
                 eprint!("madoguchi: {}", summary_text(&summary));

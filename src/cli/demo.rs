@@ -136,7 +136,7 @@ pub fn demo(dir: Option<&Path>, out: &Output) -> anyhow::Result<()> {
             .with_context(|| format!("cannot date {name}"))?;
     }
 
-    let summary = run_pass(&mut desk, now)?;
+    let summary = super::desk::runtime()?.block_on(run_pass(&mut desk, now))?;
     let tickets = desk.store().tickets(None)?;
     let verdicts = desk.store().verdict_counts()?;
     let mut written: Vec<PathBuf> = std::fs::read_dir(&outbox)

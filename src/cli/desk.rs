@@ -6,14 +6,13 @@ use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
 use clap::Subcommand;
 use madoguchi::clock::system_now;
-use madoguchi::config::{Config, Intake, Outbound};
+use madoguchi::config::Config;
 use madoguchi::core::classify::{ClassifyRules, classify};
 use madoguchi::core::guard::{Guard, assess};
 use madoguchi::core::reply::time_ja;
 use madoguchi::desk::{Desk, PassSummary};
-use madoguchi::intake::maildir::Maildir;
+use madoguchi::endpoints::{MailSender, MailSource};
 use madoguchi::mail::read_message;
-use madoguchi::outbound::file::FileSender;
 use madoguchi::store::tickets::TicketListing;
 use madoguchi::timearg::parse_instant;
 use serde_json::json;
@@ -44,26 +43,18 @@ pub fn config_for_desk(path: Option<&Path>) -> anyhow::Result<Config> {
     load_config(path, ConfigChoice::Required)?.context("a config file is needed")
 }
 
-/// One pass over the mailbox with the configured source and sender.
-pub fn run_pass(desk: &mut Desk, now: DateTime<Utc>) -> anyhow::Result<PassSummary> {
-    let (mut source, mut sender) = endpoints(desk.config())?;
-    Ok(desk.pass(&mut source, &mut sender, now)?)
+/// A current-thread runtime: the desk is one task; SQLite work is short and runs inline.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
 }
 
-fn endpoints(config: &Config) -> anyhow::Result<(Maildir, FileSender)> {
-    let source = match &config.intake {
-        Intake::Maildir { dir } => Maildir::open(dir)?,
-        Intake::Imap(_) => {
-            bail!("IMAP intake is not available in this build yet; use [intake] kind = \"maildir\"")
-        }
-    };
-    let sender = match &config.outbound {
-        Outbound::File { dir } => FileSender::new(dir.clone()),
-        Outbound::Smtp(_) => {
-            bail!("SMTP sending is not available in this build yet; use [outbound] kind = \"file\"")
-        }
-    };
-    Ok((source, sender))
+/// One pass over the configured mailbox with the configured sender.
+pub async fn run_pass(desk: &mut Desk, now: DateTime<Utc>) -> anyhow::Result<PassSummary> {
+    let mut source = MailSource::open(desk.config()).await?;
+    let mut sender = MailSender::open(desk.config())?;
+    Ok(desk.pass(&mut source, &mut sender, now).await?)
 }
 
 pub fn summary_text(s: &PassSummary) -> String {
@@ -100,10 +91,14 @@ pub fn run(
     let clock = move || simulated.map_or_else(system_now, |t| t + (system_now() - started));
     let mut desk = Desk::open(config)?;
     if once {
-        let summary = run_pass(&mut desk, clock())?;
+        let summary = runtime()?.block_on(run_pass(&mut desk, clock()))?;
         return out.emit(&summary, || summary_text(&summary));
     }
-    crate::cli::daemon::run_daemon(desk, config_path.map(Path::to_path_buf), clock)
+    runtime()?.block_on(crate::cli::daemon::daemon(
+        desk,
+        config_path.map(Path::to_path_buf),
+        clock,
+    ))
 }
 
 pub fn tickets(

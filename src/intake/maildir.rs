@@ -47,7 +47,7 @@ impl Source for Maildir {
         format!("maildir:{}", self.root.display())
     }
 
-    fn fetch(&mut self, max: usize) -> Result<Vec<Incoming>, IntakeError> {
+    async fn fetch(&mut self, max: usize) -> Result<Vec<Incoming>, IntakeError> {
         let mut found: Vec<(DateTime<Utc>, String, PathBuf)> = Vec::new();
         for sub in ["new", "cur"] {
             let dir = self.root.join(sub);
@@ -92,7 +92,7 @@ impl Source for Maildir {
             .collect()
     }
 
-    fn ack(&mut self, message: &Incoming, ack: Ack) -> Result<(), IntakeError> {
+    async fn ack(&mut self, message: &Incoming, ack: Ack) -> Result<(), IntakeError> {
         let from = PathBuf::from(&message.handle);
         let ack_err = |source| IntakeError::Ack {
             path: message.handle.clone(),
@@ -125,20 +125,28 @@ impl Source for Maildir {
             Err(e) => Err(ack_err(e)),
         }
     }
+
+    async fn wait_for_mail(&mut self, at_most: std::time::Duration) -> Result<(), IntakeError> {
+        tokio::time::sleep(at_most.min(POLL)).await;
+        Ok(())
+    }
 }
+
+/// How often a Maildir is looked at while idle.
+pub const POLL: std::time::Duration = std::time::Duration::from_secs(2);
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn new_and_unseen_mail_is_fetched_and_acknowledged_once() {
+    #[tokio::test]
+    async fn new_and_unseen_mail_is_fetched_and_acknowledged_once() {
         let dir = tempfile::tempdir().unwrap();
         let mut md = Maildir::open(dir.path()).unwrap();
         std::fs::write(dir.path().join("new/1.host"), b"Subject: a\r\n\r\nx").unwrap();
         std::fs::write(dir.path().join("cur/2.host:2,"), b"Subject: b\r\n\r\nx").unwrap();
         std::fs::write(dir.path().join("cur/3.host:2,S"), b"Subject: c\r\n\r\nx").unwrap();
-        let got = md.fetch(10).unwrap();
+        let got = md.fetch(10).await.unwrap();
         let keys: Vec<_> = got.iter().map(|m| m.key.as_str()).collect();
         assert_eq!(keys.len(), 2);
         assert!(keys.contains(&"1.host") && keys.contains(&"2.host"));
@@ -148,13 +156,13 @@ mod tests {
             } else {
                 Ack::Processed
             };
-            md.ack(m, ack).unwrap();
+            md.ack(m, ack).await.unwrap();
         }
-        assert!(md.fetch(10).unwrap().is_empty());
+        assert!(md.fetch(10).await.unwrap().is_empty());
         assert!(dir.path().join("cur/1.host:2,S").exists());
         assert!(dir.path().join(".Quarantine/cur/2.host:2,S").exists());
         // A second acknowledgement of a message already moved is harmless.
         let first = got.iter().find(|m| m.key == "1.host").unwrap();
-        md.ack(first, Ack::Processed).unwrap();
+        md.ack(first, Ack::Processed).await.unwrap();
     }
 }

@@ -47,13 +47,25 @@ pub enum IntakeError {
         #[source]
         source: std::io::Error,
     },
+    /// The mail server failed or went away; the caller reconnects with backoff.
+    #[error("cannot {action} on {server}")]
+    Server {
+        action: &'static str,
+        server: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
+/// Used with concrete types on the daemon's own task, so the futures need not be `Send`.
+#[allow(async_fn_in_trait)]
 pub trait Source {
     /// A stable name for the mailbox, stored with each message (`maildir:/var/lib/…/inbox`).
     fn name(&self) -> String;
     /// Up to `max` messages not yet acknowledged, oldest delivery first.
-    fn fetch(&mut self, max: usize) -> Result<Vec<Incoming>, IntakeError>;
+    async fn fetch(&mut self, max: usize) -> Result<Vec<Incoming>, IntakeError>;
     /// Called after commit.
-    fn ack(&mut self, message: &Incoming, ack: Ack) -> Result<(), IntakeError>;
+    async fn ack(&mut self, message: &Incoming, ack: Ack) -> Result<(), IntakeError>;
+    /// Returns when new mail may have arrived, or after `at_most` (IMAP IDLE; a Maildir polls).
+    async fn wait_for_mail(&mut self, at_most: std::time::Duration) -> Result<(), IntakeError>;
 }

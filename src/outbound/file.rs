@@ -25,7 +25,7 @@ impl FileSender {
 }
 
 impl Sender for FileSender {
-    fn send(&mut self, message: &Queued) -> Result<(), SendError> {
+    async fn send(&mut self, message: &Queued) -> Result<(), SendError> {
         let temporary = |what: &str, e: std::io::Error| {
             SendError::Temporary(format!("cannot {what} in {}: {e}", self.dir.display()))
         };

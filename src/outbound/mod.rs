@@ -121,6 +121,17 @@ pub struct Queued {
 }
 
 /// Where queued mail goes. A send returns only once the destination has accepted the message.
+/// Used with concrete types on the daemon's own task, so the futures need not be `Send`.
+#[allow(async_fn_in_trait)]
 pub trait Sender {
-    fn send(&mut self, message: &Queued) -> Result<(), SendError>;
+    async fn send(&mut self, message: &Queued) -> Result<(), SendError>;
+
+    /// Sends a batch, results in batch order; an implementation may send in parallel.
+    async fn send_all(&mut self, batch: &[Queued]) -> Vec<Result<(), SendError>> {
+        let mut results = Vec::with_capacity(batch.len());
+        for message in batch {
+            results.push(self.send(message).await);
+        }
+        results
+    }
 }

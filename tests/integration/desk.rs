@@ -97,7 +97,7 @@ impl TestDesk {
     fn pass(&mut self, now: DateTime<Utc>) -> PassSummary {
         let mut source = Maildir::open(&self.inbox()).expect("maildir");
         let mut sender = FileSender::new(self.outbox());
-        self.desk.pass(&mut source, &mut sender, now).expect("pass")
+        block_on(self.desk.pass(&mut source, &mut sender, now)).expect("pass")
     }
 
     /// Every mail in the outbox, parsed back, in queue order.
@@ -129,6 +129,14 @@ impl TestDesk {
             .query_row(sql, [], |r| r.get(0))
             .expect("count")
     }
+}
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(f)
 }
 
 fn simple_mail(from: &str, subject: &str, message_id: &str, extra: &str) -> Vec<u8> {
@@ -345,10 +353,13 @@ impl Source for AckFails {
     fn name(&self) -> String {
         self.0.name()
     }
-    fn fetch(&mut self, max: usize) -> Result<Vec<Incoming>, IntakeError> {
-        self.0.fetch(max)
+    async fn fetch(&mut self, max: usize) -> Result<Vec<Incoming>, IntakeError> {
+        self.0.fetch(max).await
     }
-    fn ack(&mut self, m: &Incoming, _: Ack) -> Result<(), IntakeError> {
+    async fn wait_for_mail(&mut self, at_most: std::time::Duration) -> Result<(), IntakeError> {
+        self.0.wait_for_mail(at_most).await
+    }
+    async fn ack(&mut self, m: &Incoming, _: Ack) -> Result<(), IntakeError> {
         Err(IntakeError::Ack {
             path: m.handle.clone(),
             source: std::io::Error::other("simulated crash before the acknowledgement"),
@@ -369,9 +380,11 @@ fn a_crash_before_the_acknowledgement_and_a_redelivery_never_ticket_twice() {
     let mut failing = AckFails(Maildir::open(&t.inbox()).expect("maildir"));
     let mut sender = FileSender::new(t.outbox());
     assert!(
-        t.desk
-            .pass(&mut failing, &mut sender, jst(2026, 11, 25, 10, 1))
-            .is_err()
+        block_on(
+            t.desk
+                .pass(&mut failing, &mut sender, jst(2026, 11, 25, 10, 1))
+        )
+        .is_err()
     );
     // Restarted: the message is still in new/, recognised, acknowledged, not ticketed again.
     let s = t.pass(jst(2026, 11, 25, 10, 2));

@@ -1,0 +1,84 @@
+//! The configured mailbox and relay behind the `Source` and `Sender` traits: `[intake] kind` and
+//! `[outbound] kind` choose them, and nothing above this module knows which it got.
+
+use crate::config::{Config, Intake, Outbound};
+use crate::intake::maildir::Maildir;
+use crate::intake::{Ack, Incoming, IntakeError, Source};
+use crate::outbound::file::FileSender;
+use crate::outbound::{Queued, SendError, Sender};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EndpointError {
+    #[error(transparent)]
+    Intake(#[from] IntakeError),
+    #[error("{0} is not available in this build")]
+    Unsupported(&'static str),
+}
+
+/// The mailbox the desk reads.
+pub enum MailSource {
+    Maildir(Maildir),
+}
+
+/// Where the desk's mail leaves.
+pub enum MailSender {
+    File(FileSender),
+}
+
+impl MailSource {
+    pub async fn open(config: &Config) -> Result<Self, EndpointError> {
+        match &config.intake {
+            Intake::Maildir { dir } => Ok(MailSource::Maildir(Maildir::open(dir)?)),
+            Intake::Imap(_) => Err(EndpointError::Unsupported("IMAP intake")),
+        }
+    }
+}
+
+impl MailSender {
+    pub fn open(config: &Config) -> Result<Self, EndpointError> {
+        match &config.outbound {
+            Outbound::File { dir } => Ok(MailSender::File(FileSender::new(dir.clone()))),
+            Outbound::Smtp(_) => Err(EndpointError::Unsupported("SMTP sending")),
+        }
+    }
+}
+
+impl Source for MailSource {
+    fn name(&self) -> String {
+        match self {
+            MailSource::Maildir(m) => m.name(),
+        }
+    }
+
+    async fn fetch(&mut self, max: usize) -> Result<Vec<Incoming>, IntakeError> {
+        match self {
+            MailSource::Maildir(m) => m.fetch(max).await,
+        }
+    }
+
+    async fn ack(&mut self, message: &Incoming, ack: Ack) -> Result<(), IntakeError> {
+        match self {
+            MailSource::Maildir(m) => m.ack(message, ack).await,
+        }
+    }
+
+    async fn wait_for_mail(&mut self, at_most: std::time::Duration) -> Result<(), IntakeError> {
+        match self {
+            MailSource::Maildir(m) => m.wait_for_mail(at_most).await,
+        }
+    }
+}
+
+impl Sender for MailSender {
+    async fn send(&mut self, message: &Queued) -> Result<(), SendError> {
+        match self {
+            MailSender::File(f) => f.send(message).await,
+        }
+    }
+
+    async fn send_all(&mut self, batch: &[Queued]) -> Vec<Result<(), SendError>> {
+        match self {
+            MailSender::File(f) => f.send_all(batch).await,
+        }
+    }
+}
