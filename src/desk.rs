@@ -18,7 +18,10 @@ use crate::core::form::FormField;
 use crate::core::guard::{NoReplyReason, assess};
 use crate::core::inbound::InboundMail;
 use crate::core::matching::ContractBook;
-use crate::core::reply::{OutgoingMail, TicketLetter, customer_reply, staff_notification};
+use crate::core::reply::{
+    OutgoingKind, OutgoingMail, TicketLetter, customer_reply, delivery_failure_notice,
+    staff_notification,
+};
 use crate::core::ticket::{
     ContractFacts, Decision, DeskRules, Intake, NewTicket, ThreadedBy, TicketFacts, TicketState,
     decide, find_tag, message_id, ticket_in_message_id,
@@ -406,9 +409,10 @@ impl Desk {
                         report.status.as_deref().unwrap_or("failed"),
                         report.failed_recipients.join(", ")
                     );
-                    if let Some(t) = db::mark_bounced(conn, original, detail.trim())? {
-                        tracing::warn!(ticket = t, message_id = %original, "Delivery failed (bounce).");
-                        ticket = Some(t);
+                    if let Some(failed) = db::mark_bounced(conn, original, detail.trim())? {
+                        tracing::warn!(ticket = failed.ticket, message_id = %original, "Delivery failed (bounce).");
+                        ticket = Some(failed.ticket);
+                        self.tell_staff_delivery_failed(conn, &failed, detail.trim(), now)?;
                     }
                 }
                 let text = format!("{}: {reason}", reason.code());
@@ -777,6 +781,32 @@ impl Desk {
         Ok(outbox)
     }
 
+    /// Queues a note to staff that a delivery failed for good. Never for a failed staff
+    /// notification itself: that would only fail the same way, again and again.
+    fn tell_staff_delivery_failed(
+        &self,
+        conn: &Connection,
+        failed: &db::FailedDelivery,
+        detail: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), DeskError> {
+        if self.config.desk.notify.is_empty()
+            || failed.kind == OutgoingKind::StaffNotification.code()
+        {
+            return Ok(());
+        }
+        let notice = delivery_failure_notice(
+            &self.config.desk.notify,
+            &self.config.desk.ticket_prefix,
+            failed.ticket,
+            &failed.kind,
+            &failed.recipients,
+            detail,
+        );
+        self.queue(conn, &notice, None, now)?;
+        Ok(())
+    }
+
     /// Sends what is due. A message is marked sent only after the sender accepted it.
     pub async fn send_due<T: Sender>(
         &mut self,
@@ -806,9 +836,16 @@ impl Desk {
                         tracing::warn!(outbox = message.outbox_id, error = %why, next = %next, "Send failed; will retry.");
                     }
                     Err(SendError::Permanent(why)) => {
-                        self.store.mark_failed(message.outbox_id, &why)?;
+                        let failed = self.store.mark_failed(message.outbox_id, &why)?;
                         summary.send_failures += 1;
                         tracing::error!(outbox = message.outbox_id, error = %why, "Send refused for good.");
+                        if let Some(failed) = failed {
+                            let desk = &*self;
+                            desk.store_in_tx(|conn| {
+                                desk.tell_staff_delivery_failed(conn, &failed, &why, now)
+                            })?;
+                            progressed = true;
+                        }
                     }
                 }
             }

@@ -20,6 +20,7 @@ const UNMATCHED: &str = include_str!("../../templates/unmatched.txt");
 const OUT_OF_SCOPE: &str = include_str!("../../templates/out_of_scope.txt");
 const NOTIFY_NEW: &str = include_str!("../../templates/notify_new.txt");
 const NOTIFY_FOLLOWUP: &str = include_str!("../../templates/notify_followup.txt");
+const NOTIFY_FAILED: &str = include_str!("../../templates/notify_failed.txt");
 
 /// Why a mail is sent; also its `Auto-Submitted` value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -250,6 +251,37 @@ pub fn staff_notification(
         ticket: letter.ticket,
         to: notify.to_vec(),
         subject: format!("{tag} {title}: {}", letter.subject),
+        body,
+        in_reply_to: None,
+        references: Vec::new(),
+    }
+}
+
+/// Tells staff that mail the desk sent for a ticket was refused for good (a 5xx from the relay,
+/// or a bounce that came back), so a person can reach the customer another way.
+pub fn delivery_failure_notice(
+    notify: &[String],
+    prefix: &str,
+    ticket: u64,
+    failed_kind: &str,
+    recipients: &str,
+    detail: &str,
+) -> OutgoingMail {
+    let number = format!("{prefix}#{ticket:06}");
+    let body = fill(
+        NOTIFY_FAILED,
+        &[
+            ("ticket", &number),
+            ("recipients", recipients),
+            ("kind", failed_kind),
+            ("detail", detail),
+        ],
+    );
+    OutgoingMail {
+        kind: OutgoingKind::StaffNotification,
+        ticket,
+        to: notify.to_vec(),
+        subject: format!("{} 送信失敗: {recipients}", tag(prefix, ticket)),
         body,
         in_reply_to: None,
         references: Vec::new(),

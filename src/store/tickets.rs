@@ -395,21 +395,40 @@ pub fn auto_replies_since(
     .doing("count automatic replies")
 }
 
-/// Marks the delivery a bounce reports on as failed; returns its ticket.
+/// A delivery the desk made that did not reach its recipients.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedDelivery {
+    pub ticket: u64,
+    /// The outbox kind (`acknowledgement`, `staff_notification`, …).
+    pub kind: String,
+    /// The recipients, comma-separated.
+    pub recipients: String,
+}
+
+fn failed_delivery(row: &rusqlite::Row<'_>) -> rusqlite::Result<FailedDelivery> {
+    let recipients: String = row.get(2)?;
+    let list: Vec<String> =
+        serde_json::from_str(&recipients).unwrap_or_else(|_| vec![recipients.clone()]);
+    Ok(FailedDelivery {
+        ticket: row.get::<_, i64>(0)? as u64,
+        kind: row.get(1)?,
+        recipients: list.join(", "),
+    })
+}
+
+/// Marks the delivery a bounce reports on as failed; returns it when it was ours.
 pub fn mark_bounced(
     conn: &Connection,
     message_id: &str,
     detail: &str,
-) -> Result<Option<u64>, StoreError> {
-    let ticket: Option<i64> = conn
-        .query_row(
-            "UPDATE outbox SET bounced = ?2 WHERE message_id = ?1 RETURNING ticket",
-            params![message_id, detail],
-            |r| r.get(0),
-        )
-        .optional()
-        .doing("record a bounce")?;
-    Ok(ticket.map(|t| t as u64))
+) -> Result<Option<FailedDelivery>, StoreError> {
+    conn.query_row(
+        "UPDATE outbox SET bounced = ?2 WHERE message_id = ?1 RETURNING ticket, kind, recipients",
+        params![message_id, detail],
+        failed_delivery,
+    )
+    .optional()
+    .doing("record a bounce")
 }
 
 impl Store {
@@ -493,15 +512,21 @@ impl Store {
         Ok(())
     }
 
-    pub fn mark_failed(&mut self, outbox_id: i64, error: &str) -> Result<(), StoreError> {
+    /// Marks a send refused for good; returns what failed, for telling staff.
+    pub fn mark_failed(
+        &mut self,
+        outbox_id: i64,
+        error: &str,
+    ) -> Result<Option<FailedDelivery>, StoreError> {
         self.conn
-            .execute(
+            .query_row(
                 "UPDATE outbox SET state = 'failed', attempts = attempts + 1, last_error = ?2
-                 WHERE id = ?1",
+                 WHERE id = ?1 RETURNING ticket, kind, recipients",
                 params![outbox_id, error],
+                failed_delivery,
             )
-            .doing("mark a message failed")?;
-        Ok(())
+            .optional()
+            .doing("mark a message failed")
     }
 
     pub fn attempts(&self, outbox_id: i64) -> Result<u32, StoreError> {

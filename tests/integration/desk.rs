@@ -545,3 +545,55 @@ fn the_corpora_go_through_the_desk_and_bounces_get_no_reply() {
         }
     }
 }
+
+#[test]
+fn a_bounce_of_our_reply_marks_the_delivery_failed_and_tells_staff() {
+    let mut t = TestDesk::new();
+    t.deliver(
+        &simple_mail(
+            "yamada@alpha.example.co.jp",
+            "質問",
+            "q1@alpha.example.co.jp",
+            "",
+        ),
+        jst(2026, 11, 25, 10, 0),
+    );
+    t.pass(jst(2026, 11, 25, 10, 1));
+    let ack = t
+        .sent()
+        .into_iter()
+        .find(|(to, _, _)| to == "yamada@alpha.example.co.jp")
+        .expect("ack");
+    let our_id = ack.1.message_id.expect("our Message-ID");
+    let dsn = format!(
+        "From: Mail Delivery System <MAILER-DAEMON@mx.alpha.example.co.jp>\r\n\
+         To: support@example.co.jp\r\nSubject: Undelivered Mail Returned to Sender\r\n\
+         Message-ID: <dsn1@mx.alpha.example.co.jp>\r\nAuto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\r\n\
+         --b\r\nContent-Type: text/plain\r\n\r\nThe mail could not be delivered.\r\n\
+         --b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.alpha.example.co.jp\r\n\r\n\
+         Final-Recipient: rfc822; yamada@alpha.example.co.jp\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n\
+         --b\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: <{our_id}>\r\nSubject: x\r\n\r\n--b--\r\n"
+    );
+    t.deliver(dsn.as_bytes(), jst(2026, 11, 25, 10, 5));
+    let s = t.pass(jst(2026, 11, 25, 10, 6));
+    assert_eq!((s.recorded, s.new_tickets), (1, 0), "{s:?}");
+    assert_eq!(
+        t.count(
+            "SELECT COUNT(*) FROM outbox WHERE kind = 'acknowledgement' AND bounced LIKE '5.1.1%'"
+        ),
+        1
+    );
+    let notices: Vec<_> = t
+        .sent()
+        .into_iter()
+        .filter(|(to, m, _)| to == "support-team@example.co.jp" && m.subject.contains("送信失敗"))
+        .collect();
+    assert_eq!(notices.len(), 1);
+    assert!(notices[0].1.text.contains("yamada@alpha.example.co.jp"));
+    // No reply of any kind went to the bounce's sender.
+    assert_eq!(
+        t.count("SELECT COUNT(*) FROM outbox WHERE recipients LIKE '%mailer-daemon%'"),
+        0
+    );
+}
