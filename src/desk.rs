@@ -435,7 +435,7 @@ impl Desk {
                     book,
                 )?;
                 summary.new_tickets += 1;
-                tracing::info!(ticket = number, category = %new.category, entitlement = new.entitlement.code(), "Accepted request.");
+                tracing::info!(ticket = number, category = new.category.code(), entitlement = new.entitlement.code(), "Accepted request.");
                 Ok(Ack::Processed)
             }
             Decision::FollowUp {

@@ -1,73 +1,224 @@
-//! The long-running daemon: a pass over the mailbox, then wait for the next poll or a signal.
-//! Signals map to an enum (SIGTERM/SIGINT stop, SIGHUP reload); shutdown is passed in as a
-//! value, never global. A pass is never interrupted mid-batch: the store transaction and the
-//! acknowledgements it guards always finish together.
+//! The long-running daemon. One task: a pass over the mailbox, then wait for new mail (IMAP
+//! IDLE, or the Maildir poll), for scheduled work to fall due, or for a signal. Signals map to
+//! an enum (SIGTERM/SIGINT stop, SIGHUP reload); shutdown is a value passed around, never a
+//! global. A stop during a pass lets the batch in hand finish, up to a deadline: every await in
+//! a pass is a safe cancellation point (nothing is acknowledged before its commit, nothing is
+//! marked sent before the server took it), so running out of time loses nothing.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
+use anyhow::Context;
 use chrono::{DateTime, Utc};
 use madoguchi::desk::Desk;
-use tokio::signal::unix::{SignalKind, signal};
+use madoguchi::endpoints::{MailSender, MailSource};
+use madoguchi::intake::Source;
+use sd_notify::NotifyState;
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
-use super::desk::{config_for_desk, run_pass, summary_text};
+use super::desk::{config_for_desk, summary_text};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Control {
+pub enum Control {
     Stop,
     Reload,
 }
 
-/// How often the Maildir is looked at. IMAP will wake on IDLE instead.
-const POLL: Duration = Duration::from_secs(2);
+/// How long a stop waits for the pass in hand.
+pub const DRAIN_DEADLINE: Duration = Duration::from_secs(20);
+/// The longest the daemon waits without a pass, even with nothing due (catches clock jumps and
+/// mail a source failed to announce).
+const MAX_WAIT: Duration = Duration::from_secs(300);
+/// After a failed pass (server down, disk full), wait this long before the next.
+const RETRY_WAIT: Duration = Duration::from_secs(5);
+
+struct Signals {
+    term: Signal,
+    int: Signal,
+    hup: Signal,
+}
+
+impl Signals {
+    fn new() -> anyhow::Result<Self> {
+        Ok(Self {
+            term: signal(SignalKind::terminate()).context("cannot watch SIGTERM")?,
+            int: signal(SignalKind::interrupt()).context("cannot watch SIGINT")?,
+            hup: signal(SignalKind::hangup()).context("cannot watch SIGHUP")?,
+        })
+    }
+
+    async fn next(&mut self) -> Control {
+        tokio::select! {
+            _ = self.term.recv() => Control::Stop,
+            _ = self.int.recv() => Control::Stop,
+            _ = self.hup.recv() => Control::Reload,
+        }
+    }
+}
+
+fn notify(state: &[NotifyState]) {
+    // Not under systemd (no NOTIFY_SOCKET) this does nothing; a failure is only worth a line.
+    if let Err(e) = sd_notify::notify(state) {
+        tracing::debug!(error = %e, "Cannot notify systemd.");
+    }
+}
+
+enum PassEnd {
+    Done(Result<madoguchi::desk::PassSummary, madoguchi::desk::DeskError>),
+    Stop,
+    ReloadAfter(Result<madoguchi::desk::PassSummary, madoguchi::desk::DeskError>),
+}
+
+struct Endpoints {
+    source: MailSource,
+    sender: MailSender,
+}
+
+async fn connect(desk: &Desk) -> anyhow::Result<Endpoints> {
+    Ok(Endpoints {
+        source: MailSource::open(desk.config()).await?,
+        sender: MailSender::open(desk.config())?,
+    })
+}
 
 pub async fn daemon(
     mut desk: Desk,
     config_path: Option<PathBuf>,
     clock: impl Fn() -> DateTime<Utc>,
 ) -> anyhow::Result<()> {
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    let mut hup = signal(SignalKind::hangup())?;
+    let mut signals = Signals::new()?;
+    let mut endpoints: Option<Endpoints> = None;
     tracing::info!(address = %desk.config().desk.address, "madoguchi started.");
-    eprintln!(
-        "madoguchi: running; watching the inbox every {}s (Ctrl-C to stop)",
-        POLL.as_secs()
-    );
+    eprintln!("madoguchi: running (SIGTERM or Ctrl-C stops, SIGHUP re-reads the config)");
+    notify(&[NotifyState::Ready, NotifyState::Status("running")]);
     loop {
-        match run_pass(&mut desk, clock()).await {
-            Ok(summary) if summary.messages > 0 || summary.sent > 0 || summary.opened > 0 => {
-                tracing::info!(?summary, "Pass done.");
-                eprint!("madoguchi: {}", summary_text(&summary));
+        // Connect lazily and again after a failure; the sources reconnect with backoff too.
+        if endpoints.is_none() {
+            match connect(&desk).await {
+                Ok(e) => endpoints = Some(e),
+                Err(err) => {
+                    tracing::warn!(error = %format!("{err:#}"), "Cannot open the mailbox or the relay; will retry.")
+                }
             }
-            Ok(_) => {}
-            // A failed pass leaves the mail where it was; the next pass retries it.
-            Err(err) => tracing::error!(error = %format!("{err:#}"), "Pass failed; will retry."),
         }
-        let control = tokio::select! {
-            _ = tokio::time::sleep(POLL) => None,
-            _ = term.recv() => Some(Control::Stop),
-            _ = int.recv() => Some(Control::Stop),
-            _ = hup.recv() => Some(Control::Reload),
+        let mut wait = MAX_WAIT;
+        if let Some(ep) = endpoints.as_mut() {
+            let end = {
+                let pass = desk.pass(&mut ep.source, &mut ep.sender, clock());
+                tokio::pin!(pass);
+                tokio::select! {
+                    result = &mut pass => PassEnd::Done(result),
+                    control = signals.next() => match control {
+                        Control::Stop => {
+                            tracing::info!("Stopping: finishing the batch in hand.");
+                            notify(&[NotifyState::Stopping]);
+                            match tokio::time::timeout(DRAIN_DEADLINE, &mut pass).await {
+                                Ok(result) => {
+                                    report(result);
+                                }
+                                Err(_) => tracing::warn!(
+                                    "The batch in hand did not finish in time; it is picked up again at the next start."
+                                ),
+                            }
+                            PassEnd::Stop
+                        }
+                        // A reload waits for the pass; the pass itself is not interrupted.
+                        Control::Reload => PassEnd::ReloadAfter(pass.await),
+                    },
+                }
+            };
+            match end {
+                PassEnd::Done(result) => {
+                    if !report(result) {
+                        endpoints = None;
+                        wait = RETRY_WAIT;
+                    }
+                }
+                PassEnd::Stop => return stopped(),
+                PassEnd::ReloadAfter(result) => {
+                    report(result);
+                    reload(&mut desk, config_path.as_deref(), &mut endpoints);
+                }
+            }
+        } else {
+            wait = RETRY_WAIT;
+        }
+        if wait == MAX_WAIT
+            && let Ok(Some(due)) = desk.store().next_due()
+        {
+            let until = (due - clock()).to_std().unwrap_or(Duration::ZERO);
+            wait = wait.min(until.max(Duration::from_millis(200)));
+        }
+        let control = match endpoints.as_mut() {
+            Some(ep) => tokio::select! {
+                result = ep.source.wait_for_mail(wait) => {
+                    if let Err(err) = result {
+                        tracing::warn!(error = %err, "Waiting for mail failed; reconnecting.");
+                        endpoints = None;
+                    }
+                    None
+                }
+                control = signals.next() => Some(control),
+            },
+            None => tokio::select! {
+                _ = tokio::time::sleep(wait) => None,
+                control = signals.next() => Some(control),
+            },
         };
         match control {
             None => {}
             Some(Control::Stop) => {
-                tracing::info!("Stopping on signal.");
-                eprintln!("madoguchi: stopped");
-                return Ok(());
+                notify(&[NotifyState::Stopping]);
+                return stopped();
             }
-            Some(Control::Reload) => {
-                match config_for_desk(config_path.as_deref()).and_then(|c| Ok(Desk::open(c)?)) {
-                    Ok(reloaded) => {
-                        desk = reloaded;
-                        tracing::info!("Reloaded the config.");
-                    }
-                    Err(err) => {
-                        tracing::error!(error = %format!("{err:#}"), "Reload failed; keeping the running config.")
-                    }
-                }
-            }
+            Some(Control::Reload) => reload(&mut desk, config_path.as_deref(), &mut endpoints),
         }
     }
+}
+
+/// Logs a pass; false when it failed.
+fn report(result: Result<madoguchi::desk::PassSummary, madoguchi::desk::DeskError>) -> bool {
+    match result {
+        Ok(summary) => {
+            if summary.messages > 0
+                || summary.sent > 0
+                || summary.opened > 0
+                || summary.send_retries > 0
+            {
+                tracing::info!(?summary, "Pass done.");
+                eprint!("madoguchi: {}", summary_text(&summary));
+            }
+            true
+        }
+        // A failed pass leaves the mail where it was; the next pass retries it.
+        Err(err) => {
+            tracing::error!(error = %format!("{:#}", anyhow::Error::new(err)), "Pass failed; will retry.");
+            false
+        }
+    }
+}
+
+fn reload(
+    desk: &mut Desk,
+    config_path: Option<&std::path::Path>,
+    endpoints: &mut Option<Endpoints>,
+) {
+    notify(&[NotifyState::Reloading]);
+    match config_for_desk(config_path).and_then(|c| Ok(Desk::open(c)?)) {
+        Ok(reloaded) => {
+            *desk = reloaded;
+            *endpoints = None;
+            tracing::info!("Reloaded the config.");
+        }
+        Err(err) => {
+            tracing::error!(error = %format!("{err:#}"), "Reload failed; keeping the running config.")
+        }
+    }
+    notify(&[NotifyState::Ready]);
+}
+
+fn stopped() -> anyhow::Result<()> {
+    tracing::info!("Stopped.");
+    eprintln!("madoguchi: stopped");
+    Ok(())
 }

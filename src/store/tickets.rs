@@ -698,3 +698,22 @@ impl Store {
         Ok(rows)
     }
 }
+
+impl Store {
+    /// The next moment scheduled work falls due: a waiting ticket's acceptance (R5) or an outbox
+    /// retry. The daemon sleeps until then at the latest.
+    pub fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let next: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT MIN(t) FROM (
+                     SELECT MIN(accepted_at) AS t FROM tickets WHERE state = 'waiting_acceptance'
+                     UNION ALL
+                     SELECT MIN(next_attempt_at) AS t FROM outbox WHERE state = 'pending')",
+                [],
+                |r| r.get(0),
+            )
+            .doing("find the next due work")?;
+        next.as_deref().map(time_from_text).transpose()
+    }
+}
