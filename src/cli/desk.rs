@@ -8,7 +8,7 @@ use clap::Subcommand;
 use madoguchi::clock::system_now;
 use madoguchi::config::Config;
 use madoguchi::core::classify::{ClassifyRules, classify};
-use madoguchi::core::guard::{Guard, assess};
+use madoguchi::core::guard::{Guard, NoReplyReason, assess};
 use madoguchi::core::reply::time_ja;
 use madoguchi::desk::{Desk, PassSummary};
 use madoguchi::endpoints::{MailSender, MailSource};
@@ -235,6 +235,10 @@ pub fn inspect(config_path: Option<&Path>, file: &Path, out: &Output) -> anyhow:
     let guard = assess(mail, &desk);
     let category = classify(mail, &ClassifyRules::default());
     let (auto_generated, verdict) = match &guard {
+        // As `core::ticket::decide`: no From at all is for a person, not an automatic record.
+        Guard::NoReply(NoReplyReason::NoFrom) => {
+            (true, "quarantine: no usable From address".to_string())
+        }
         Guard::Human if mail.from.is_none() => {
             (false, "quarantine: no usable From address".to_string())
         }
