@@ -23,6 +23,7 @@ pub enum MailSource {
 /// Where the desk's mail leaves.
 pub enum MailSender {
     File(FileSender),
+    Smtp(crate::outbound::smtp::SmtpSender),
 }
 
 impl MailSource {
@@ -38,7 +39,9 @@ impl MailSender {
     pub fn open(config: &Config) -> Result<Self, EndpointError> {
         match &config.outbound {
             Outbound::File { dir } => Ok(MailSender::File(FileSender::new(dir.clone()))),
-            Outbound::Smtp(_) => Err(EndpointError::Unsupported("SMTP sending")),
+            Outbound::Smtp(smtp) => Ok(MailSender::Smtp(crate::outbound::smtp::SmtpSender::new(
+                smtp,
+            ))),
         }
     }
 }
@@ -73,12 +76,14 @@ impl Sender for MailSender {
     async fn send(&mut self, message: &Queued) -> Result<(), SendError> {
         match self {
             MailSender::File(f) => f.send(message).await,
+            MailSender::Smtp(s) => s.send(message).await,
         }
     }
 
     async fn send_all(&mut self, batch: &[Queued]) -> Vec<Result<(), SendError>> {
         match self {
             MailSender::File(f) => f.send_all(batch).await,
+            MailSender::Smtp(s) => s.send_all(batch).await,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! only after the transaction that recorded them has committed, what became of each
 //! (ARCHITECTURE.md, invariant 2). Nothing above this module knows which source it is.
 
+pub mod imap;
 pub mod maildir;
 
 use chrono::{DateTime, Utc};

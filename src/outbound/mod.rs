@@ -2,6 +2,7 @@
 //! senders the outbox worker hands them to (`file` now; `smtp` behind the same trait).
 
 pub mod file;
+pub mod smtp;
 
 use std::time::SystemTime;
 

@@ -3,4 +3,6 @@
 
 mod cli;
 mod desk;
+mod smtp;
+mod smtp_sink;
 mod util;
