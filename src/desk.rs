@@ -28,7 +28,7 @@ use crate::core::ticket::{
 };
 use crate::intake::{Ack, Incoming, IntakeError, Source};
 use crate::mail::{ReadOptions, read_message_with};
-use crate::outbound::{ComposeError, SendError, Sender, compose};
+use crate::outbound::{ComposeError, Queued, SendError, Sender, compose};
 use crate::store::tickets::{self as db, ArticleRow, MessageRow, OutboxRow, TicketRow, Verdict};
 use crate::store::{Store, StoreError};
 
@@ -435,7 +435,12 @@ impl Desk {
                     book,
                 )?;
                 summary.new_tickets += 1;
-                tracing::info!(ticket = number, category = new.category.code(), entitlement = new.entitlement.code(), "Accepted request.");
+                tracing::info!(
+                    ticket = number,
+                    category = new.category.code(),
+                    entitlement = new.entitlement.code(),
+                    "Accepted request."
+                );
                 Ok(Ack::Processed)
             }
             Decision::FollowUp {
@@ -820,37 +825,70 @@ impl Desk {
                 return Ok(());
             }
             let mut progressed = false;
-            let results = sender.send_all(&due).await;
-            for (message, result) in due.iter().zip(results) {
-                match result {
-                    Ok(()) => {
-                        self.store.mark_sent(message.outbox_id, now)?;
-                        summary.sent += 1;
-                        progressed = true;
-                    }
-                    Err(SendError::Temporary(why)) => {
-                        let attempts = self.store.attempts(message.outbox_id)?;
-                        let next = now + retry_delay(attempts);
-                        self.store.mark_retry(message.outbox_id, &why, next)?;
-                        summary.send_retries += 1;
-                        tracing::warn!(outbox = message.outbox_id, error = %why, next = %next, "Send failed; will retry.");
-                    }
-                    Err(SendError::Permanent(why)) => {
-                        let failed = self.store.mark_failed(message.outbox_id, &why)?;
-                        summary.send_failures += 1;
-                        tracing::error!(outbox = message.outbox_id, error = %why, "Send refused for good.");
-                        if let Some(failed) = failed {
-                            let desk = &*self;
-                            desk.store_in_tx(|conn| {
-                                desk.tell_staff_delivery_failed(conn, &failed, &why, now)
-                            })?;
-                            progressed = true;
-                        }
-                    }
+            // In slices of the sender's parallelism, each recorded before the next goes out:
+            // a crash mid-send resends at most one slice (invariant 4).
+            let mut relay_down: Option<String> = None;
+            for slice in due.chunks(sender.parallelism().max(1)) {
+                let results = match &relay_down {
+                    // The relay refused a whole slice for temporary reasons: the rest wait for
+                    // the next attempt too, instead of each paying for its own connect.
+                    Some(why) => slice
+                        .iter()
+                        .map(|_| Err(SendError::Temporary(why.clone())))
+                        .collect(),
+                    None => sender.send_all(slice).await,
+                };
+                if relay_down.is_none()
+                    && let Some(Err(SendError::Temporary(why))) = results.first()
+                    && results
+                        .iter()
+                        .all(|r| matches!(r, Err(SendError::Temporary(_))))
+                {
+                    relay_down = Some(why.clone());
+                }
+                for (message, result) in slice.iter().zip(results) {
+                    progressed |= self.record_send(message, result, now, summary)?;
                 }
             }
             if !progressed || due.len() < BATCH {
                 return Ok(());
+            }
+        }
+    }
+
+    /// Records one send's outcome; true when the outbox moved on (sent, or failed for good).
+    fn record_send(
+        &mut self,
+        message: &Queued,
+        result: Result<(), SendError>,
+        now: DateTime<Utc>,
+        summary: &mut PassSummary,
+    ) -> Result<bool, DeskError> {
+        match result {
+            Ok(()) => {
+                self.store.mark_sent(message.outbox_id, now)?;
+                summary.sent += 1;
+                Ok(true)
+            }
+            Err(SendError::Temporary(why)) => {
+                let attempts = self.store.attempts(message.outbox_id)?;
+                let next = now + retry_delay(attempts);
+                self.store.mark_retry(message.outbox_id, &why, next)?;
+                summary.send_retries += 1;
+                tracing::warn!(outbox = message.outbox_id, error = %why, next = %next, "Send failed; will retry.");
+                Ok(false)
+            }
+            Err(SendError::Permanent(why)) => {
+                let failed = self.store.mark_failed(message.outbox_id, &why)?;
+                summary.send_failures += 1;
+                tracing::error!(outbox = message.outbox_id, error = %why, "Send refused for good.");
+                if let Some(failed) = failed {
+                    let desk = &*self;
+                    desk.store_in_tx(|conn| {
+                        desk.tell_staff_delivery_failed(conn, &failed, &why, now)
+                    })?;
+                }
+                Ok(true)
             }
         }
     }

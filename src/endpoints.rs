@@ -80,6 +80,13 @@ impl Sender for MailSender {
         }
     }
 
+    fn parallelism(&self) -> usize {
+        match self {
+            MailSender::File(f) => f.parallelism(),
+            MailSender::Smtp(s) => s.parallelism(),
+        }
+    }
+
     async fn send_all(&mut self, batch: &[Queued]) -> Vec<Result<(), SendError>> {
         match self {
             MailSender::File(f) => f.send_all(batch).await,

@@ -127,6 +127,12 @@ pub struct Queued {
 pub trait Sender {
     async fn send(&mut self, message: &Queued) -> Result<(), SendError>;
 
+    /// How many messages are in flight at once. The desk hands out batches of this size and
+    /// records each batch's outcome before the next, so a crash can resend at most this many.
+    fn parallelism(&self) -> usize {
+        1
+    }
+
     /// Sends a batch, results in batch order; an implementation may send in parallel.
     async fn send_all(&mut self, batch: &[Queued]) -> Vec<Result<(), SendError>> {
         let mut results = Vec::with_capacity(batch.len());

@@ -114,6 +114,10 @@ impl Sender for SmtpSender {
             .unwrap_or_else(|| Err(SendError::Temporary("nothing was sent".to_string())))
     }
 
+    fn parallelism(&self) -> usize {
+        self.slots.len().max(1)
+    }
+
     async fn send_all(&mut self, batch: &[Queued]) -> Vec<Result<(), SendError>> {
         if batch.is_empty() {
             return Vec::new();

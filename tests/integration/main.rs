@@ -3,6 +3,8 @@
 
 mod cli;
 mod desk;
+mod dovecot;
+mod imap;
 mod smtp;
 mod smtp_sink;
 mod util;
