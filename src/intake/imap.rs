@@ -322,7 +322,9 @@ impl AsyncWrite for Conn {
             Some((placeholder, _)) => find(buf, placeholder),
             None => None,
         };
-        if let (Some(at), Some((placeholder, secret))) = (at, this.login.take()) {
+        if let Some(at) = at
+            && let Some((placeholder, secret)) = this.login.take()
+        {
             let mut out = Vec::with_capacity(buf.len() + secret.len());
             out.extend_from_slice(&buf[..at]);
             out.extend_from_slice(&secret);
@@ -1191,9 +1193,10 @@ mod tests {
         let (mut server, _) = server.expect("accept");
         conn.arm("PLACEHOLDER-1", &escaped("p\"w\\1"));
         assert!(!format!("{conn:?}").contains("p\"w"));
-        conn.write_all(b"A1 LOGIN \"user\" \"PLACEHOLDER-1\"\r\n")
-            .await
-            .expect("write");
+        // async-imap writes the tag, a space, the command and CRLF separately.
+        for piece in [&b"A1"[..], b" ", b"LOGIN \"user\" \"PLACEHOLDER-1\"", b"\r\n"] {
+            conn.write_all(piece).await.expect("write");
+        }
         conn.write_all(b"A2 NOOP PLACEHOLDER-1\r\n")
             .await
             .expect("write");

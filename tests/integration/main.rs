@@ -2,6 +2,7 @@
 //! real mail servers on loopback) in temp directories.
 
 mod cli;
+mod daemon;
 mod desk;
 mod dovecot;
 mod imap;
