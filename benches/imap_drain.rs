@@ -16,7 +16,9 @@ use futures::StreamExt;
 use support::dovecot::{Dovecot, PASSWORD, USER};
 
 async fn plain_uid_fetch(port: u16) -> (usize, usize) {
-    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
     let mut client = async_imap::Client::new(tcp);
     let _greeting = client.read_response().await;
     let mut session = client.login(USER, PASSWORD).await.map_err(|e| e.0).unwrap();
@@ -46,9 +48,15 @@ fn main() {
     let dovecot = Dovecot::start();
     let started = Instant::now();
     dovecot.append_many("INBOX", (0..n).map(support::customer_mail));
-    println!("appended {n} messages in {:.1} s", started.elapsed().as_secs_f64());
+    println!(
+        "appended {n} messages in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
 
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let started = Instant::now();
     let (fetched, bytes) = runtime.block_on(plain_uid_fetch(dovecot.port()));
     let baseline = started.elapsed().as_secs_f64();
@@ -71,9 +79,22 @@ fn main() {
     let processed = dovecot.count("Processed");
     let outbox = std::fs::read_dir(dir.path().join("var/outbox")).map_or(0, |d| d.count());
 
-    println!("plain UID FETCH of {fetched} messages ({:.1} MiB): {baseline:.2} s, {:.0} msg/s", bytes as f64 / 1048576.0, n as f64 / baseline);
-    println!("madoguchi run --once: {drain:.2} s, {:.0} msg/s (ticketed, answered into the outbox, moved)", n as f64 / drain);
-    println!("ratio drain/UID FETCH: {:.3} (aim >= 0.3)", baseline / drain);
-    println!("peak resident memory of the daemon: {:.1} MiB (aim < 64 MiB)", rss_kib as f64 / 1024.0);
+    println!(
+        "plain UID FETCH of {fetched} messages ({:.1} MiB): {baseline:.2} s, {:.0} msg/s",
+        bytes as f64 / 1048576.0,
+        n as f64 / baseline
+    );
+    println!(
+        "madoguchi run --once: {drain:.2} s, {:.0} msg/s (ticketed, answered into the outbox, moved)",
+        n as f64 / drain
+    );
+    println!(
+        "ratio drain/UID FETCH: {:.3} (aim >= 0.3)",
+        baseline / drain
+    );
+    println!(
+        "peak resident memory of the daemon: {:.1} MiB (aim < 64 MiB)",
+        rss_kib as f64 / 1024.0
+    );
     println!("left in INBOX: {left}; in Processed: {processed}; replies in the outbox: {outbox}");
 }

@@ -168,28 +168,17 @@ impl Desk {
         summary: &mut PassSummary,
     ) -> Result<(), DeskError> {
         let source_name = source.name();
-        // Raw bytes first, content-addressed: keeping them is idempotent and a crash before the
-        // commit only leaves a file that the retry reuses.
-        let mut raw_paths = Vec::with_capacity(batch.len());
-        for message in &batch {
-            raw_paths.push(self.keep_raw(&message.raw)?);
-        }
+        let shas: Vec<String> = batch
+            .iter()
+            .map(|m| hex::encode(Sha256::digest(&m.raw)))
+            .collect();
         let book = self.contract_book()?;
         let acks = {
             let desk = &*self;
             desk.store_in_tx(|conn| {
                 let mut acks = Vec::with_capacity(batch.len());
-                for (message, (sha, raw_path)) in batch.iter().zip(&raw_paths) {
-                    let ack = desk.record(
-                        conn,
-                        &source_name,
-                        message,
-                        sha,
-                        raw_path,
-                        &book,
-                        now,
-                        summary,
-                    )?;
+                for (message, sha) in batch.iter().zip(&shas) {
+                    let ack = desk.record(conn, &source_name, message, sha, &book, now, summary)?;
                     acks.push(ack);
                 }
                 Ok(acks)
@@ -225,13 +214,6 @@ impl Desk {
                 Err(e)
             }
         }
-    }
-
-    fn keep_raw(&self, raw: &[u8]) -> Result<(String, String), DeskError> {
-        let sha = hex::encode(Sha256::digest(raw));
-        let relative = format!("raw/{}/{sha}.eml", &sha[..2]);
-        self.keep_file(&relative, raw)?;
-        Ok((sha, relative))
     }
 
     fn keep_file(&self, relative: &str, bytes: &[u8]) -> Result<(), DeskError> {
@@ -286,7 +268,6 @@ impl Desk {
         source: &str,
         message: &Incoming,
         sha: &str,
-        raw_path: &str,
         book: &ContractBook,
         now: DateTime<Utc>,
         summary: &mut PassSummary,
@@ -301,6 +282,9 @@ impl Desk {
             });
         }
         summary.messages += 1;
+        // The raw bytes, in the same transaction as the verdict (invariant 3).
+        let raw_path = db::keep_raw(conn, sha, &message.raw)?;
+        let raw_path = raw_path.as_str();
         let read = read_message_with(
             &message.raw,
             &ReadOptions {
@@ -846,9 +830,15 @@ impl Desk {
                 {
                     relay_down = Some(why.clone());
                 }
-                for (message, result) in slice.iter().zip(results) {
-                    progressed |= self.record_send(message, result, now, summary)?;
-                }
+                // One transaction per slice: the outcomes land together, fast.
+                let desk = &*self;
+                progressed |= desk.store_in_tx(|conn| {
+                    let mut moved = false;
+                    for (message, result) in slice.iter().zip(results) {
+                        moved |= desk.record_send(conn, message, result, now, summary)?;
+                    }
+                    Ok(moved)
+                })?;
             }
             if !progressed || due.len() < BATCH {
                 return Ok(());
@@ -858,7 +848,8 @@ impl Desk {
 
     /// Records one send's outcome; true when the outbox moved on (sent, or failed for good).
     fn record_send(
-        &mut self,
+        &self,
+        conn: &Connection,
         message: &Queued,
         result: Result<(), SendError>,
         now: DateTime<Utc>,
@@ -883,10 +874,7 @@ impl Desk {
                 summary.send_failures += 1;
                 tracing::error!(outbox = message.outbox_id, error = %why, "Send refused for good.");
                 if let Some(failed) = failed {
-                    let desk = &*self;
-                    desk.store_in_tx(|conn| {
-                        desk.tell_staff_delivery_failed(conn, &failed, &why, now)
-                    })?;
+                    self.tell_staff_delivery_failed(conn, &failed, &why, now)?;
                 }
                 Ok(true)
             }

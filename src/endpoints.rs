@@ -18,6 +18,7 @@ pub enum EndpointError {
 /// The mailbox the desk reads.
 pub enum MailSource {
     Maildir(Maildir),
+    Imap(crate::intake::imap::ImapSource),
 }
 
 /// Where the desk's mail leaves.
@@ -30,7 +31,9 @@ impl MailSource {
     pub async fn open(config: &Config) -> Result<Self, EndpointError> {
         match &config.intake {
             Intake::Maildir { dir } => Ok(MailSource::Maildir(Maildir::open(dir)?)),
-            Intake::Imap(_) => Err(EndpointError::Unsupported("IMAP intake")),
+            Intake::Imap(imap) => Ok(MailSource::Imap(
+                crate::intake::imap::ImapSource::connect(imap).await?,
+            )),
         }
     }
 }
@@ -50,24 +53,28 @@ impl Source for MailSource {
     fn name(&self) -> String {
         match self {
             MailSource::Maildir(m) => m.name(),
+            MailSource::Imap(i) => i.name(),
         }
     }
 
     async fn fetch(&mut self, max: usize) -> Result<Vec<Incoming>, IntakeError> {
         match self {
             MailSource::Maildir(m) => m.fetch(max).await,
+            MailSource::Imap(i) => i.fetch(max).await,
         }
     }
 
     async fn ack(&mut self, message: &Incoming, ack: Ack) -> Result<(), IntakeError> {
         match self {
             MailSource::Maildir(m) => m.ack(message, ack).await,
+            MailSource::Imap(i) => i.ack(message, ack).await,
         }
     }
 
     async fn wait_for_mail(&mut self, at_most: std::time::Duration) -> Result<(), IntakeError> {
         match self {
             MailSource::Maildir(m) => m.wait_for_mail(at_most).await,
+            MailSource::Imap(i) => i.wait_for_mail(at_most).await,
         }
     }
 }

@@ -21,10 +21,13 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use async_imap::imap_proto::{AttributeValue, MailboxDatum, Outcome, Response, ResponseCode, Status};
+use async_imap::imap_proto::{
+    AttributeValue, MailboxDatum, Outcome, Response, ResponseCode, Status,
+};
 use async_imap::types::{Capability, UnsolicitedResponse};
 use async_imap::{Client, Session};
 use chrono::{DateTime, Utc};
+use futures::TryFutureExt;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout};
@@ -42,6 +45,8 @@ pub const IDLE_MAX: Duration = Duration::from_secs(25 * 60);
 /// The pause after the first failure; it doubles per failure up to [`BACKOFF_MAX`].
 pub const BACKOFF_FIRST: Duration = Duration::from_secs(1);
 pub const BACKOFF_MAX: Duration = Duration::from_secs(60);
+/// The longest a message that breaks the connection when fetched is left alone.
+pub const SUSPECT_PAUSE_MAX: Duration = Duration::from_secs(3600);
 
 type BoxError = Box<dyn StdError + Send + Sync>;
 
@@ -154,6 +159,27 @@ fn parse_key(key: &str) -> Option<(u32, u32)> {
     Some((validity.parse().ok()?, uid.parse().ok()?))
 }
 
+/// The server's own words from async-imap's NO/BAD text (`code: …, info: Some("…")`).
+fn server_text(text: &str) -> String {
+    text.split_once("info: Some(\"")
+        .and_then(|(_, rest)| rest.rsplit_once("\")"))
+        .map(|(info, _)| info.replace("\\\"", "\""))
+        .unwrap_or_else(|| text.to_owned())
+}
+
+/// async-imap's error with the server's NO or BAD said plainly.
+fn tidy(e: async_imap::error::Error) -> BoxError {
+    match e {
+        async_imap::error::Error::No(text) => {
+            format!("the server said NO: {}", server_text(&text)).into()
+        }
+        async_imap::error::Error::Bad(text) => {
+            format!("the server said BAD: {}", server_text(&text)).into()
+        }
+        other => Box::new(other),
+    }
+}
+
 fn timed_out() -> io::Error {
     io::Error::new(
         io::ErrorKind::TimedOut,
@@ -162,7 +188,7 @@ fn timed_out() -> io::Error {
 }
 
 /// What went wrong, before it becomes an [`IntakeError`] (and a log line) in
-/// [`ImapSource::failed`].
+/// [`State::failed`].
 struct Failure {
     action: &'static str,
     source: BoxError,
@@ -221,7 +247,7 @@ enum Wire {
 /// out of async-imap's trace log, which records every command it sends: the LOGIN command is
 /// built with a random placeholder, and the placeholder is swapped for the password only here,
 /// on its way into the socket.
-pub struct Conn {
+struct Conn {
     wire: Wire,
     login: Option<(Vec<u8>, Vec<u8>)>,
     /// Bytes accepted from the client but not yet taken by the socket (the substituted LOGIN).
@@ -388,8 +414,48 @@ struct Fetched {
     body: Option<Vec<u8>>,
 }
 
-/// The configured IMAP mailbox as a [`Source`].
-pub struct ImapSource {
+/// The configured IMAP mailbox as a [`Source`]. The state lives on the heap, so the source is
+/// as small as the others in an enum of sources.
+pub struct ImapSource(Box<State>);
+
+impl ImapSource {
+    /// Connects, logs in, creates the processed and quarantine folders when absent and selects
+    /// the mailbox. The password is read now (so rotating it needs no reload) and never logged.
+    /// A failure here is returned, not logged: the caller reports it.
+    pub async fn connect(config: &ImapConfig) -> Result<ImapSource, IntakeError> {
+        Ok(ImapSource(Box::new(State::connect(config).await?)))
+    }
+
+    /// The mailbox's UIDVALIDITY as last selected.
+    pub fn uidvalidity(&self) -> Option<u32> {
+        self.0.uidvalidity
+    }
+
+    /// Whether a session is open (false after a failure, until the next call reconnects).
+    pub fn is_connected(&self) -> bool {
+        self.0.session.is_some()
+    }
+}
+
+impl Source for ImapSource {
+    fn name(&self) -> String {
+        self.0.name.clone()
+    }
+
+    async fn fetch(&mut self, max: usize) -> Result<Vec<Incoming>, IntakeError> {
+        self.0.fetch(max).await
+    }
+
+    async fn ack(&mut self, message: &Incoming, ack: Ack) -> Result<(), IntakeError> {
+        self.0.ack(message, ack).await
+    }
+
+    async fn wait_for_mail(&mut self, at_most: Duration) -> Result<(), IntakeError> {
+        self.0.wait_for_mail(at_most).await
+    }
+}
+
+struct State {
     config: ImapConfig,
     name: String,
     /// `None` while disconnected. Taken out for the duration of every exchange, so a
@@ -411,13 +477,20 @@ pub struct ImapSource {
     mail_hint: bool,
     /// Messages already reported as coming without a body (one warning each).
     bodiless: HashSet<(u32, u32)>,
+    /// Messages that broke a fetch (see [`State::strike`]).
+    suspects: HashMap<(u32, u32), Suspect>,
 }
 
-impl ImapSource {
-    /// Connects, logs in, creates the processed and quarantine folders when absent and selects
-    /// the mailbox. The password is read now (so rotating it needs no reload) and never logged.
-    pub async fn connect(config: &ImapConfig) -> Result<ImapSource, IntakeError> {
-        let mut source = ImapSource {
+/// A message that broke the connection while it was being fetched.
+#[derive(Debug, Clone, Copy)]
+struct Suspect {
+    strikes: u32,
+    retry_at: Instant,
+}
+
+impl State {
+    async fn connect(config: &ImapConfig) -> Result<State, IntakeError> {
+        let mut source = State {
             config: config.clone(),
             name: format!(
                 "imap://{}@{}:{}/{}",
@@ -435,6 +508,7 @@ impl ImapSource {
             outstanding: HashSet::new(),
             mail_hint: false,
             bodiless: HashSet::new(),
+            suspects: HashMap::new(),
         };
         // The caller reports a failure here; the source logs only the ones it retries itself.
         match source.open().await {
@@ -444,16 +518,6 @@ impl ImapSource {
             }
             Err(f) => Err(source.error(f)),
         }
-    }
-
-    /// The mailbox's UIDVALIDITY as last selected.
-    pub fn uidvalidity(&self) -> Option<u32> {
-        self.uidvalidity
-    }
-
-    /// Whether a session is open (false after a failure, until the next call reconnects).
-    pub fn is_connected(&self) -> bool {
-        self.session.is_some()
     }
 
     fn error(&self, f: Failure) -> IntakeError {
@@ -582,7 +646,9 @@ impl ImapSource {
                 let mut plain = greeted(Client::new(Conn::new(Wire::Plain(tcp)))).await?;
                 step(
                     "start TLS",
-                    plain.run_command_and_check_ok("STARTTLS", None),
+                    plain
+                        .run_command_and_check_ok("STARTTLS", None)
+                        .map_err(tidy),
                 )
                 .await?;
                 // Whatever the server sent after its OK is dropped with the plaintext buffer, so
@@ -598,27 +664,31 @@ impl ImapSource {
         let placeholder = format!("madoguchi-login-{:016x}", self.random.hash_one(self.draws));
         client.get_mut().arm(&placeholder, &escaped(&password));
         drop(password);
-        let mut session = match timeout(IO_TIMEOUT, client.login(&self.config.user, &placeholder))
-            .await
-        {
-            Ok(Ok(session)) => session,
-            Ok(Err((async_imap::error::Error::No(text), _))) => {
-                return Err(Failure {
-                    action: "log in",
-                    source: format!(
-                        "the server refused the login for user {:?} ({text})",
-                        self.config.user
-                    )
-                    .into(),
-                    login_refused: true,
-                });
-            }
-            Ok(Err((e, _))) => return Err(Failure::new("log in", e)),
-            Err(_) => return Err(Failure::new("log in", timed_out())),
-        };
+        let mut session =
+            match timeout(IO_TIMEOUT, client.login(&self.config.user, &placeholder)).await {
+                Ok(Ok(session)) => session,
+                Ok(Err((async_imap::error::Error::No(text), _))) => {
+                    return Err(Failure {
+                        action: "log in",
+                        source: format!(
+                            "the server refused the login for user {:?}: {}",
+                            self.config.user,
+                            server_text(&text)
+                        )
+                        .into(),
+                        login_refused: true,
+                    });
+                }
+                Ok(Err((e, _))) => return Err(Failure::new("log in", tidy(e))),
+                Err(_) => return Err(Failure::new("log in", timed_out())),
+            };
         session.get_mut().disarm();
 
-        let capabilities = step("read the capabilities", session.capabilities()).await?;
+        let capabilities = step(
+            "read the capabilities",
+            session.capabilities().map_err(tidy),
+        )
+        .await?;
         let has = |name: &str| {
             capabilities
                 .iter()
@@ -634,7 +704,10 @@ impl ImapSource {
         }
         self.caps = Some(caps);
 
-        for folder in [self.config.processed.clone(), self.config.quarantine.clone()] {
+        for folder in [
+            self.config.processed.clone(),
+            self.config.quarantine.clone(),
+        ] {
             let created = self
                 .command(
                     &mut session,
@@ -731,10 +804,7 @@ impl ImapSource {
         let tag = step(action, session.run_command(line)).await?;
         loop {
             let Some(response) = step(action, session.read_response()).await? else {
-                return Err(Failure::new(
-                    action,
-                    "the server closed the connection",
-                ));
+                return Err(Failure::new(action, "the server closed the connection"));
             };
             match response.parsed() {
                 Response::Done {
@@ -781,11 +851,14 @@ impl ImapSource {
         }
     }
 
+    /// Up to `max` messages, oldest first. The second value is set when the connection broke
+    /// part-way (what arrived before the break is good and returned all the same), with whether
+    /// a message was blamed for it.
     async fn fetch_with(
         &mut self,
         session: &mut Session<Conn>,
         max: usize,
-    ) -> Result<Vec<Incoming>, Failure> {
+    ) -> Result<(Vec<Incoming>, Option<(Failure, bool)>), Failure> {
         let Some(uidvalidity) = self.uidvalidity else {
             return Err(Failure::new("fetch mail", "no mailbox is selected"));
         };
@@ -802,16 +875,42 @@ impl ImapSource {
         // UIDs grow with delivery, so the lowest are the oldest mail.
         uids.sort_unstable();
         uids.dedup();
+        let present = |&(v, uid): &(u32, u32)| v == uidvalidity && uids.binary_search(&uid).is_ok();
+        self.suspects.retain(|k, _| present(k));
+        self.bodiless.retain(present);
+
+        // A message that broke a fetch before is read on its own, after the others, so that it
+        // cannot hold them up; one that broke the connection even alone waits a while.
+        let now = Instant::now();
+        let (suspects, normal): (Vec<u32>, Vec<u32>) = uids
+            .iter()
+            .partition(|&&uid| self.suspects.contains_key(&(uidvalidity, uid)));
+        let suspects: Vec<u32> = suspects
+            .into_iter()
+            .filter(|&uid| {
+                self.suspects
+                    .get(&(uidvalidity, uid))
+                    .is_some_and(|s| s.retry_at <= now)
+            })
+            .collect();
 
         let batch_size = (self.config.batch_size as usize).max(1);
         let mut out: Vec<(DateTime<Utc>, u32, Incoming)> = Vec::new();
-        let mut next = 0;
-        while out.len() < max && next < uids.len() {
-            let take = (max - out.len()).min(batch_size).min(uids.len() - next);
-            let want = &uids[next..next + take];
-            next += take;
+        let mut broken = None;
+        let (mut next, mut next_suspect) = (0, 0);
+        while out.len() < max && broken.is_none() {
+            let want: Vec<u32> = if next < normal.len() {
+                let take = (max - out.len()).min(batch_size).min(normal.len() - next);
+                next += take;
+                normal[next - take..next].to_vec()
+            } else if next_suspect < suspects.len() {
+                next_suspect += 1;
+                vec![suspects[next_suspect - 1]]
+            } else {
+                break;
+            };
             let mut got: HashMap<u32, Fetched> = HashMap::with_capacity(want.len());
-            let set = uid_set(want);
+            let set = uid_set(&want);
             let status = self
                 .command(
                     session,
@@ -846,24 +945,46 @@ impl ImapSource {
                         }
                     },
                 )
-                .await?;
-            if let Err(text) = status {
-                tracing::warn!(server = %self.name, uids = %set, "The IMAP server did not return every message: {text}; they are tried again next pass.");
+                .await;
+            match status {
+                Ok(Ok(_)) => {}
+                Ok(Err(text)) => {
+                    tracing::warn!(server = %self.name, uids = %set, "The IMAP server did not return every message: {text}; they are tried again next pass.");
+                }
+                Err(f) => {
+                    // Servers answer in UID order: the first one missing is the likely culprit
+                    // (Dovecot says BYE when it cannot read a message file).
+                    let culprit = want.iter().find(|uid| !got.contains_key(uid)).copied();
+                    if let Some(uid) = culprit {
+                        self.strike(uidvalidity, uid);
+                    }
+                    broken = Some((f, culprit.is_some()));
+                }
             }
-            for &uid in want {
+            for &uid in &want {
                 let Some(fetched) = got.remove(&uid) else {
-                    if self.bodiless.insert((uidvalidity, uid)) {
+                    if broken.is_none() && self.bodiless.insert((uidvalidity, uid)) {
                         tracing::warn!(server = %self.name, uid, "The IMAP server returned message {uid} without its content; it is tried again next pass.");
                     }
                     continue;
                 };
+                self.suspects.remove(&(uidvalidity, uid));
                 let raw = fetched.body.unwrap_or_default();
                 if let Some(size) = fetched.size
                     && size as usize != raw.len()
                 {
-                    tracing::debug!(uid, size, got = raw.len(), "RFC822.SIZE differs from the content fetched.");
+                    tracing::debug!(
+                        uid,
+                        size,
+                        got = raw.len(),
+                        "RFC822.SIZE differs from the content fetched."
+                    );
                 }
-                let received_at = match fetched.internal_date.as_deref().and_then(parse_internal_date) {
+                let received_at = match fetched
+                    .internal_date
+                    .as_deref()
+                    .and_then(parse_internal_date)
+                {
                     Some(at) => at,
                     None => {
                         // Rare (a server bug); the time we saw it is the next best arrival time.
@@ -885,7 +1006,28 @@ impl ImapSource {
         }
         // Delivery order within the batch, as the desk threads follow-ups after originals.
         out.sort_by_key(|(at, uid, _)| (*at, *uid));
-        Ok(out.into_iter().map(|(_, _, m)| m).collect())
+        Ok((out.into_iter().map(|(_, _, m)| m).collect(), broken))
+    }
+
+    /// Marks `uid` as having broken a fetch. The second time (it was fetched alone) it is left
+    /// alone for `poll_interval`, doubling per strike up to an hour: it stays in the mailbox
+    /// for a person, and the rest of the mail flows meanwhile.
+    fn strike(&mut self, uidvalidity: u32, uid: u32) {
+        let suspect = self.suspects.entry((uidvalidity, uid)).or_insert(Suspect {
+            strikes: 0,
+            retry_at: Instant::now(),
+        });
+        suspect.strikes = suspect.strikes.saturating_add(1);
+        if suspect.strikes >= 2 {
+            let pause = self
+                .config
+                .poll_interval
+                .max(Duration::from_secs(1))
+                .saturating_mul(1 << (suspect.strikes - 2).min(12))
+                .min(SUSPECT_PAUSE_MAX);
+            suspect.retry_at = Instant::now() + pause;
+            tracing::warn!(server = %self.name, uid, "Message {uid} cuts the IMAP connection whenever it is fetched; it stays in the mailbox and is tried again in {} s.", pause.as_secs());
+        }
     }
 
     /// Applies the acknowledgements waiting on the server (one command per target folder).
@@ -987,15 +1129,26 @@ impl ImapSource {
 
     async fn idle(&mut self, deadline: Instant) -> Result<(), IntakeError> {
         let session = self.take_session().await?;
-        // Anything async-imap set aside (it does during IDLE's start) is from before now.
+        // async-imap sets aside what arrives outside a command's own answer (around IDLE's start
+        // and DONE): new mail among it means there is nothing to wait for.
         let unsolicited = session.unsolicited_responses.clone();
-        while unsolicited.try_recv().is_ok() {}
+        let news = || {
+            std::iter::from_fn(|| unsolicited.try_recv().ok())
+                .filter(|r| {
+                    matches!(
+                        r,
+                        UnsolicitedResponse::Exists(_) | UnsolicitedResponse::Recent(_)
+                    )
+                })
+                .count()
+                > 0
+        };
+        let mut announced = news();
         let mut handle = session.idle();
         if let Err(f) = step("wait for mail (IDLE)", handle.init()).await {
             return Err(self.failed(f));
         }
-        let announced = std::iter::from_fn(|| unsolicited.try_recv().ok())
-            .any(|r| matches!(r, UnsolicitedResponse::Exists(_) | UnsolicitedResponse::Recent(_)));
+        announced |= news();
         let outcome: Result<(), async_imap::error::Error> = if announced {
             Ok(())
         } else {
@@ -1028,11 +1181,8 @@ impl ImapSource {
     }
 }
 
-impl Source for ImapSource {
-    fn name(&self) -> String {
-        self.name.clone()
-    }
-
+/// The [`Source`] operations behind [`ImapSource`].
+impl State {
     async fn fetch(&mut self, max: usize) -> Result<Vec<Incoming>, IntakeError> {
         self.flush_acks().await?;
         if max == 0 {
@@ -1040,8 +1190,21 @@ impl Source for ImapSource {
         }
         let mut session = self.take_session().await?;
         match self.fetch_with(&mut session, max).await {
-            Ok(batch) => {
+            Ok((batch, None)) => {
                 self.session = Some(session);
+                self.outstanding = batch.iter().map(|m| m.key.clone()).collect();
+                Ok(batch)
+            }
+            // The connection broke part-way: what came before is handed out all the same (it
+            // is acknowledged over a new connection), so one bad message cannot block the rest.
+            // When a message was blamed, that is no reason to fail the desk's pass either (it
+            // would hold up the outbox); otherwise the outage is reported.
+            Ok((batch, Some((f, blamed)))) => {
+                drop(session);
+                let error = self.failed(f);
+                if batch.is_empty() && !blamed {
+                    return Err(error);
+                }
                 self.outstanding = batch.iter().map(|m| m.key.clone()).collect();
                 Ok(batch)
             }
@@ -1148,7 +1311,10 @@ mod tests {
         assert_eq!(uid_set(&[7]), "7");
         assert_eq!(uid_set(&[1, 2, 3, 5, 8, 9]), "1:3,5,8:9");
         assert_eq!(uid_set(&[4, 6, 8]), "4,6,8");
-        assert_eq!(uid_set(&[u32::MAX - 1, u32::MAX]), format!("{}:{}", u32::MAX - 1, u32::MAX));
+        assert_eq!(
+            uid_set(&[u32::MAX - 1, u32::MAX]),
+            format!("{}:{}", u32::MAX - 1, u32::MAX)
+        );
     }
 
     #[test]
@@ -1174,6 +1340,21 @@ mod tests {
     }
 
     #[test]
+    fn server_words_are_taken_out_of_async_imaps_text() {
+        assert_eq!(
+            server_text(
+                r#"code: None, info: Some("[AUTHENTICATIONFAILED] Authentication failed.")"#
+            ),
+            "[AUTHENTICATIONFAILED] Authentication failed."
+        );
+        assert_eq!(
+            server_text(r#"code: None, info: Some("say \"hi\"")"#),
+            "say \"hi\""
+        );
+        assert_eq!(server_text("odd"), "odd");
+    }
+
+    #[test]
     fn keys_round_trip() {
         assert_eq!(parse_key("1795606377:42"), Some((1795606377, 42)));
         assert_eq!(parse_key("42"), None);
@@ -1194,7 +1375,12 @@ mod tests {
         conn.arm("PLACEHOLDER-1", &escaped("p\"w\\1"));
         assert!(!format!("{conn:?}").contains("p\"w"));
         // async-imap writes the tag, a space, the command and CRLF separately.
-        for piece in [&b"A1"[..], b" ", b"LOGIN \"user\" \"PLACEHOLDER-1\"", b"\r\n"] {
+        for piece in [
+            &b"A1"[..],
+            b" ",
+            b"LOGIN \"user\" \"PLACEHOLDER-1\"",
+            b"\r\n",
+        ] {
             conn.write_all(piece).await.expect("write");
         }
         conn.write_all(b"A2 NOOP PLACEHOLDER-1\r\n")

@@ -9,6 +9,9 @@ use super::{Ack, Incoming, IntakeError, Source};
 
 pub struct Maildir {
     root: PathBuf,
+    /// Messages found by the last scan and not yet handed out, oldest first. A scan lists and
+    /// stats the whole folder, so a backlog is scanned once, not once per batch.
+    pending: std::collections::VecDeque<(DateTime<Utc>, String, PathBuf)>,
 }
 
 impl Maildir {
@@ -23,6 +26,7 @@ impl Maildir {
         }
         Ok(Self {
             root: root.to_path_buf(),
+            pending: std::collections::VecDeque::new(),
         })
     }
 }
@@ -42,12 +46,9 @@ fn list_err(path: &Path) -> impl FnOnce(std::io::Error) -> IntakeError + '_ {
     }
 }
 
-impl Source for Maildir {
-    fn name(&self) -> String {
-        format!("maildir:{}", self.root.display())
-    }
-
-    async fn fetch(&mut self, max: usize) -> Result<Vec<Incoming>, IntakeError> {
+impl Maildir {
+    /// Every message in `new/` and every unseen one in `cur/`, oldest delivery first.
+    fn scan(&self) -> Result<Vec<(DateTime<Utc>, String, PathBuf)>, IntakeError> {
         let mut found: Vec<(DateTime<Utc>, String, PathBuf)> = Vec::new();
         for sub in ["new", "cur"] {
             let dir = self.root.join(sub);
@@ -74,22 +75,43 @@ impl Source for Maildir {
             }
         }
         found.sort();
-        found.truncate(max);
-        found
-            .into_iter()
-            .map(|(received_at, key, path)| {
-                let raw = std::fs::read(&path).map_err(|source| IntakeError::Read {
-                    path: path.display().to_string(),
-                    source,
-                })?;
-                Ok(Incoming {
-                    key,
-                    handle: path.display().to_string(),
-                    raw,
-                    received_at,
-                })
-            })
-            .collect()
+        Ok(found)
+    }
+}
+
+impl Source for Maildir {
+    fn name(&self) -> String {
+        format!("maildir:{}", self.root.display())
+    }
+
+    async fn fetch(&mut self, max: usize) -> Result<Vec<Incoming>, IntakeError> {
+        if self.pending.is_empty() {
+            self.pending = self.scan()?.into();
+        }
+        let mut out = Vec::with_capacity(max.min(self.pending.len()));
+        while out.len() < max {
+            let Some((received_at, key, path)) = self.pending.pop_front() else {
+                break;
+            };
+            let raw = match std::fs::read(&path) {
+                Ok(raw) => raw,
+                // Moved away since the scan (by another reader, or by hand): not ours to take.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(source) => {
+                    return Err(IntakeError::Read {
+                        path: path.display().to_string(),
+                        source,
+                    });
+                }
+            };
+            out.push(Incoming {
+                key,
+                handle: path.display().to_string(),
+                raw,
+                received_at,
+            });
+        }
+        Ok(out)
     }
 
     async fn ack(&mut self, message: &Incoming, ack: Ack) -> Result<(), IntakeError> {

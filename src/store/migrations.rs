@@ -123,6 +123,12 @@ const MIGRATIONS: &[&str] = &[
         ticket     INTEGER NOT NULL REFERENCES tickets(number),
         ours       INTEGER NOT NULL
     );",
+    // 3: raw mail kept in the database, content-addressed, committed in the same transaction as
+    // the verdict (one file per message cost more than the rest of the pipeline together).
+    "CREATE TABLE raw_messages (
+        sha256 TEXT PRIMARY KEY,
+        bytes  BLOB NOT NULL
+    );",
 ];
 
 /// The newest schema version this binary knows.

@@ -101,6 +101,25 @@ pub fn same_message(
     .doing("look up a duplicate")
 }
 
+/// Keeps a message's raw bytes once per content; returns where `messages.raw_path` finds them.
+pub fn keep_raw(conn: &Connection, sha256: &str, bytes: &[u8]) -> Result<String, StoreError> {
+    conn.prepare_cached("INSERT OR IGNORE INTO raw_messages (sha256, bytes) VALUES (?1, ?2)")
+        .and_then(|mut s| s.execute(params![sha256, bytes]))
+        .doing("keep raw mail")?;
+    Ok(format!("sqlite:raw_messages/{sha256}"))
+}
+
+/// The raw bytes of a recorded message.
+pub fn raw_message(conn: &Connection, sha256: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    conn.query_row(
+        "SELECT bytes FROM raw_messages WHERE sha256 = ?1",
+        [sha256],
+        |r| r.get(0),
+    )
+    .optional()
+    .doing("read raw mail")
+}
+
 pub fn insert_message(conn: &Connection, m: &MessageRow<'_>) -> Result<i64, StoreError> {
     conn.prepare_cached(
         "INSERT INTO messages (source, source_key, message_id, content_sha256, raw_path, size,
@@ -485,7 +504,7 @@ impl Store {
             .collect()
     }
 
-    pub fn mark_sent(&mut self, outbox_id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
+    pub fn mark_sent(&self, outbox_id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
         self.conn
             .execute(
                 "UPDATE outbox SET state = 'sent', sent_at = ?2, attempts = attempts + 1,
@@ -497,7 +516,7 @@ impl Store {
     }
 
     pub fn mark_retry(
-        &mut self,
+        &self,
         outbox_id: i64,
         error: &str,
         next: DateTime<Utc>,
@@ -514,7 +533,7 @@ impl Store {
 
     /// Marks a send refused for good; returns what failed, for telling staff.
     pub fn mark_failed(
-        &mut self,
+        &self,
         outbox_id: i64,
         error: &str,
     ) -> Result<Option<FailedDelivery>, StoreError> {

@@ -60,7 +60,11 @@ impl Daemon {
                 self.child = None;
                 return status;
             }
-            assert!(started.elapsed() < limit, "the daemon did not exit within {limit:?}\n{}", self.log_text());
+            assert!(
+                started.elapsed() < limit,
+                "the daemon did not exit within {limit:?}\n{}",
+                self.log_text()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -89,7 +93,11 @@ fn eventually(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
 }
 
 fn config(dovecot: &Dovecot, sink: &SmtpSink, notify: bool) -> String {
-    let notify = if notify { "notify = [\"support-team@example.co.jp\"]\n" } else { "" };
+    let notify = if notify {
+        "notify = [\"support-team@example.co.jp\"]\n"
+    } else {
+        ""
+    };
     format!(
         "[desk]\naddress = \"support@example.co.jp\"\n{notify}\n\
          [storage]\ndatabase = \"var/db.sqlite3\"\nfiles = \"var/files\"\n\n{}\n\
@@ -130,18 +138,28 @@ fn mail_that_arrives_while_idling_is_acknowledged_at_the_smtp_server() {
     std::thread::sleep(Duration::from_millis(1500));
     let raw = fs::read(demo_fixture("inbox/01-fault-report-iso2022jp.eml")).expect("fixture");
     dovecot.append("INBOX", &raw);
-    eventually(Duration::from_secs(30), "the acknowledgement at the SMTP server", || {
-        sink.received()
-            .iter()
-            .any(|m| m.rcpt_to.iter().any(|r| r == "yamada@alpha.example.co.jp"))
-    });
-    eventually(Duration::from_secs(10), "the message moved to Processed", || {
-        dovecot.count("INBOX") == 0 && dovecot.count("Processed") == 1
-    });
+    eventually(
+        Duration::from_secs(30),
+        "the acknowledgement at the SMTP server",
+        || {
+            sink.received()
+                .iter()
+                .any(|m| m.rcpt_to.iter().any(|r| r == "yamada@alpha.example.co.jp"))
+        },
+    );
+    eventually(
+        Duration::from_secs(10),
+        "the message moved to Processed",
+        || dovecot.count("INBOX") == 0 && dovecot.count("Processed") == 1,
+    );
     daemon.signal("-TERM");
     let status = daemon.wait(Duration::from_secs(30));
     assert!(status.success(), "exit {status:?}\n{}", daemon.log_text());
-    assert!(daemon.log_text().contains("Stopped."), "{}", daemon.log_text());
+    assert!(
+        daemon.log_text().contains("Stopped."),
+        "{}",
+        daemon.log_text()
+    );
     let tickets = desk.json(&["tickets", "list"]);
     assert_eq!(tickets.as_array().map(Vec::len), Some(1), "{tickets}");
     assert_eq!(tickets[0]["contract_id"], "C-1001");
@@ -156,32 +174,54 @@ fn a_sigkill_mid_batch_and_a_restart_ticket_every_message_exactly_once() {
     assert_eq!(dovecot.append_many("INBOX", (0..N).map(customer_mail)), N);
     let log = desk.dir().join("daemon.log");
     let mut daemon = Daemon::start(desk.config(), log.clone());
-    eventually(Duration::from_secs(60), "the first acknowledgements", || sink.received().len() >= 20);
+    eventually(
+        Duration::from_secs(60),
+        "the first acknowledgements",
+        || sink.received().len() >= 20,
+    );
     daemon.signal("-KILL");
     let status = daemon.wait(Duration::from_secs(10));
     assert!(!status.success(), "SIGKILL must kill");
     let at_kill = sink.received().len();
 
     let mut daemon = Daemon::start(desk.config(), log);
-    eventually(Duration::from_secs(120), "every message answered after the restart", || {
-        let mut to: Vec<String> = sink.received().into_iter().flat_map(|m| m.rcpt_to).collect();
-        to.sort();
-        to.dedup();
-        to.len() == N && dovecot.count("INBOX") == 0
-    });
+    eventually(
+        Duration::from_secs(120),
+        "every message answered after the restart",
+        || {
+            let mut to: Vec<String> = sink
+                .received()
+                .into_iter()
+                .flat_map(|m| m.rcpt_to)
+                .collect();
+            to.sort();
+            to.dedup();
+            to.len() == N && dovecot.count("INBOX") == 0
+        },
+    );
     daemon.signal("-TERM");
-    assert!(daemon.wait(Duration::from_secs(30)).success(), "{}", daemon.log_text());
+    assert!(
+        daemon.wait(Duration::from_secs(30)).success(),
+        "{}",
+        daemon.log_text()
+    );
 
     let tickets = desk.json(&["tickets", "list"]);
     let tickets = tickets.as_array().expect("array");
     assert_eq!(tickets.len(), N, "every message ticketed exactly once");
-    let mut customers: Vec<&str> = tickets.iter().filter_map(|t| t["customer"].as_str()).collect();
+    let mut customers: Vec<&str> = tickets
+        .iter()
+        .filter_map(|t| t["customer"].as_str())
+        .collect();
     customers.sort();
     customers.dedup();
     assert_eq!(customers.len(), N);
     let received = sink.received().len();
     println!("SIGKILL after {at_kill} acknowledgements; {received} received for {N} tickets");
     // parallel = 1: at most one message was in flight when the process died.
-    assert!(received <= N + 1, "{received} acknowledgements for {N} tickets");
+    assert!(
+        received <= N + 1,
+        "{received} acknowledgements for {N} tickets"
+    );
     assert_eq!(dovecot.count("Processed"), N as u32);
 }

@@ -34,6 +34,8 @@ const PATIENCE: Duration = Duration::from_secs(15);
 pub struct Dovecot {
     dir: TempDir,
     port: u16,
+    /// The implicit-TLS port, when started with [`Dovecot::start_tls`].
+    imaps_port: Option<u16>,
     child: Option<Child>,
 }
 
@@ -46,6 +48,17 @@ impl Dovecot {
     /// Like [`Dovecot::start`] with `extra` lines at the end of `dovecot.conf` (for example
     /// `imap_capability = IMAP4rev1 LITERAL+` to hide MOVE, UIDPLUS and IDLE from clients).
     pub fn start_with(extra: &str) -> Dovecot {
+        Dovecot::start_full(extra, false)
+    }
+
+    /// A Dovecot with TLS: STARTTLS on [`Dovecot::port`], implicit TLS on
+    /// [`Dovecot::imaps_port`], with a certificate for the IP address 127.0.0.1 issued by a
+    /// private CA ([`Dovecot::ca_file`]; made with the `openssl` command).
+    pub fn start_tls() -> Dovecot {
+        Dovecot::start_full("", true)
+    }
+
+    fn start_full(extra: &str, tls: bool) -> Dovecot {
         assert!(
             Path::new(DOVECOT).exists(),
             "{DOVECOT} is missing: install dovecot-imapd (scripts/test does)"
@@ -77,6 +90,17 @@ impl Dovecot {
         fs::write(root.join("password"), format!("{PASSWORD}\n")).expect("password file");
 
         let port = free_port();
+        let imaps_port = tls.then(free_port);
+        let ssl = if tls {
+            make_certificates(root);
+            format!(
+                "ssl = yes\nssl_cert = <{0}/server.pem\nssl_key = <{0}/server.key\n",
+                root.display()
+            )
+        } else {
+            "ssl = no\n".to_owned()
+        };
+        let imaps = imaps_port.unwrap_or(0);
         let r = root.display();
         let conf = format!(
             "protocols = imap\n\
@@ -84,7 +108,7 @@ impl Dovecot {
              base_dir = {r}/run\n\
              state_dir = {r}/state\n\
              log_path = {r}/dovecot.log\n\
-             ssl = no\n\
+             {ssl}\
              disable_plaintext_auth = no\n\
              auth_mechanisms = plain login\n\
              auth_failure_delay = 0\n\
@@ -94,13 +118,14 @@ impl Dovecot {
              passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u {r}/passwd\n}}\n\
              userdb {{\n  driver = passwd-file\n  args = username_format=%u {r}/passwd\n}}\n\
              namespace inbox {{\n  inbox = yes\n  separator = /\n}}\n\
-             service imap-login {{\n  inet_listener imap {{\n    address = 127.0.0.1\n    port = {port}\n  }}\n  inet_listener imaps {{\n    port = 0\n  }}\n}}\n\
+             service imap-login {{\n  inet_listener imap {{\n    address = 127.0.0.1\n    port = {port}\n  }}\n  inet_listener imaps {{\n    address = 127.0.0.1\n    port = {imaps}\n  }}\n}}\n\
              {extra}\n"
         );
         fs::write(root.join("dovecot.conf"), conf).expect("dovecot.conf");
         let mut dovecot = Dovecot {
             dir,
             port,
+            imaps_port,
             child: None,
         };
         dovecot.run();
@@ -113,6 +138,16 @@ impl Dovecot {
 
     pub fn user(&self) -> &str {
         USER
+    }
+
+    /// The implicit-TLS port; only after [`Dovecot::start_tls`].
+    pub fn imaps_port(&self) -> u16 {
+        self.imaps_port.expect("started without TLS")
+    }
+
+    /// The private CA that issued the server certificate (after [`Dovecot::start_tls`]).
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
     }
 
     pub fn password(&self) -> &str {
@@ -291,7 +326,11 @@ impl Dovecot {
             if Instant::now() > deadline {
                 signal_group(child.id(), "KILL");
                 let _ = child.wait();
-                panic!("dovecot did not answer on port {}:\n{}", self.port, self.log());
+                panic!(
+                    "dovecot did not answer on port {}:\n{}",
+                    self.port,
+                    self.log()
+                );
             }
             std::thread::sleep(Duration::from_millis(25));
         }
@@ -312,6 +351,90 @@ impl Drop for Dovecot {
             }
         }
     }
+}
+
+/// A private CA and a server certificate for 127.0.0.1 in `dir` (P-256 keys: quick to make).
+fn make_certificates(dir: &Path) {
+    fs::write(
+        dir.join("server.ext"),
+        "subjectAltName = IP:127.0.0.1\n\
+         basicConstraints = critical, CA:FALSE\n\
+         keyUsage = critical, digitalSignature\n\
+         extendedKeyUsage = serverAuth\n",
+    )
+    .expect("extensions file");
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("run openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    openssl(
+        &[
+            &["req", "-x509"][..],
+            &ec,
+            &[
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=madoguchi test CA",
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
+            ],
+        ]
+        .concat(),
+    );
+    openssl(
+        &[
+            &["req"][..],
+            &ec,
+            &[
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.csr",
+                "-subj",
+                "/CN=127.0.0.1",
+            ],
+        ]
+        .concat(),
+    );
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
+    ]);
 }
 
 /// A port nobody listens on now (the kernel's pick; released again for Dovecot to take).
@@ -437,8 +560,12 @@ impl ImapClient {
         let date = internal_date
             .map(|d| format!(" {}", quote(d)))
             .unwrap_or_default();
-        let mut out = format!("{tag} APPEND {}{date} {{{}+}}\r\n", quote(mailbox), raw.len())
-            .into_bytes();
+        let mut out = format!(
+            "{tag} APPEND {}{date} {{{}+}}\r\n",
+            quote(mailbox),
+            raw.len()
+        )
+        .into_bytes();
         out.extend_from_slice(raw);
         out.extend_from_slice(b"\r\n");
         self.writer.write_all(&out).expect("write to dovecot");

@@ -23,6 +23,17 @@ notify = ["support-team@example.co.jp"]
 form_senders = ["form@example.co.jp"]
 "#;
 
+/// The source's log lines, shown with a failing test's output (`--nocapture` shows them always).
+fn logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(
+            "warn,madoguchi::intake=info",
+        ))
+        .with_test_writer()
+        .with_ansi(false)
+        .try_init();
+}
+
 fn jst(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
     chrono_tz::Asia::Tokyo
         .with_ymd_and_hms(y, m, d, h, min, 0)
@@ -59,6 +70,7 @@ struct ImapDesk {
 
 impl ImapDesk {
     fn new(dovecot: &Dovecot, intake_extra: &str) -> ImapDesk {
+        logs();
         let dir = tempfile::tempdir().expect("temp dir");
         let root = dir.path().to_path_buf();
         let toml = format!("{DESK}\n{}", dovecot.config_toml(intake_extra));
@@ -142,7 +154,11 @@ async fn mail_is_fetched_with_its_internaldate_ticketed_and_moved_or_quarantined
     let dovecot = Dovecot::start();
     dovecot.append_at(
         "INBOX",
-        &mail("yamada@alpha.example.co.jp", "同期エラー", "a1@alpha.example.co.jp"),
+        &mail(
+            "yamada@alpha.example.co.jp",
+            "同期エラー",
+            "a1@alpha.example.co.jp",
+        ),
         "24-Nov-2026 10:00:00 +0900",
     );
     dovecot.append_at(
@@ -171,14 +187,22 @@ async fn mail_is_fetched_with_its_internaldate_ticketed_and_moved_or_quarantined
         (peek[1].key.as_str(), peek[1].handle.as_str()),
         (format!("{uidvalidity}:1").as_str(), "1")
     );
-    assert!(peek[1].raw.starts_with(b"From: yamada@alpha.example.co.jp\r\n"));
+    assert!(
+        peek[1]
+            .raw
+            .starts_with(b"From: yamada@alpha.example.co.jp\r\n")
+    );
     assert_eq!(dovecot.count("INBOX"), 2);
 
     let s = t
         .pass(&mut source, jst(2026, 11, 25, 10, 0))
         .await
         .expect("pass");
-    assert_eq!((s.messages, s.new_tickets, s.quarantined), (2, 1, 1), "{s:?}");
+    assert_eq!(
+        (s.messages, s.new_tickets, s.quarantined),
+        (2, 1, 1),
+        "{s:?}"
+    );
     assert_eq!(dovecot.count("INBOX"), 0);
     assert_eq!(dovecot.count("Processed"), 1);
     assert_eq!(dovecot.count("Quarantine"), 1);
@@ -304,7 +328,11 @@ async fn a_uidvalidity_reset_brings_the_same_mail_back_as_duplicates_not_tickets
     let (s, failed) = t.pass_until_ok(&mut source, jst(2026, 11, 25, 10, 5)).await;
     println!("UIDVALIDITY reset: {failed} failed pass(es) before {s:?}");
     assert_ne!(source.uidvalidity(), Some(before));
-    assert_eq!((s.duplicates, s.new_tickets, s.already_seen), (3, 0, 0), "{s:?}");
+    assert_eq!(
+        (s.duplicates, s.new_tickets, s.already_seen),
+        (3, 0, 0),
+        "{s:?}"
+    );
     let verdicts = t.verdicts();
     assert_eq!(
         (
@@ -315,8 +343,9 @@ async fn a_uidvalidity_reset_brings_the_same_mail_back_as_duplicates_not_tickets
         "{verdicts:?}"
     );
     assert_eq!(t.count("SELECT COUNT(*) FROM tickets"), 3);
+    // One automatic reply per ticket, none for the duplicates.
     assert_eq!(
-        t.count("SELECT COUNT(*) FROM outbox WHERE kind = 'acknowledgement'"),
+        t.count("SELECT COUNT(*) FROM outbox WHERE auto_reply_to IS NOT NULL"),
         3
     );
     assert_eq!(dovecot.count("INBOX"), 0);
@@ -466,17 +495,35 @@ async fn a_wrong_password_is_a_clear_server_error() {
         panic!("not a server error: {err:?}");
     };
     assert_eq!(*action, "log in");
-    let text = format!("{err} / {:?} / {}", err, std::error::Error::source(&err).map(|s| s.to_string()).unwrap_or_default());
+    let text = format!(
+        "{err} / {:?} / {}",
+        err,
+        std::error::Error::source(&err)
+            .map(|s| s.to_string())
+            .unwrap_or_default()
+    );
     println!("{text}");
-    assert!(text.contains("cannot log in on imap://tester@127.0.0.1"), "{text}");
+    assert!(
+        text.contains("cannot log in on imap://tester@127.0.0.1"),
+        "{text}"
+    );
     assert!(text.contains("refused the login"), "{text}");
     assert!(!text.contains("not-the-password-42"), "{text}");
 
     // A missing password file is said as such, before any connection.
     config.password = madoguchi::config::Secret::file(t.root.join("missing"));
-    let err = ImapSource::connect(&config).await.err().expect("no password");
+    let err = ImapSource::connect(&config)
+        .await
+        .err()
+        .expect("no password");
     assert!(
-        matches!(&err, IntakeError::Server { action: "read the IMAP password", .. }),
+        matches!(
+            &err,
+            IntakeError::Server {
+                action: "read the IMAP password",
+                ..
+            }
+        ),
         "{err:?}"
     );
 }
@@ -508,8 +555,6 @@ async fn without_move_uidplus_and_idle_the_source_copies_expunges_and_polls() {
             .await
             .expect("poll");
         assert!(started.elapsed() < Duration::from_secs(30), "{label}");
-        let log = dovecot.log();
-        assert!(log.contains("expunged=2") || log.contains("expunged=3"), "{label}: {log}");
     }
 }
 
@@ -530,7 +575,13 @@ async fn tls_that_the_server_cannot_do_fails_before_any_password_is_sent() {
             .unwrap_or_else(|| panic!("{tls}: connected without TLS"));
         println!("{tls}: {err}: {:?}", std::error::Error::source(&err));
         assert!(
-            matches!(&err, IntakeError::Server { action: "start TLS", .. }),
+            matches!(
+                &err,
+                IntakeError::Server {
+                    action: "start TLS",
+                    ..
+                }
+            ),
             "{tls}: {err:?}"
         );
         assert!(started.elapsed() < Duration::from_secs(30));
@@ -553,34 +604,162 @@ async fn a_message_the_server_cannot_read_does_not_block_the_others() {
             ),
         );
     }
-    // The middle message's file becomes unreadable for Dovecot's mail user.
-    let mut files: Vec<PathBuf> = ["new", "cur"]
-        .iter()
-        .flat_map(|sub| fs::read_dir(dovecot.maildir("INBOX").join(sub)).expect("maildir"))
-        .map(|e| e.expect("entry").path())
-        .collect();
-    files.sort();
-    assert_eq!(files.len(), 3);
-    let bad = files[1].clone();
-    use std::os::unix::fs::PermissionsExt;
-    fs::set_permissions(&bad, fs::Permissions::from_mode(0o000)).expect("chmod");
+    // The second message's file becomes unreadable for Dovecot's mail user, which makes
+    // Dovecot answer its FETCH with BYE and close the connection.
+    let uidlist =
+        fs::read_to_string(dovecot.maildir("INBOX").join("dovecot-uidlist")).expect("uidlist");
+    let second = uidlist
+        .lines()
+        .find_map(|l| l.strip_prefix("2 ")?.split(':').nth(1))
+        .expect("UID 2 in the uidlist")
+        .to_owned();
+    // Dovecot moves it from new/ to cur/ once the mailbox is selected: looked up each time.
+    let set_mode = |mode: u32| {
+        use std::os::unix::fs::PermissionsExt;
+        let file = ["new", "cur"]
+            .iter()
+            .flat_map(|sub| fs::read_dir(dovecot.maildir("INBOX").join(sub)).expect("maildir"))
+            .map(|e| e.expect("entry").path())
+            .find(|p| p.to_string_lossy().contains(&second))
+            .expect("the second message's file");
+        fs::set_permissions(file, fs::Permissions::from_mode(mode)).expect("chmod");
+    };
+    set_mode(0o000);
 
-    let mut t = ImapDesk::new(&dovecot, "");
+    let mut t = ImapDesk::new(&dovecot, "poll_interval = \"1s\"");
     let mut source = t.source().await;
-    let s = t
-        .pass(&mut source, jst(2026, 11, 25, 10, 0))
-        .await
-        .expect("pass");
-    assert_eq!(s.new_tickets, 2, "{s:?}");
+    let now = jst(2026, 11, 25, 10, 0);
+    let mut tickets = 0;
+    for _ in 0..3 {
+        let s = t.pass(&mut source, now).await.expect("pass");
+        tickets += s.new_tickets;
+    }
+    assert_eq!(tickets, 2, "the messages around the bad one are ticketed");
     assert_eq!(dovecot.count("INBOX"), 1);
+    assert_eq!(dovecot.count("Processed"), 2);
 
-    // Readable again: picked up by the next pass.
-    fs::set_permissions(&bad, fs::Permissions::from_mode(0o644)).expect("chmod");
-    let s = t
-        .pass(&mut source, jst(2026, 11, 25, 10, 5))
-        .await
-        .expect("pass");
+    // Readable again: fetched once its pause (poll_interval, 1 s here) is over.
+    set_mode(0o644);
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let s = t.pass(&mut source, now).await.expect("pass");
     assert_eq!(s.new_tickets, 1, "{s:?}");
     assert_eq!(dovecot.count("INBOX"), 0);
     assert_eq!(t.count("SELECT COUNT(*) FROM tickets"), 3);
+}
+
+/// Where the child run of the TLS test finds its Dovecot: `PORT,IMAPS_PORT,PASSWORD_FILE`.
+const TLS_CHILD: &str = "MADOGUCHI_TLS_TEST_CHILD";
+
+fn tls_config(host: &str, port: u16, tls: madoguchi::config::Tls, password: &str) -> ImapConfig {
+    ImapConfig {
+        host: host.to_owned(),
+        port,
+        tls,
+        user: crate::dovecot::USER.to_owned(),
+        password: madoguchi::config::Secret::file(password),
+        mailbox: "INBOX".to_owned(),
+        processed: "Processed".to_owned(),
+        quarantine: "Quarantine".to_owned(),
+        idle: true,
+        poll_interval: Duration::from_secs(60),
+        batch_size: 100,
+    }
+}
+
+/// STARTTLS and implicit TLS against a certificate from a private CA. The system roots
+/// (rustls-native-certs) must trust that CA, which they do through `SSL_CERT_FILE`; this
+/// process's environment is not changed under the other tests, so the TLS part runs in a child
+/// run of this test binary with the variable set.
+#[tokio::test]
+async fn starttls_and_implicit_tls_log_in_when_the_certificate_is_trusted() {
+    use madoguchi::config::Tls;
+    if let Some(spec) = std::env::var_os(TLS_CHILD) {
+        let spec = spec.to_string_lossy().into_owned();
+        let mut parts = spec.split(',');
+        let port: u16 = parts.next().and_then(|p| p.parse().ok()).expect("port");
+        let imaps: u16 = parts
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("imaps port");
+        let password = parts.next().expect("password file");
+        for (tls, port) in [(Tls::StartTls, port), (Tls::Implicit, imaps)] {
+            let mut source = ImapSource::connect(&tls_config("127.0.0.1", port, tls, password))
+                .await
+                .unwrap_or_else(|e| panic!("{tls}: {e}: {:?}", std::error::Error::source(&e)));
+            let got = source.fetch(1).await.expect("fetch");
+            assert_eq!(got.len(), 1, "{tls}");
+            source.ack(&got[0], Ack::Processed).await.expect("ack");
+        }
+        // The certificate names 127.0.0.1, not localhost: refused.
+        let err = ImapSource::connect(&tls_config("localhost", imaps, Tls::Implicit, password))
+            .await
+            .err()
+            .expect("a certificate for another name was accepted");
+        let detail = format!("{:?}", std::error::Error::source(&err));
+        assert!(detail.contains("NotValidForName"), "{detail}");
+        return;
+    }
+
+    let dovecot = Dovecot::start_tls();
+    for i in 0..2 {
+        dovecot.append(
+            "INBOX",
+            &mail("tls@example.net", "TLS", &format!("tls{i}@example.net")),
+        );
+    }
+    // Without the CA among the trusted roots: no connection, and no password sent.
+    let untrusted = tls_config(
+        "127.0.0.1",
+        dovecot.imaps_port(),
+        Tls::Implicit,
+        &dovecot.password_file().to_string_lossy(),
+    );
+    let err = ImapSource::connect(&untrusted)
+        .await
+        .err()
+        .expect("an untrusted certificate was accepted");
+    assert!(
+        matches!(
+            &err,
+            IntakeError::Server {
+                action: "start TLS",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+
+    let out = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args([
+            "imap::starttls_and_implicit_tls_log_in_when_the_certificate_is_trusted",
+            "--exact",
+            "--nocapture",
+        ])
+        .env(
+            TLS_CHILD,
+            format!(
+                "{},{},{}",
+                dovecot.port(),
+                dovecot.imaps_port(),
+                dovecot.password_file().display()
+            ),
+        )
+        .env("SSL_CERT_FILE", dovecot.ca_file())
+        .env_remove("SSL_CERT_DIR")
+        .output()
+        .expect("run the TLS part");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(dovecot.count("INBOX"), 0);
+    assert_eq!(dovecot.count("Processed"), 2);
+    let log = dovecot.log();
+    let tls_logins = log
+        .lines()
+        .filter(|l| l.contains("Login: user=<tester>") && l.contains("TLS"))
+        .count();
+    assert_eq!(tls_logins, 2, "{log}");
 }
