@@ -128,9 +128,10 @@ pub async fn daemon(
                 }
             };
             match end {
+                // A failed pass keeps the endpoints: the sources reconnect by themselves, with
+                // their own backoff, which a fresh connection would forget.
                 PassEnd::Done(result) => {
                     if !report(result) {
-                        endpoints = None;
                         wait = RETRY_WAIT;
                     }
                 }
@@ -151,13 +152,16 @@ pub async fn daemon(
         }
         let control = match endpoints.as_mut() {
             Some(ep) => tokio::select! {
-                result = ep.source.wait_for_mail(wait) => {
-                    if let Err(err) = result {
-                        tracing::warn!(error = %err, "Waiting for mail failed; reconnecting.");
-                        endpoints = None;
+                result = ep.source.wait_for_mail(wait) => match result {
+                    Ok(()) => None,
+                    Err(err) => {
+                        tracing::warn!(error = %err, "Waiting for mail failed; the source reconnects.");
+                        tokio::select! {
+                            _ = tokio::time::sleep(RETRY_WAIT) => None,
+                            control = signals.next() => Some(control),
+                        }
                     }
-                    None
-                }
+                },
                 control = signals.next() => Some(control),
             },
             None => tokio::select! {

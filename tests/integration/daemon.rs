@@ -225,3 +225,35 @@ fn a_sigkill_mid_batch_and_a_restart_ticket_every_message_exactly_once() {
     );
     assert_eq!(dovecot.count("Processed"), N as u32);
 }
+
+#[test]
+fn a_dovecot_restart_under_a_running_daemon_loses_nothing() {
+    let mut dovecot = Dovecot::start();
+    let sink = SmtpSink::start();
+    let desk = Desk::with_config(&config(&dovecot, &sink, false));
+    let mut daemon = Daemon::start(desk.config(), desk.dir().join("daemon.log"));
+    dovecot.append_many("INBOX", (0..5).map(customer_mail));
+    eventually(Duration::from_secs(30), "the first five answered", || {
+        sink.received().len() >= 5
+    });
+    dovecot.restart();
+    dovecot.append_many("INBOX", (5..10).map(customer_mail));
+    eventually(
+        Duration::from_secs(90),
+        "the next five answered after the restart",
+        || sink.received().len() >= 10,
+    );
+    daemon.signal("-TERM");
+    assert!(
+        daemon.wait(Duration::from_secs(30)).success(),
+        "{}",
+        daemon.log_text()
+    );
+    assert_eq!(sink.received().len(), 10, "{}", daemon.log_text());
+    assert_eq!(dovecot.count("Processed"), 10);
+    let log = daemon.log_text();
+    assert!(
+        log.contains("WARN") || log.contains("ERROR"),
+        "the outage left no log line: {log}"
+    );
+}
