@@ -155,7 +155,8 @@ pub async fn daemon(
                 result = ep.source.wait_for_mail(wait) => match result {
                     Ok(()) => None,
                     Err(err) => {
-                        tracing::warn!(error = %err, "Waiting for mail failed; the source reconnects.");
+                        // The source has already logged the failure once; this is detail.
+                        tracing::debug!(error = %err, "Waiting for mail failed; the source reconnects.");
                         tokio::select! {
                             _ = tokio::time::sleep(RETRY_WAIT) => None,
                             control = signals.next() => Some(control),
