@@ -4,7 +4,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use madoguchi::config::Config;
 use madoguchi::contracts_csv::{parse_contracts, parse_orders};
 use madoguchi::desk::{Desk, PassSummary};
@@ -13,6 +13,7 @@ use madoguchi::intake::{Ack, Incoming, IntakeError, Source};
 use madoguchi::mail::read_message;
 use madoguchi::outbound::file::FileSender;
 
+use crate::util::jst;
 use crate::util::{corpus_dir, demo_fixture};
 
 const CONFIG: &str = r#"[desk]
@@ -21,14 +22,6 @@ staff = ["tanaka@example.co.jp"]
 notify = ["support-team@example.co.jp"]
 form_senders = ["form@example.co.jp", "license-form@example.co.jp"]
 "#;
-
-fn jst(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
-    chrono_tz::Asia::Tokyo
-        .with_ymd_and_hms(y, m, d, h, min, 0)
-        .single()
-        .expect("valid time")
-        .with_timezone(&Utc)
-}
 
 struct TestDesk {
     _dir: tempfile::TempDir,

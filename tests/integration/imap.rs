@@ -3,11 +3,12 @@
 //! backlog, a UIDVALIDITY reset, a server restart mid-run, IDLE, a refused login, servers
 //! without MOVE/UIDPLUS/IDLE, TLS that cannot be had, and a message the server cannot read.
 
+use crate::util::jst;
 use std::fs;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use madoguchi::config::{Config, ImapConfig, Intake};
 use madoguchi::desk::{Desk, DeskError, PassSummary};
 use madoguchi::intake::imap::ImapSource;
@@ -32,14 +33,6 @@ fn logs() {
         .with_test_writer()
         .with_ansi(false)
         .try_init();
-}
-
-fn jst(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
-    chrono_tz::Asia::Tokyo
-        .with_ymd_and_hms(y, m, d, h, min, 0)
-        .single()
-        .expect("valid time")
-        .with_timezone(&Utc)
 }
 
 fn mail(from: &str, subject: &str, message_id: &str) -> Vec<u8> {

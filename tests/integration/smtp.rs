@@ -18,6 +18,7 @@ use madoguchi::outbound::{Queued, SendError, Sender, compose};
 
 use crate::smtp_sink::SmtpSink;
 use crate::util::demo_fixture;
+use crate::util::jst;
 
 fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
@@ -273,14 +274,6 @@ fn smtp_auth_reads_the_password_when_connecting_and_a_refused_login_is_temporary
 }
 
 // ───────────────────────────── the desk over SMTP ─────────────────────────────
-
-fn jst(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
-    chrono_tz::Asia::Tokyo
-        .with_ymd_and_hms(y, m, d, h, min, 0)
-        .single()
-        .expect("valid time")
-        .with_timezone(&Utc)
-}
 
 struct SmtpDesk {
     _dir: tempfile::TempDir,

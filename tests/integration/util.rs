@@ -273,3 +273,13 @@ pub fn assert_fields(value: &Value, expected: &[(&str, &str)]) {
         );
     }
 }
+
+/// A Japan-time instant, for the tests' fixed clocks.
+pub fn jst(y: i32, m: u32, d: u32, h: u32, min: u32) -> chrono::DateTime<chrono::Utc> {
+    use chrono::TimeZone;
+    chrono_tz::Asia::Tokyo
+        .with_ymd_and_hms(y, m, d, h, min, 0)
+        .single()
+        .expect("valid time")
+        .with_timezone(&chrono::Utc)
+}
