@@ -244,8 +244,13 @@ impl Default for ClassifyRules {
                         "動かない",
                         "動作しない",
                         "起動しない",
+                        "起動しません",
                         "起動できない",
+                        "起動できません",
+                        "動きません",
+                        "動作しません",
                         "表示されない",
+                        "表示されません",
                         "フリーズ",
                         "タイムアウト",
                         "error*",
@@ -572,5 +577,22 @@ mod tests {
         let r = |s: &str| classify(&mail(s, ""), &rules);
         assert_eq!(r("サーバーのライセンス"), Category::LicenseReissue);
         assert_eq!(r("ライセンスのみ"), Category::Other);
+    }
+
+    #[test]
+    fn polite_japanese_fault_reports_are_faults() {
+        let rules = ClassifyRules::default();
+        for text in [
+            "サーバーが起動しません。",
+            "同期が動きません",
+            "画面が表示されません",
+        ] {
+            let mail = InboundMail {
+                subject: "ご相談".into(),
+                text: text.into(),
+                ..InboundMail::default()
+            };
+            assert_eq!(classify(&mail, &rules), Category::Fault, "{text}");
+        }
     }
 }
