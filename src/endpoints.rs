@@ -79,6 +79,16 @@ impl Source for MailSource {
     }
 }
 
+impl MailSender {
+    /// Ends open relay sessions politely (QUIT) at shutdown.
+    pub async fn close(&mut self) {
+        match self {
+            MailSender::File(_) => {}
+            MailSender::Smtp(s) => s.close().await,
+        }
+    }
+}
+
 impl Sender for MailSender {
     async fn send(&mut self, message: &Queued) -> Result<(), SendError> {
         match self {

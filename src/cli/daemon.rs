@@ -135,7 +135,7 @@ pub async fn daemon(
                         wait = RETRY_WAIT;
                     }
                 }
-                PassEnd::Stop => return stopped(),
+                PassEnd::Stop => return stopped(&mut endpoints).await,
                 PassEnd::ReloadAfter(result) => {
                     report(result);
                     reload(&mut desk, config_path.as_deref(), &mut endpoints);
@@ -174,7 +174,7 @@ pub async fn daemon(
             None => {}
             Some(Control::Stop) => {
                 notify(&[NotifyState::Stopping]);
-                return stopped();
+                return stopped(&mut endpoints).await;
             }
             Some(Control::Reload) => reload(&mut desk, config_path.as_deref(), &mut endpoints),
         }
@@ -222,7 +222,10 @@ fn reload(
     notify(&[NotifyState::Ready]);
 }
 
-fn stopped() -> anyhow::Result<()> {
+async fn stopped(endpoints: &mut Option<Endpoints>) -> anyhow::Result<()> {
+    if let Some(ep) = endpoints.as_mut() {
+        ep.sender.close().await;
+    }
     tracing::info!("Stopped.");
     eprintln!("madoguchi: stopped");
     Ok(())
