@@ -13,7 +13,7 @@ use madoguchi::intake::{Ack, Incoming, IntakeError, Source};
 use madoguchi::mail::read_message;
 use madoguchi::outbound::file::FileSender;
 
-use crate::util::jst;
+use crate::util::{block_on, jst};
 use crate::util::{corpus_dir, demo_fixture};
 
 const CONFIG: &str = r#"[desk]
@@ -116,20 +116,8 @@ impl TestDesk {
     }
 
     fn count(&self, sql: &str) -> i64 {
-        self.desk
-            .store()
-            .connection()
-            .query_row(sql, [], |r| r.get(0))
-            .expect("count")
+        crate::util::count(self.desk.store(), sql)
     }
-}
-
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-        .block_on(f)
 }
 
 fn simple_mail(from: &str, subject: &str, message_id: &str, extra: &str) -> Vec<u8> {

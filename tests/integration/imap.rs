@@ -119,11 +119,7 @@ impl ImapDesk {
     }
 
     fn count(&self, sql: &str) -> i64 {
-        self.desk
-            .store()
-            .connection()
-            .query_row(sql, [], |r| r.get(0))
-            .expect("count")
+        crate::util::count(self.desk.store(), sql)
     }
 
     fn outbox_files(&self) -> usize {

@@ -18,15 +18,7 @@ use madoguchi::outbound::{Queued, SendError, Sender, compose};
 
 use crate::smtp_sink::SmtpSink;
 use crate::util::demo_fixture;
-use crate::util::jst;
-
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-        .block_on(f)
-}
+use crate::util::{block_on, jst};
 
 fn config(port: u16, parallel: u32) -> SmtpConfig {
     SmtpConfig {

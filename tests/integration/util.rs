@@ -283,3 +283,20 @@ pub fn jst(y: i32, m: u32, d: u32, h: u32, min: u32) -> chrono::DateTime<chrono:
         .expect("valid time")
         .with_timezone(&chrono::Utc)
 }
+
+/// Runs a future to completion on a fresh current-thread runtime (the desk's own kind).
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(f)
+}
+
+/// A `SELECT COUNT(*) …` over the desk's store.
+pub fn count(store: &madoguchi::store::Store, sql: &str) -> i64 {
+    store
+        .connection()
+        .query_row(sql, [], |r| r.get(0))
+        .expect("count")
+}
