@@ -175,45 +175,19 @@ impl Desk {
         let book = self.contract_book()?;
         let acks = {
             let desk = &*self;
-            desk.store_in_tx(|conn| {
+            desk.store.in_transaction(|conn| {
                 let mut acks = Vec::with_capacity(batch.len());
                 for (message, sha) in batch.iter().zip(&shas) {
                     let ack = desk.record(conn, &source_name, message, sha, &book, now, summary)?;
                     acks.push(ack);
                 }
-                Ok(acks)
+                Ok::<_, DeskError>(acks)
             })?
         };
         for (message, ack) in batch.iter().zip(acks) {
             source.ack(message, ack).await?;
         }
         Ok(())
-    }
-
-    fn store_in_tx<T>(
-        &self,
-        work: impl FnOnce(&Connection) -> Result<T, DeskError>,
-    ) -> Result<T, DeskError> {
-        let conn = self.store.connection();
-        conn.execute_batch("BEGIN IMMEDIATE")
-            .map_err(|source| StoreError::Query {
-                action: "begin a transaction",
-                source,
-            })?;
-        match work(conn) {
-            Ok(value) => {
-                conn.execute_batch("COMMIT")
-                    .map_err(|source| StoreError::Query {
-                        action: "commit a transaction",
-                        source,
-                    })?;
-                Ok(value)
-            }
-            Err(e) => {
-                let _ = conn.execute_batch("ROLLBACK");
-                Err(e)
-            }
-        }
     }
 
     fn keep_file(&self, relative: &str, bytes: &[u8]) -> Result<(), DeskError> {
@@ -832,12 +806,12 @@ impl Desk {
                 }
                 // One transaction per slice: the outcomes land together, fast.
                 let desk = &*self;
-                progressed |= desk.store_in_tx(|conn| {
+                progressed |= desk.store.in_transaction(|conn| {
                     let mut moved = false;
                     for (message, result) in slice.iter().zip(results) {
                         moved |= desk.record_send(conn, message, result, now, summary)?;
                     }
-                    Ok(moved)
+                    Ok::<_, DeskError>(moved)
                 })?;
             }
             if !progressed || due.len() < BATCH {

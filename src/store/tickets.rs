@@ -451,15 +451,33 @@ pub fn mark_bounced(
 }
 
 impl Store {
-    /// Runs `work` in one transaction: all of it commits, or none of it.
-    pub fn in_transaction<T>(
-        &mut self,
-        work: impl FnOnce(&Connection) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
-        let tx = self.conn.transaction().doing("begin a transaction")?;
-        let value = work(&tx)?;
-        tx.commit().doing("commit a transaction")?;
-        Ok(value)
+    /// Runs `work` in one transaction: all of it commits, or none of it. `BEGIN IMMEDIATE`
+    /// takes the write lock up front, so a concurrent writer (the CLI closing a ticket while
+    /// the daemon runs) makes this wait (busy timeout) instead of failing mid-transaction.
+    pub fn in_transaction<T, E: From<StoreError>>(
+        &self,
+        work: impl FnOnce(&Connection) -> Result<T, E>,
+    ) -> Result<T, E> {
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .doing("begin a transaction")?;
+        match work(&self.conn) {
+            Ok(value) => {
+                if let Err(e) = self
+                    .conn
+                    .execute_batch("COMMIT")
+                    .doing("commit a transaction")
+                {
+                    let _ = self.conn.execute_batch("ROLLBACK");
+                    return Err(e.into());
+                }
+                Ok(value)
+            }
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
     }
 
     pub fn connection(&self) -> &Connection {
