@@ -42,9 +42,18 @@ pub enum ContractsCommand {
         orders: Option<PathBuf>,
     },
     /// Contracts with their periods and status today.
-    List,
+    List {
+        /// Status on this date instead of today (YYYY-MM-DD).
+        #[arg(long)]
+        on: Option<String>,
+    },
     /// One contract in full.
-    Show { contract_id: String },
+    Show {
+        contract_id: String,
+        /// Status on this date instead of today (YYYY-MM-DD).
+        #[arg(long)]
+        on: Option<String>,
+    },
 }
 
 fn ymd(d: NaiveDate) -> String {
@@ -98,9 +107,9 @@ pub fn run(
             let (mut store, _) = open_store(config_path)?;
             import(&mut store, &file, orders.as_deref(), out)
         }
-        ContractsCommand::List => {
+        ContractsCommand::List { on } => {
             let (store, spec) = open_store(config_path)?;
-            let today = system_now().with_timezone(&spec.timezone).date_naive();
+            let today = status_date(on.as_deref(), &spec)?;
             let rows = store
                 .contracts()?
                 .iter()
@@ -114,15 +123,23 @@ pub fn run(
                 rows.iter().map(|r| format!("{}\n", r.one_line())).collect()
             })
         }
-        ContractsCommand::Show { contract_id } => {
+        ContractsCommand::Show { contract_id, on } => {
             let (store, spec) = open_store(config_path)?;
-            let today = system_now().with_timezone(&spec.timezone).date_naive();
+            let today = status_date(on.as_deref(), &spec)?;
             let contract = store
                 .contract(&contract_id)?
                 .with_context(|| format!("no contract {contract_id:?}"))?;
             let view = describe(&contract, today);
             out.emit(&view, || view.full_text())
         }
+    }
+}
+
+/// The date a status is given for: `--on`, else today in the desk's timezone.
+fn status_date(on: Option<&str>, spec: &CalendarSpec) -> anyhow::Result<NaiveDate> {
+    match on {
+        Some(d) => Ok(parse_date(d)?),
+        None => Ok(system_now().with_timezone(&spec.timezone).date_naive()),
     }
 }
 

@@ -769,3 +769,28 @@ fn garbage_times_and_dates_are_clear_errors() {
     let v = desk.json(&["calendar", "status", "now"]);
     assert!(v["open"].is_boolean(), "{v:#}");
 }
+
+#[test]
+fn status_can_be_asked_for_any_date() {
+    let desk = Desk::new();
+    desk.import_demo();
+    let on = |date: &str| desk.json(&["contracts", "show", "C-1003", "--on", date]);
+    let last_day = on("2026-09-30");
+    assert_eq!(last_day["today"], "2026-09-30");
+    assert_eq!(last_day["status"]["status"], "covered");
+    let after = on("2026-10-01");
+    assert_eq!(after["status"]["status"], "expired");
+    assert_eq!(after["status"]["next"], "renewal");
+    // R11: a year and a day after the end, only a re-continuation will do.
+    let lapsed = on("2027-10-01");
+    assert_eq!(lapsed["status"]["next"], "recontinuation_required");
+    let list = desk.json(&["contracts", "list", "--on", "2026-10-01"]);
+    let c1003 = list
+        .as_array()
+        .and_then(|a| a.iter().find(|c| c["contract_id"] == "C-1003"))
+        .expect("C-1003 listed");
+    assert_eq!(c1003["status"]["status"], "expired");
+    desk.run(&["contracts", "list", "--on", "2026-13-01"])
+        .assert_failure()
+        .assert_stderr_has(&["YYYY-MM-DD"]);
+}
