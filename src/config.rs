@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use crate::core::classify::ClassifyRules;
 use crate::core::form::FormLabels;
+use crate::outbound::ReplyCharset;
 use chrono::{NaiveDate, NaiveTime, Weekday};
 use chrono_tz::Tz;
 use serde::Deserialize;
@@ -85,6 +86,8 @@ pub struct RawDesk {
     pub form_senders: Option<Vec<String>>,
     pub reopen_days: Option<i64>,
     pub auto_reply_limit_per_hour: Option<i64>,
+    /// `"utf-8"` (default) or `"iso-2022-jp"`.
+    pub reply_charset: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -175,6 +178,9 @@ pub struct Desk {
     pub form_senders: Vec<String>,
     pub reopen_days: u32,
     pub auto_reply_limit_per_hour: u32,
+    /// The charset of the mail the desk writes (a message with a character ISO-2022-JP cannot
+    /// carry still goes in UTF-8).
+    pub reply_charset: ReplyCharset,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -864,6 +870,22 @@ fn validate_desk(raw: &RawDesk, p: &mut Problems) -> Option<Desk> {
         1,
         u32::MAX,
     );
+    let reply_charset = match raw
+        .reply_charset
+        .as_deref()
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        None | Some("utf-8") | Some("utf8") => ReplyCharset::Utf8,
+        Some("iso-2022-jp") => ReplyCharset::Iso2022Jp,
+        Some(other) => {
+            p.push(
+                "desk.reply_charset",
+                format!("{other:?} is not a reply charset; use \"utf-8\" or \"iso-2022-jp\""),
+            );
+            ReplyCharset::Utf8
+        }
+    };
     Some(Desk {
         address: address?,
         ticket_prefix,
@@ -872,6 +894,7 @@ fn validate_desk(raw: &RawDesk, p: &mut Problems) -> Option<Desk> {
         form_senders,
         reopen_days,
         auto_reply_limit_per_hour,
+        reply_charset,
     })
 }
 
@@ -2260,5 +2283,26 @@ mod classify_and_forms_tests {
         )
         .unwrap_err();
         assert_eq!(bad.keys(), ["classify", "forms"], "{bad}");
+    }
+
+    #[test]
+    fn reply_charset_is_utf8_unless_iso_2022_jp_is_asked_for() {
+        let base = Path::new("/etc/madoguchi");
+        let with = |v: &str| {
+            Config::from_toml_str(
+                &format!("[desk]\naddress = \"support@example.co.jp\"\n{v}"),
+                base,
+            )
+        };
+        assert_eq!(with("").unwrap().desk.reply_charset, ReplyCharset::Utf8);
+        assert_eq!(
+            with("reply_charset = \"ISO-2022-JP\"")
+                .unwrap()
+                .desk
+                .reply_charset,
+            ReplyCharset::Iso2022Jp
+        );
+        let bad = with("reply_charset = \"shift_jis\"").unwrap_err();
+        assert_eq!(bad.keys(), ["desk.reply_charset"], "{bad}");
     }
 }

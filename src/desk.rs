@@ -28,7 +28,7 @@ use crate::core::ticket::{
 };
 use crate::intake::{Ack, Incoming, IntakeError, Source};
 use crate::mail::{ReadOptions, read_message_with};
-use crate::outbound::{ComposeError, Queued, SendError, Sender, compose};
+use crate::outbound::{ComposeError, Queued, SendError, Sender, compose_in};
 use crate::store::tickets::{self as db, ArticleRow, MessageRow, OutboxRow, TicketRow, Verdict};
 use crate::store::{Store, StoreError};
 
@@ -705,12 +705,18 @@ impl Desk {
             self.random_token(),
             &self.domain,
         );
-        let composed = compose(outgoing, &self.config.desk.address, DESK_NAME, &id, now).map_err(
-            |source| DeskError::Compose {
-                ticket: outgoing.ticket,
-                source,
-            },
-        )?;
+        let composed = compose_in(
+            self.config.desk.reply_charset,
+            outgoing,
+            &self.config.desk.address,
+            DESK_NAME,
+            &id,
+            now,
+        )
+        .map_err(|source| DeskError::Compose {
+            ticket: outgoing.ticket,
+            source,
+        })?;
         let outbox = db::insert_outbox(
             conn,
             &OutboxRow {

@@ -32,9 +32,14 @@ struct TestDesk {
 
 impl TestDesk {
     fn new() -> Self {
+        Self::with_desk_keys("")
+    }
+
+    /// A desk whose `[desk]` table has these extra keys.
+    fn with_desk_keys(extra: &str) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let root = dir.path().to_path_buf();
-        fs::write(root.join("madoguchi.toml"), CONFIG).expect("config");
+        fs::write(root.join("madoguchi.toml"), format!("{CONFIG}{extra}\n")).expect("config");
         let config = Config::load(root.join("madoguchi.toml")).expect("valid config");
         let mut desk = Desk::open(config).expect("desk");
         let contracts = parse_contracts(
@@ -576,5 +581,32 @@ fn a_bounce_of_our_reply_marks_the_delivery_failed_and_tells_staff() {
     assert_eq!(
         t.count("SELECT COUNT(*) FROM outbox WHERE recipients LIKE '%mailer-daemon%'"),
         0
+    );
+}
+
+#[test]
+fn replies_go_in_iso_2022_jp_when_the_desk_is_set_so() {
+    let mut t = TestDesk::with_desk_keys("reply_charset = \"iso-2022-jp\"");
+    let raw = fs::read(demo_fixture("inbox/01-fault-report-iso2022jp.eml")).expect("fixture");
+    t.deliver(&raw, jst(2026, 11, 25, 10, 0));
+    t.pass(jst(2026, 11, 25, 10, 1));
+    let (_, mail, text) = t
+        .sent()
+        .into_iter()
+        .find(|(to, _, _)| to == "yamada@alpha.example.co.jp")
+        .expect("acknowledgement");
+    assert!(
+        text.to_ascii_lowercase().contains("charset=iso-2022-jp"),
+        "{text}"
+    );
+    assert!(
+        mail.subject.contains("お問合せ受付のお知らせ"),
+        "{}",
+        mail.subject
+    );
+    assert!(
+        mail.text.contains("受付番号：NEO-DS#000001"),
+        "{}",
+        mail.text
     );
 }
