@@ -146,9 +146,12 @@ impl Desk {
             if batch.is_empty() {
                 break;
             }
-            let full = batch.len() == BATCH;
+            // Until the source is empty, whatever batch size it hands out; but a batch of only
+            // already-recorded messages (one the source could not move on) ends the pass, so a
+            // stuck message cannot spin it.
+            let before = summary.messages;
             self.intake_batch(source, batch, now, &mut summary).await?;
-            if !full {
+            if summary.messages == before {
                 break;
             }
         }
