@@ -37,7 +37,8 @@ pub fn run_measured(args: &[&str]) -> (u64, f64, String) {
                   t=time.perf_counter()\n\
                   r=subprocess.run(sys.argv[1:],capture_output=True,text=True)\n\
                   d=time.perf_counter()-t\n\
-                  print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, d, r.returncode)\n\
+                  u=resource.getrusage(resource.RUSAGE_CHILDREN)\n\
+                  print(u.ru_maxrss, d, r.returncode, u.ru_utime, u.ru_stime)\n\
                   sys.stderr.write(r.stdout+r.stderr)\n";
     let out = std::process::Command::new("/usr/bin/python3")
         .arg("-c")
@@ -50,6 +51,12 @@ pub fn run_measured(args: &[&str]) -> (u64, f64, String) {
     let rss: u64 = fields.next().and_then(|f| f.parse().ok()).expect("maxrss");
     let secs: f64 = fields.next().and_then(|f| f.parse().ok()).expect("seconds");
     let code = fields.next().unwrap_or("?").to_string();
+    let cpu: Vec<&str> = fields.collect();
+    println!(
+        "  (measured child: {secs:.2} s wall, {} s user, {} s system)",
+        cpu.first().unwrap_or(&"?"),
+        cpu.get(1).unwrap_or(&"?")
+    );
     let log = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(code, "0", "command failed: {log}");
     (rss, secs, log)
