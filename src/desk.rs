@@ -79,6 +79,9 @@ pub struct Desk {
     domain: String,
     random: RandomState,
     minted: std::sync::atomic::AtomicU64,
+    /// The contract register as last loaded, with the database's `data_version` then: reloaded
+    /// only when another connection (a `contracts import`) has committed since.
+    book: Option<(i64, std::sync::Arc<ContractBook>)>,
 }
 
 /// Messages taken from the source in one transaction.
@@ -113,6 +116,7 @@ impl Desk {
             domain,
             random: RandomState::new(),
             minted: std::sync::atomic::AtomicU64::new(0),
+            book: None,
         })
     }
 
@@ -120,7 +124,10 @@ impl Desk {
         &self.store
     }
 
+    /// Mutable access may change the contracts through this very connection, which
+    /// `data_version` does not see: the cached register is dropped.
     pub fn store_mut(&mut self) -> &mut Store {
+        self.book = None;
         &mut self.store
     }
 
@@ -175,7 +182,7 @@ impl Desk {
             .iter()
             .map(|m| hex::encode(Sha256::digest(&m.raw)))
             .collect();
-        let book = self.contract_book()?;
+        let book = self.current_book()?;
         let acks = {
             let desk = &*self;
             desk.store.in_transaction(|conn| {
@@ -209,6 +216,19 @@ impl Desk {
         std::fs::write(&tmp, bytes).map_err(files_err)?;
         std::fs::rename(&tmp, &path).map_err(files_err)?;
         Ok(())
+    }
+
+    /// The contract register, from the cache unless the database changed under it.
+    fn current_book(&mut self) -> Result<std::sync::Arc<ContractBook>, DeskError> {
+        let version = self.store.data_version()?;
+        if let Some((seen, book)) = &self.book
+            && *seen == version
+        {
+            return Ok(book.clone());
+        }
+        let book = std::sync::Arc::new(self.contract_book()?);
+        self.book = Some((version, book.clone()));
+        Ok(book)
     }
 
     /// The contract register as the decision needs it, with each contract's periods.

@@ -105,6 +105,14 @@ impl Store {
         Ok(Self { conn })
     }
 
+    /// Changes whenever another connection commits (SQLite `PRAGMA data_version`): how the
+    /// daemon notices a `contracts import` made by the CLI.
+    pub fn data_version(&self) -> Result<i64, StoreError> {
+        self.conn
+            .query_row("PRAGMA data_version", [], |r| r.get(0))
+            .doing("read the data version")
+    }
+
     /// The schema version the database is at (SQLite `user_version`).
     pub fn schema_version(&self) -> Result<i64, StoreError> {
         migrations::current_version(&self.conn)

@@ -610,3 +610,48 @@ fn replies_go_in_iso_2022_jp_when_the_desk_is_set_so() {
         mail.text
     );
 }
+
+#[test]
+fn contracts_imported_while_the_desk_runs_are_used_at_the_next_pass() {
+    let mut t = TestDesk::new();
+    let from = "new.person@omega.example.jp";
+    t.deliver(
+        &simple_mail(from, "質問", "o1@omega.example.jp", ""),
+        jst(2026, 11, 25, 10, 0),
+    );
+    t.pass(jst(2026, 11, 25, 10, 1));
+    assert_eq!(
+        t.count("SELECT COUNT(*) FROM tickets WHERE contract_id IS NULL"),
+        1,
+        "unknown at first"
+    );
+    // `contracts import` from the CLI: another connection to the same database.
+    let mut other = madoguchi::store::Store::open(&t.desk.config().storage.database).expect("open");
+    let contracts = parse_contracts(
+        "contracts.csv",
+        format!(
+            "contract_id,customer,license_serial,contacts,domains,customized,neo_support,server_id\n\
+             C-2001,オメガ株式会社,NEO-2001,{from},,no,no,srv-1\n"
+        )
+        .as_bytes(),
+    )
+    .expect("contracts");
+    let orders = parse_orders(
+        "orders.csv",
+        "contract_id,kind,received,purchased,start,end\nC-2001,initial,2026-04-01,,,\n".as_bytes(),
+    )
+    .expect("orders");
+    other
+        .import_contracts(&contracts, Some(&orders))
+        .expect("import");
+    drop(other);
+    t.deliver(
+        &simple_mail(from, "質問2", "o2@omega.example.jp", ""),
+        jst(2026, 11, 25, 11, 0),
+    );
+    t.pass(jst(2026, 11, 25, 11, 1));
+    assert_eq!(
+        t.count("SELECT COUNT(*) FROM tickets WHERE contract_id = 'C-2001'"),
+        1
+    );
+}
