@@ -16,7 +16,7 @@ use madoguchi::config::{SmtpConfig, Tls};
 use madoguchi::core::reply::{OutgoingKind, OutgoingMail};
 use madoguchi::desk::BATCH;
 use madoguchi::outbound::smtp::SmtpSender;
-use madoguchi::outbound::{Queued, Sender, compose};
+use madoguchi::outbound::{Queued, ReplyCharset, Sender, compose};
 
 const PYTHON: &str = "/usr/bin/python3";
 
@@ -123,8 +123,15 @@ fn replies(count: usize) -> Vec<Queued> {
                 references: vec![format!("q{i}@alpha.example.co.jp")],
             };
             let id = format!("bench-{i}@desk.example.co.jp");
-            let c = compose(&mail, "support@example.co.jp", "サポート窓口", &id, date)
-                .expect("compose");
+            let c = compose(
+                ReplyCharset::Utf8,
+                &mail,
+                "support@example.co.jp",
+                "サポート窓口",
+                &id,
+                date,
+            )
+            .expect("compose");
             Queued {
                 outbox_id: i as i64 + 1,
                 message_id: c.message_id,

@@ -28,7 +28,7 @@ use crate::core::ticket::{
 };
 use crate::intake::{Ack, Incoming, IntakeError, Source};
 use crate::mail::{ReadOptions, read_message_with};
-use crate::outbound::{ComposeError, Queued, SendError, Sender, compose_in};
+use crate::outbound::{ComposeError, Queued, SendError, Sender, compose};
 use crate::store::tickets::{self as db, ArticleRow, MessageRow, OutboxRow, TicketRow, Verdict};
 use crate::store::{Store, StoreError};
 
@@ -728,7 +728,7 @@ impl Desk {
             self.random_token(),
             &self.domain,
         );
-        let composed = compose_in(
+        let composed = compose(
             self.config.desk.reply_charset,
             outgoing,
             &self.config.desk.address,

@@ -60,24 +60,6 @@ pub enum ReplyCharset {
     Iso2022Jp,
 }
 
-/// Builds the RFC 5322 message in UTF-8 (base64/QP as lettre chooses).
-pub fn compose(
-    mail: &OutgoingMail,
-    desk_address: &str,
-    desk_name: &str,
-    message_id: &str,
-    date: DateTime<Utc>,
-) -> Result<Composed, ComposeError> {
-    compose_in(
-        ReplyCharset::Utf8,
-        mail,
-        desk_address,
-        desk_name,
-        message_id,
-        date,
-    )
-}
-
 /// ISO-2022-JP forms of the subject (RFC 2047 encoded words) and body (CRLF lines), or `None`
 /// when some character has no ISO-2022-JP form (emoji, rare kanji): such mail goes in UTF-8
 /// rather than with characters lost.
@@ -104,7 +86,7 @@ fn iso_2022_jp(subject: &str, body: &str) -> Option<(String, Vec<u8>)> {
 
 /// Builds the RFC 5322 message with the threading and RFC 3834 headers every mail from the desk
 /// carries, in `charset` when every character of it has a form there, else in UTF-8.
-pub fn compose_in(
+pub fn compose(
     charset: ReplyCharset,
     mail: &OutgoingMail,
     desk_address: &str,
@@ -243,7 +225,7 @@ mod tests {
             .with_ymd_and_hms(2026, 11, 25, 1, 0, 0)
             .single()
             .unwrap();
-        compose_in(
+        compose(
             charset,
             mail,
             "support@example.co.jp",

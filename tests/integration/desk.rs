@@ -92,6 +92,19 @@ impl TestDesk {
         path
     }
 
+    /// A plain customer mail delivered at `at`, then a pass at `now`.
+    fn exchange(
+        &mut self,
+        from: &str,
+        subject: &str,
+        message_id: &str,
+        at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> PassSummary {
+        self.deliver(&simple_mail(from, subject, message_id, ""), at);
+        self.pass(now)
+    }
+
     fn pass(&mut self, now: DateTime<Utc>) -> PassSummary {
         let mut source = Maildir::open(&self.inbox()).expect("maildir");
         let mut sender = FileSender::new(self.outbox());
@@ -263,28 +276,22 @@ fn follow_ups_thread_by_our_message_id_and_a_tag_alone_does_not_hijack() {
     assert_eq!((s.follow_ups, s.new_tickets), (1, 0), "{s:?}");
 
     // A stranger with the tag in the subject gets a ticket of their own.
-    t.deliver(
-        &simple_mail(
-            "attacker@evil.example",
-            "Re: [NEO-DS#000001] 同期エラー",
-            "x1@evil.example",
-            "",
-        ),
+    let s = t.exchange(
+        "attacker@evil.example",
+        "Re: [NEO-DS#000001] 同期エラー",
+        "x1@evil.example",
         jst(2026, 11, 25, 11, 5),
+        jst(2026, 11, 25, 11, 6),
     );
-    let s = t.pass(jst(2026, 11, 25, 11, 6));
     assert_eq!((s.follow_ups, s.new_tickets), (0, 1), "{s:?}");
     // A registered contact of the same contract may use the tag.
-    t.deliver(
-        &simple_mail(
-            "sato@alpha.example.co.jp",
-            "Re: [NEO-DS#000001] 同期エラー",
-            "q3@alpha.example.co.jp",
-            "",
-        ),
+    let s = t.exchange(
+        "sato@alpha.example.co.jp",
+        "Re: [NEO-DS#000001] 同期エラー",
+        "q3@alpha.example.co.jp",
         jst(2026, 11, 25, 11, 10),
+        jst(2026, 11, 25, 11, 11),
     );
-    let s = t.pass(jst(2026, 11, 25, 11, 11));
     assert_eq!((s.follow_ups, s.new_tickets), (1, 0), "{s:?}");
     assert_eq!(
         t.count("SELECT COUNT(*) FROM articles WHERE ticket = 1 AND direction = 'in'"),
@@ -296,16 +303,13 @@ fn follow_ups_thread_by_our_message_id_and_a_tag_alone_does_not_hijack() {
         .store_mut()
         .close_ticket(1, jst(2026, 11, 26, 10, 0))
         .expect("close");
-    t.deliver(
-        &simple_mail(
-            "yamada@alpha.example.co.jp",
-            "Re: [NEO-DS#000001] 再発",
-            "q4@alpha.example.co.jp",
-            "",
-        ),
+    let s = t.exchange(
+        "yamada@alpha.example.co.jp",
+        "Re: [NEO-DS#000001] 再発",
+        "q4@alpha.example.co.jp",
         jst(2026, 12, 1, 10, 0),
+        jst(2026, 12, 1, 10, 1),
     );
-    let s = t.pass(jst(2026, 12, 1, 10, 1));
     assert_eq!((s.follow_ups, s.new_tickets), (1, 0), "{s:?}");
     assert_eq!(
         t.count("SELECT COUNT(*) FROM tickets WHERE number = 1 AND state = 'open'"),
@@ -315,16 +319,13 @@ fn follow_ups_thread_by_our_message_id_and_a_tag_alone_does_not_hijack() {
         .store_mut()
         .close_ticket(1, jst(2026, 12, 2, 10, 0))
         .expect("close");
-    t.deliver(
-        &simple_mail(
-            "yamada@alpha.example.co.jp",
-            "Re: [NEO-DS#000001] また",
-            "q5@alpha.example.co.jp",
-            "",
-        ),
+    let s = t.exchange(
+        "yamada@alpha.example.co.jp",
+        "Re: [NEO-DS#000001] また",
+        "q5@alpha.example.co.jp",
         jst(2026, 12, 17, 10, 0),
+        jst(2026, 12, 17, 10, 1),
     );
-    let s = t.pass(jst(2026, 12, 17, 10, 1));
     assert_eq!((s.follow_ups, s.new_tickets), (0, 1), "{s:?}");
     assert_eq!(
         t.count("SELECT COUNT(*) FROM tickets WHERE continues = 1"),
@@ -411,16 +412,13 @@ fn automatic_mail_gets_no_reply_and_a_flood_is_capped() {
         &simple_mail("support@example.co.jp", "loop", "self@example.co.jp", ""),
         jst(2026, 11, 25, 10, 0),
     );
-    t.deliver(
-        &simple_mail(
-            "MAILER-DAEMON@mx.example",
-            "Undelivered Mail Returned to Sender",
-            "b@mx.example",
-            "",
-        ),
+    let s = t.exchange(
+        "MAILER-DAEMON@mx.example",
+        "Undelivered Mail Returned to Sender",
+        "b@mx.example",
         jst(2026, 11, 25, 10, 0),
+        jst(2026, 11, 25, 10, 1),
     );
-    let s = t.pass(jst(2026, 11, 25, 10, 1));
     assert_eq!((s.recorded, s.new_tickets), (7, 0), "{s:?}");
     assert!(t.sent().is_empty());
 

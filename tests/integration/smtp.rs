@@ -14,7 +14,7 @@ use madoguchi::desk::Desk;
 use madoguchi::endpoints::MailSender;
 use madoguchi::intake::maildir::Maildir;
 use madoguchi::outbound::smtp::SmtpSender;
-use madoguchi::outbound::{Queued, SendError, Sender, compose};
+use madoguchi::outbound::{Queued, ReplyCharset, SendError, Sender, compose};
 
 use crate::smtp_sink::SmtpSink;
 use crate::util::demo_fixture;
@@ -61,6 +61,7 @@ fn composed(id: i64, to: &str) -> Queued {
     };
     let message_id = format!("composed-{id}@desk.example.co.jp");
     let c = compose(
+        ReplyCharset::Utf8,
         &mail,
         "support@example.co.jp",
         "サポート窓口",
