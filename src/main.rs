@@ -47,9 +47,14 @@ pub enum Command {
     },
     /// A self-contained tour on the embedded default (Maildir + SQLite + outbox directory).
     Demo {
-        /// Where to build the demo desk (default ./demo).
+        /// Where to build the demo desk (default ./demo). Must be missing, empty, or a
+        /// directory an earlier demo built.
         #[arg(long)]
         dir: Option<PathBuf>,
+        /// Use DIR even though the demo did not build it: its madoguchi.toml is overwritten and
+        /// its var/ (the database included) deleted.
+        #[arg(long)]
+        force: bool,
     },
     /// Tickets and their articles.
     Tickets {
@@ -70,11 +75,13 @@ fn main() -> ExitCode {
     cli::init_logging();
     match cli::dispatch(cli) {
         Ok(code) => code,
+        Err(err) if err.is::<cli::ClosedOutput>() => cli::end_as_sigpipe(),
         Err(err) => {
-            eprintln!("madoguchi: error: {err}");
+            let mut text = format!("madoguchi: error: {err}\n");
             for cause in err.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
+                text.push_str(&format!("  caused by: {cause}\n"));
             }
+            cli::write_stderr(&text);
             ExitCode::from(2)
         }
     }

@@ -89,7 +89,9 @@ pub async fn daemon(
     let mut signals = Signals::new()?;
     let mut endpoints: Option<Endpoints> = None;
     tracing::info!(address = %desk.config().desk.address, "madoguchi started.");
-    eprintln!("madoguchi: running (SIGTERM or Ctrl-C stops, SIGHUP re-reads the config)");
+    super::write_stderr(
+        "madoguchi: running (SIGTERM or Ctrl-C stops, SIGHUP re-reads the config)\n",
+    );
     notify(&[NotifyState::Ready, NotifyState::Status("running")]);
     loop {
         // Connect lazily and again after a failure; the sources reconnect with backoff too.
@@ -191,7 +193,7 @@ fn report(result: Result<madoguchi::desk::PassSummary, madoguchi::desk::DeskErro
                 || summary.send_retries > 0
             {
                 tracing::info!(?summary, "Pass done.");
-                eprint!("madoguchi: {}", summary_text(&summary));
+                super::write_stderr(&format!("madoguchi: {}", summary_text(&summary)));
             }
             true
         }
@@ -227,6 +229,6 @@ async fn stopped(endpoints: &mut Option<Endpoints>) -> anyhow::Result<()> {
         ep.sender.close().await;
     }
     tracing::info!("Stopped.");
-    eprintln!("madoguchi: stopped");
+    super::write_stderr("madoguchi: stopped\n");
     Ok(())
 }

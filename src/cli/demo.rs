@@ -82,13 +82,48 @@ const MAILS: &[(&str, &[u8])] = &[
     ),
 ];
 
-pub fn demo(dir: Option<&Path>, out: &Output) -> anyhow::Result<()> {
+/// Written into a directory the demo built; only such a directory is rebuilt without `--force`.
+pub const MARKER: &str = ".madoguchi-demo";
+
+/// Makes `dir` the demo's: creates it when missing, takes it when empty or marked by an earlier
+/// demo, and refuses anything else (an admin's desk directory with its config and database)
+/// unless `force`. Marks it before anything in it is touched.
+fn claim_dir(dir: &Path, force: bool) -> anyhow::Result<()> {
+    match std::fs::read_dir(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+        Err(e) => {
+            return Err(e).with_context(|| format!("cannot use {} for the demo", dir.display()));
+        }
+        Ok(mut entries) => {
+            let empty = entries.next().is_none();
+            let ours = dir.join(MARKER).is_file();
+            if !empty && !ours && !force {
+                anyhow::bail!(
+                    "{} was not built by `madoguchi demo` (it is not empty and has no {MARKER}); \
+                     the demo would overwrite its madoguchi.toml and delete its var/ (the \
+                     database included). Choose another --dir, or pass --force to use it anyway",
+                    dir.display()
+                );
+            }
+        }
+    }
+    std::fs::write(
+        dir.join(MARKER),
+        "This directory was built by `madoguchi demo`, which may delete and rebuild it.\n",
+    )
+    .with_context(|| format!("cannot mark {} as a demo directory", dir.display()))
+}
+
+pub fn demo(dir: Option<&Path>, force: bool, out: &Output) -> anyhow::Result<()> {
     let dir = dir.map_or_else(|| PathBuf::from("demo"), Path::to_path_buf);
+    claim_dir(&dir, force)?;
     if dir.join("var").exists() {
         std::fs::remove_dir_all(dir.join("var"))
             .with_context(|| format!("cannot clear {}", dir.display()))?;
     }
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let config_path = dir.join("madoguchi.toml");
     std::fs::write(&config_path, DEMO_CONFIG).context("cannot write the demo config")?;
     let config = Config::load(&config_path)?;

@@ -4,12 +4,13 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
-use clap::Subcommand;
+use clap::{Subcommand, ValueEnum};
 use madoguchi::clock::system_now;
 use madoguchi::config::Config;
 use madoguchi::core::classify::{ClassifyRules, classify};
 use madoguchi::core::guard::{Guard, NoReplyReason, assess};
 use madoguchi::core::reply::time_ja;
+use madoguchi::core::ticket::TicketState;
 use madoguchi::desk::{Desk, PassSummary};
 use madoguchi::endpoints::{MailSender, MailSource};
 use madoguchi::mail::read_message;
@@ -23,14 +24,36 @@ use super::{ConfigChoice, Output, load_config};
 pub enum TicketsCommand {
     /// Tickets in acceptance order.
     List {
-        /// Only tickets in this state: waiting_acceptance, open, closed.
-        #[arg(long)]
-        state: Option<String>,
+        /// Only tickets in this state.
+        #[arg(long, value_enum)]
+        state: Option<StateArg>,
     },
     /// One ticket with its articles.
     Show { number: u64 },
     /// Close a ticket (a follow-up within the reopen window reopens it).
     Close { number: u64 },
+}
+
+/// A ticket state as `--state` takes it: the store's spelling ([`TicketState::code`]), so an
+/// unknown value is a usage error listing the valid ones instead of an empty list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum StateArg {
+    /// Received outside reception hours; accepted at the next opening.
+    #[value(alias = "waiting-acceptance")]
+    WaitingAcceptance,
+    Open,
+    Closed,
+}
+
+impl StateArg {
+    pub fn state(self) -> TicketState {
+        match self {
+            StateArg::WaitingAcceptance => TicketState::WaitingAcceptance,
+            StateArg::Open => TicketState::Open,
+            StateArg::Closed => TicketState::Closed,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -111,7 +134,7 @@ pub fn tickets(
     let mut desk = Desk::open(config)?;
     match command {
         TicketsCommand::List { state } => {
-            let list = desk.store().tickets(state.as_deref())?;
+            let list = desk.store().tickets(state.map(|s| s.state().code()))?;
             out.emit(&list, || listing_text(&list, tz))
         }
         TicketsCommand::Show { number } => {
@@ -271,4 +294,18 @@ pub fn inspect(config_path: Option<&Path>, file: &Path, out: &Output) -> anyhow:
             mail.text.trim_end()
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_values_are_spelled_as_the_store_spells_them() {
+        for arg in StateArg::value_variants() {
+            let value = arg.to_possible_value().expect("not skipped");
+            assert_eq!(value.get_name(), arg.state().code());
+            assert_eq!(StateArg::from_str(arg.state().code(), false), Ok(*arg));
+        }
+    }
 }

@@ -6,6 +6,7 @@ pub mod daemon;
 pub mod demo;
 pub mod desk;
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -28,13 +29,58 @@ impl Output {
         value: &T,
         human: impl FnOnce() -> String,
     ) -> anyhow::Result<()> {
-        if self.json {
-            println!("{}", serde_json::to_string_pretty(value)?);
+        let text = if self.json {
+            let mut doc = serde_json::to_string_pretty(value)?;
+            doc.push('\n');
+            doc
         } else {
-            print!("{}", human());
-        }
-        Ok(())
+            human()
+        };
+        write_stdout(&text)
     }
+}
+
+/// Standard output was closed by its reader (`madoguchi … | head`). Not a failure to report:
+/// `main` ends the process the way a command killed by SIGPIPE ends.
+#[derive(Debug, thiserror::Error)]
+#[error("standard output is closed")]
+pub struct ClosedOutput;
+
+/// Writes `text` to stdout. Rust ignores SIGPIPE, so a closed pipe shows up here as
+/// `BrokenPipe`; it becomes [`ClosedOutput`] (never `println!`'s panic). Every stdout write of
+/// the CLI goes through here.
+pub fn write_stdout(text: &str) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(ClosedOutput.into()),
+        Err(e) => Err(anyhow::Error::new(e).context("cannot write to standard output")),
+    }
+}
+
+/// Writes `text` to stderr, ignoring failure: when stderr itself is gone there is no one left
+/// to tell, and `eprintln!` would panic.
+pub fn write_stderr(text: &str) {
+    let mut stderr = std::io::stderr().lock();
+    let _ = stderr.write_all(text.as_bytes());
+}
+
+/// Ends the process as if killed by SIGPIPE (shell status 141), the conventional end of a
+/// command whose reader went away: quiet, and `set -o pipefail` scripts see the usual status.
+/// Only called once all output is abandoned; the daemon keeps SIGPIPE ignored throughout, since
+/// its TLS connections write with `writev`, which would raise it.
+pub fn end_as_sigpipe() -> ExitCode {
+    // SAFETY: resetting a signal disposition to its default and raising the signal in this
+    // thread; no handler runs, and nothing else depends on SIGPIPE being ignored from here on.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        libc::raise(libc::SIGPIPE);
+    }
+    // Not reached when the signal is delivered; the same status otherwise.
+    ExitCode::from(141)
 }
 
 /// The config the command runs with: the named file, or the default path. `optional` commands
@@ -75,6 +121,9 @@ pub fn init_logging() {
         .with_writer(std::io::stderr)
         // journald and log files get plain text; colours only on a terminal.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        // A log line that cannot be written (stderr closed) is dropped; reporting that on the
+        // same stderr would panic instead.
+        .log_internal_errors(false)
         .try_init();
 }
 
@@ -96,8 +145,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             desk::run(config_path, once, now.as_deref(), &out)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Demo { dir } => {
-            demo::demo(dir.as_deref(), &out)?;
+        Command::Demo { dir, force } => {
+            demo::demo(dir.as_deref(), force, &out)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Tickets { command } => {

@@ -794,3 +794,147 @@ fn status_can_be_asked_for_any_date() {
         .assert_failure()
         .assert_stderr_has(&["YYYY-MM-DD"]);
 }
+
+// ───────────────────────── enum-like arguments ─────────────────────────
+
+#[test]
+fn unknown_ticket_state_is_a_usage_error_listing_the_valid_ones() {
+    let desk = Desk::new();
+    let run = desk.run(&["tickets", "list", "--state", "bogus"]);
+    // clap's usage-error status, before any config or database is touched.
+    run.assert_code(2)
+        .assert_stderr_has(&["bogus", "waiting_acceptance", "open", "closed"]);
+    assert!(run.stdout.is_empty(), "{run}");
+    assert!(
+        !desk.dir().join("var/db.sqlite3").exists(),
+        "a usage error must not open the database"
+    );
+    // The valid values are accepted as the store spells them.
+    for state in ["waiting_acceptance", "open", "closed"] {
+        assert_eq!(
+            desk.json(&["tickets", "list", "--state", state]),
+            json!([]),
+            "{state}"
+        );
+    }
+}
+
+// ───────────────────────── output to a closed pipe ─────────────────────────
+
+/// `madoguchi --json contracts list | head`: the reader goes away while the binary still has
+/// output (far more than a pipe buffer holds). The binary must end quietly, as a command killed
+/// by SIGPIPE does (shell status 141), not panic with exit 101.
+#[test]
+fn closed_stdout_ends_quietly_as_sigpipe() {
+    use std::io::Read;
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::{Command, Stdio};
+
+    let desk = Desk::new();
+    let mut csv = String::from(CONTRACTS_HEADER);
+    for i in 0..1500 {
+        csv.push_str(&format!(
+            "C-{i:05},パイプ商事株式会社 第{i}営業所,DNDS-2026-{i:05},user{i}@pipe.example.co.jp,pipe{i}.example.co.jp,no,yes,SRV-{i:05}\n"
+        ));
+    }
+    let file = desk.write("many-contracts.csv", &csv);
+    let summary = desk.json(&["contracts", "import", arg(&file)]);
+    assert_eq!(summary["contracts_added"], json!(1500), "{summary:#}");
+    // The whole document is well over 64 KiB, so the writer meets the closed pipe for sure.
+    let full = desk.run(&["--json", "contracts", "list"]);
+    full.assert_success();
+    assert!(
+        full.stdout.len() > 256 * 1024,
+        "{} bytes",
+        full.stdout.len()
+    );
+
+    for args in [&["--json", "contracts", "list"][..], &["contracts", "list"]] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_madoguchi"))
+            .arg("--config")
+            .arg(desk.config())
+            .args(args)
+            .env_remove("MADOGUCHI_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start madoguchi");
+        // Read nothing: close the read end at once.
+        drop(child.stdout.take());
+        let mut stderr = String::new();
+        child
+            .stderr
+            .take()
+            .expect("stderr")
+            .read_to_string(&mut stderr)
+            .expect("read stderr");
+        let status = child.wait().expect("wait");
+        assert!(
+            !stderr.contains("panicked") && status.code() != Some(101),
+            "{args:?} panicked ({status:?}): {stderr}"
+        );
+        assert!(
+            status.signal() == Some(libc_sigpipe()) || status.code() == Some(141),
+            "{args:?}: expected death by SIGPIPE (status 141), got {status:?}; stderr: {stderr}"
+        );
+        assert!(stderr.trim().is_empty(), "{args:?}: not quiet: {stderr}");
+    }
+}
+
+/// SIGPIPE's number on every Unix this runs on.
+fn libc_sigpipe() -> i32 {
+    13
+}
+
+// ───────────────────────── demo ─────────────────────────
+
+#[test]
+fn demo_refuses_a_directory_it_did_not_create() {
+    let desk = Desk::new();
+    let db = desk.write("var/db.sqlite3", "the production database");
+    let config_before = std::fs::read_to_string(desk.config()).expect("config");
+
+    // An admin's desk directory: refused, nothing touched.
+    let run = madoguchi(desk.dir(), ["demo", "--dir", arg(desk.dir())]);
+    run.assert_failure()
+        .assert_stderr_has(&[arg(desk.dir()), "--force"]);
+    assert_eq!(
+        std::fs::read_to_string(desk.config()).expect("config"),
+        config_before
+    );
+    assert_eq!(
+        std::fs::read_to_string(&db).expect("database kept"),
+        "the production database"
+    );
+
+    // A directory that does not exist yet: built, marked, and can be rebuilt.
+    let fresh = desk.dir().join("tour");
+    madoguchi(desk.dir(), ["--json", "demo", "--dir", arg(&fresh)]).assert_success();
+    assert!(fresh.join(".madoguchi-demo").is_file());
+    assert!(fresh.join("madoguchi.toml").is_file());
+    madoguchi(desk.dir(), ["--json", "demo", "--dir", arg(&fresh)]).assert_success();
+
+    // An existing empty directory is taken.
+    let empty = desk.dir().join("empty");
+    std::fs::create_dir(&empty).expect("mkdir");
+    madoguchi(desk.dir(), ["--json", "demo", "--dir", arg(&empty)]).assert_success();
+    assert!(empty.join(".madoguchi-demo").is_file());
+
+    // A non-empty directory without the marker, even without a config, is refused.
+    let other = desk.dir().join("other");
+    std::fs::create_dir(&other).expect("mkdir");
+    std::fs::write(other.join("notes.txt"), "mine").expect("write");
+    madoguchi(desk.dir(), ["demo", "--dir", arg(&other)])
+        .assert_failure()
+        .assert_stderr_has(&[arg(&other), "--force"]);
+    assert!(!other.join("madoguchi.toml").exists());
+
+    // --force takes it anyway.
+    madoguchi(
+        desk.dir(),
+        ["--json", "demo", "--dir", arg(desk.dir()), "--force"],
+    )
+    .assert_success();
+    assert!(desk.dir().join(".madoguchi-demo").is_file());
+}
