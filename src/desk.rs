@@ -2,8 +2,6 @@
 //! the outbox worker. This is the shell around `core::ticket::decide`: it gathers what the
 //! decision needs from the store, runs it, and executes the result in one transaction per batch.
 
-use std::collections::hash_map::RandomState;
-use std::hash::BuildHasher;
 use std::path::PathBuf;
 
 use chrono::{DateTime, Duration, Utc};
@@ -19,12 +17,12 @@ use crate::core::guard::{NoReplyReason, assess};
 use crate::core::inbound::InboundMail;
 use crate::core::matching::ContractBook;
 use crate::core::reply::{
-    OutgoingKind, OutgoingMail, TicketLetter, customer_reply, delivery_failure_notice,
-    staff_notification,
+    FollowUpNote, OutgoingKind, OutgoingMail, ReplyNote, TicketLetter, customer_reply,
+    delivery_failure_notice, follow_up_notification, staff_notification,
 };
 use crate::core::ticket::{
-    ContractFacts, Decision, DeskRules, Intake, NewTicket, ThreadedBy, TicketFacts, TicketState,
-    decide, find_tag, message_id, ticket_in_message_id,
+    ContractFacts, Decision, DeskRules, Intake, NewTicket, ThreadedBy, TicketFacts, decide,
+    find_tag, message_id, reply_address, single_address, ticket_in_message_id,
 };
 use crate::intake::{Ack, Incoming, IntakeError, Source};
 use crate::mail::{ReadOptions, read_message_with};
@@ -46,6 +44,8 @@ pub enum DeskError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot read random bytes from the operating system")]
+    Random(#[source] getrandom::Error),
     #[error("cannot compose a reply for ticket {ticket}")]
     Compose {
         ticket: u64,
@@ -77,8 +77,6 @@ pub struct Desk {
     rules: DeskRules,
     classify_rules: ClassifyRules,
     domain: String,
-    random: RandomState,
-    minted: std::sync::atomic::AtomicU64,
     /// The contract register as last loaded, with the database's `data_version` then: reloaded
     /// only when another connection (a `contracts import`) has committed since.
     book: Option<(i64, std::sync::Arc<ContractBook>)>,
@@ -86,6 +84,10 @@ pub struct Desk {
 
 /// Messages taken from the source in one transaction.
 pub const BATCH: usize = 200;
+
+/// Staff notifications about one ticket in an hour, at most: a ticket that mail keeps arriving
+/// on (a loop, a flood) cannot flood the staff in turn; everything stays on the ticket.
+pub const NOTIFY_LIMIT_PER_TICKET_HOUR: u32 = 6;
 
 impl Desk {
     pub fn open(config: Config) -> Result<Self, DeskError> {
@@ -103,8 +105,15 @@ impl Desk {
                 .iter()
                 .map(|s| s.to_ascii_lowercase())
                 .collect(),
+            notify: config
+                .desk
+                .notify
+                .iter()
+                .map(|s| s.to_ascii_lowercase())
+                .collect(),
             reopen_days: i64::from(config.desk.reopen_days),
             auto_reply_limit_per_hour: config.desk.auto_reply_limit_per_hour,
+            notify_limit_per_ticket_hour: NOTIFY_LIMIT_PER_TICKET_HOUR,
         };
         let classify_rules = config.classify.clone();
         Ok(Self {
@@ -114,8 +123,6 @@ impl Desk {
             rules,
             classify_rules,
             domain,
-            random: RandomState::new(),
-            minted: std::sync::atomic::AtomicU64::new(0),
             book: None,
         })
     }
@@ -250,12 +257,11 @@ impl Desk {
         ))
     }
 
-    /// An unguessable token for Message-IDs: a counter hashed with the process's random keys.
-    fn random_token(&self) -> u64 {
-        let n = self
-            .minted
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.random.hash_one(n)
+    /// An unguessable token for Message-IDs: 128 bits from the operating system's CSPRNG.
+    fn random_token(&self) -> Result<u128, DeskError> {
+        let mut bytes = [0u8; 16];
+        getrandom::getrandom(&mut bytes).map_err(DeskError::Random)?;
+        Ok(u128::from_le_bytes(bytes))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -322,19 +328,12 @@ impl Desk {
         let guard = assess(mail, &self.rules.desk_addresses);
         let category = classify(mail, &self.classify_rules);
         let from = mail.from.as_ref().map(|m| m.address.clone());
+        let reply_to = reply_address(mail);
         let form_address = mail
             .form
             .as_ref()
             .and_then(|f| f.get(FormField::Email))
-            .map(|a| a.trim().to_ascii_lowercase())
-            .filter(|a| looks_like_address(a));
-        // Only an address a reply can actually be sent to; a malformed one means no reply (and a
-        // note on the ticket), never a failed batch.
-        let reply_to = form_address
-            .clone()
-            .or_else(|| mail.reply_to.as_ref().map(|m| m.address.clone()))
-            .or_else(|| from.clone())
-            .filter(|a| a.parse::<lettre::Address>().is_ok());
+            .and_then(single_address);
         let mut addresses: Vec<&str> = Vec::new();
         addresses.extend(form_address.as_deref());
         if mail.form.is_none() {
@@ -358,7 +357,11 @@ impl Desk {
         );
         let thread = self.thread_of(conn, mail, from.as_deref(), book)?;
         let recent = match &reply_to {
-            Some(to) => db::auto_replies_since(conn, to, now - Duration::hours(1))?,
+            Ok(to) => db::auto_replies_since(conn, to, now - Duration::hours(1))?,
+            Err(_) => 0,
+        };
+        let recent_notices = match &thread {
+            Some((t, _)) => db::staff_notices_since(conn, t.number, now - Duration::hours(1))?,
             None => 0,
         };
         let intake = Intake {
@@ -369,8 +372,9 @@ impl Desk {
             now,
             thread: thread.as_ref().map(|(t, by)| (t, *by)),
             contract,
-            reply_to: reply_to.clone(),
+            reply_to,
             recent_auto_replies: recent,
+            recent_ticket_notices: recent_notices,
         };
         let decision = decide(&intake, &self.rules, &self.calendar);
         match decision {
@@ -405,16 +409,8 @@ impl Desk {
                 let message_row = db::insert_message(conn, &row(Verdict::Article, None, None))?;
                 let number = self.open_ticket(conn, mail, &new, message.received_at, now)?;
                 db::set_message_ticket(conn, message_row, number)?;
-                self.add_inbound(conn, &read, message_row, number, now)?;
-                self.queue_new_ticket_mail(
-                    conn,
-                    mail,
-                    &new,
-                    number,
-                    message.received_at,
-                    now,
-                    book,
-                )?;
+                self.add_inbound(conn, &read, message_row, number, message.received_at)?;
+                self.queue_new_ticket_mail(conn, mail, &new, number, message.received_at, now)?;
                 summary.new_tickets += 1;
                 tracing::info!(
                     ticket = number,
@@ -433,21 +429,37 @@ impl Desk {
             } => {
                 let message_row =
                     db::insert_message(conn, &row(Verdict::Article, None, Some(ticket)))?;
-                self.add_inbound(conn, &read, message_row, ticket, now)?;
+                self.add_inbound(conn, &read, message_row, ticket, message.received_at)?;
                 match reopen_as {
                     Some(state) => db::set_ticket_state(conn, ticket, state, now)?,
                     None => db::touch_ticket(conn, ticket, now)?,
                 }
                 if notify_staff {
+                    let note = if from_staff {
+                        tracing::warn!(
+                            ticket,
+                            "Mail from a staff address recorded without acting on it (not authenticated)."
+                        );
+                        FollowUpNote::UnauthenticatedStaff
+                    } else {
+                        FollowUpNote::Customer {
+                            reopened: reopen_as.is_some(),
+                        }
+                    };
                     self.queue_follow_up_notice(
                         conn,
                         mail,
                         ticket,
-                        reopen_as.is_some(),
+                        note,
                         message.received_at,
                         now,
-                        book,
                     )?;
+                } else {
+                    tracing::warn!(
+                        ticket,
+                        limit = NOTIFY_LIMIT_PER_TICKET_HOUR,
+                        "Staff not notified: the ticket's hourly notification limit is reached."
+                    );
                 }
                 summary.follow_ups += 1;
                 tracing::info!(
@@ -565,7 +577,7 @@ impl Desk {
         read: &crate::mail::ReadMessage,
         message_row: i64,
         ticket: u64,
-        now: DateTime<Utc>,
+        received_at: DateTime<Utc>,
     ) -> Result<(), DeskError> {
         let mail = &read.mail;
         for (seq, (attachment, body)) in mail
@@ -593,7 +605,8 @@ impl Desk {
                 message: Some(message_row),
                 outbox: None,
                 author,
-                created_at: now,
+                // An incoming article is dated when it arrived, not when it was processed.
+                created_at: received_at,
                 subject: &mail.subject,
                 text: &mail.text,
             },
@@ -613,31 +626,17 @@ impl Desk {
         ticket: u64,
         received_at: DateTime<Utc>,
         now: DateTime<Utc>,
-        book: &ContractBook,
     ) -> Result<(), DeskError> {
-        let (_, customer_name) = customer_of(mail);
         let from = mail
             .from
             .as_ref()
             .map_or(String::new(), |m| m.address.clone());
-        let contract_name = new
-            .contract_id
-            .as_deref()
-            .and_then(|id| book.get(id))
-            .map(|c| c.customer.clone());
-        let addressee = contract_name.map_or(customer_name.clone(), |c| {
-            if customer_name.is_empty() {
-                c
-            } else {
-                format!("{c} {customer_name}")
-            }
-        });
         let letter = TicketLetter {
             prefix: &self.config.desk.ticket_prefix,
             desk_address: &self.config.desk.address,
             timezone: self.calendar.timezone(),
             ticket,
-            customer_name: &addressee,
+            addressee: &new.addressee,
             from: &from,
             subject: &mail.subject,
             text: &mail.text,
@@ -655,60 +654,60 @@ impl Desk {
             (Some((kind, to)), _) => {
                 let outgoing = customer_reply(*kind, to, &letter);
                 self.queue(conn, &outgoing, Some(to), now)?;
-                format!("{} → {to}", kind.code())
+                ReplyNote::Sent {
+                    kind: *kind,
+                    to: to.clone(),
+                }
             }
-            (None, Some(why)) => format!("送信せず: {why}"),
-            (None, None) => "送信せず".to_string(),
+            (None, why) => ReplyNote::Withheld(why.clone().unwrap_or_default()),
         };
         if !self.config.desk.notify.is_empty() {
-            let notice = staff_notification(&self.config.desk.notify, &letter, &reply_note, None);
+            let notice = staff_notification(&self.config.desk.notify, &letter, &reply_note);
             self.queue(conn, &notice, None, now)?;
         }
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn queue_follow_up_notice(
         &self,
         conn: &Connection,
         mail: &InboundMail,
         ticket: u64,
-        reopened: bool,
+        note: FollowUpNote,
         received_at: DateTime<Utc>,
         now: DateTime<Utc>,
-        _book: &ContractBook,
     ) -> Result<(), DeskError> {
         if self.config.desk.notify.is_empty() {
             return Ok(());
         }
-        let head = db::ticket_head(conn, ticket)?;
+        let Some(head) = db::ticket_head(conn, ticket)? else {
+            return Ok(());
+        };
         let from = mail
             .from
             .as_ref()
             .map_or(String::new(), |m| m.address.clone());
-        let entitlement = crate::core::ticket::Entitlement::Unknown {
-            problem: String::new(),
-        };
+        let entitlement = crate::core::ticket::Entitlement::Unmatched;
         let letter = TicketLetter {
             prefix: &self.config.desk.ticket_prefix,
             desk_address: &self.config.desk.address,
             timezone: self.calendar.timezone(),
             ticket,
-            customer_name: "",
+            addressee: "",
             from: &from,
             subject: &mail.subject,
             text: &mail.text,
             category: Category::Other,
-            state: head.as_ref().map_or(TicketState::Open, |h| h.state),
+            state: head.state,
             received_at,
-            accepted_at: head.as_ref().map_or(received_at, |h| h.accepted_at),
+            accepted_at: head.accepted_at,
             license_due: None,
-            contract_id: head.as_ref().and_then(|h| h.contract_id.as_deref()),
+            contract_id: head.contract_id.as_deref(),
             entitlement: &entitlement,
             message_id: mail.message_id.as_deref(),
             references: &mail.references,
         };
-        let notice = staff_notification(&self.config.desk.notify, &letter, "", Some(reopened));
+        let notice = follow_up_notification(&self.config.desk.notify, &letter, note);
         self.queue(conn, &notice, None, now)?;
         Ok(())
     }
@@ -725,7 +724,7 @@ impl Desk {
         let id = message_id(
             &self.config.desk.ticket_prefix,
             outgoing.ticket,
-            self.random_token(),
+            self.random_token()?,
             &self.domain,
         );
         let composed = compose(
@@ -893,18 +892,13 @@ pub fn retry_delay(attempts: u32) -> Duration {
     Duration::seconds((30i64 << attempts.min(7)).min(3600))
 }
 
-fn looks_like_address(a: &str) -> bool {
-    a.split_once('@')
-        .is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !a.contains(char::is_whitespace))
-}
-
 /// The customer's address and name as a ticket records them: the form's claims when the mail
 /// came through a form, otherwise the sender.
 fn customer_of(mail: &InboundMail) -> (String, String) {
     if let Some(form) = &mail.form {
         let address = form
             .get(FormField::Email)
-            .map(|a| a.trim().to_ascii_lowercase())
+            .and_then(single_address)
             .unwrap_or_default();
         let name = [
             form.get(FormField::Company),

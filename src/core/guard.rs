@@ -52,6 +52,8 @@ pub enum NoReplyReason {
     AutoResponseSuppress(String),
     VendorAutoReply,
     NoReplyAddress,
+    /// From an address staff notifications go to: an answer to one, never a customer's mail.
+    FromNotifyAddress,
 }
 
 impl NoReplyReason {
@@ -72,6 +74,7 @@ impl NoReplyReason {
             NoReplyReason::AutoResponseSuppress(_) => "auto_response_suppress",
             NoReplyReason::VendorAutoReply => "vendor_auto_reply",
             NoReplyReason::NoReplyAddress => "no_reply_address",
+            NoReplyReason::FromNotifyAddress => "from_notify_address",
         }
     }
 
@@ -105,6 +108,9 @@ impl fmt::Display for NoReplyReason {
             NoReplyReason::AutoResponseSuppress(v) => write!(f, "X-Auto-Response-Suppress: {v}"),
             NoReplyReason::VendorAutoReply => f.write_str("automatic reply (vendor marker)"),
             NoReplyReason::NoReplyAddress => f.write_str("sent from a no-reply address"),
+            NoReplyReason::FromNotifyAddress => {
+                f.write_str("sent from the staff notification address")
+            }
         }
     }
 }

@@ -67,7 +67,8 @@ pub struct TicketLetter<'a> {
     pub desk_address: &'a str,
     pub timezone: Tz,
     pub ticket: u64,
-    pub customer_name: &'a str,
+    /// Whom a customer reply greets (decided by the core, see `ticket::addressee`).
+    pub addressee: &'a str,
     pub from: &'a str,
     pub subject: &'a str,
     pub text: &'a str,
@@ -112,13 +113,96 @@ pub fn time_ja(t: DateTime<Utc>, tz: Tz) -> String {
     format!("{} {}", date_ja(local.date_naive()), local.format("%H:%M"))
 }
 
-/// Replaces every `{{name}}` with its value; unknown placeholders stay visible rather than vanish.
-fn fill(template: &str, values: &[(&str, &str)]) -> String {
-    let mut out = template.to_string();
-    for (name, value) in values {
-        out = out.replace(&format!("{{{{{name}}}}}"), value);
+/// Fills `{{name}}` placeholders in **one pass over the template**: each value is inserted
+/// verbatim and never scanned again, so text a customer wrote (a subject of `{{last_end}}`)
+/// can never name another value. Unknown placeholders stay visible rather than vanish.
+pub fn fill(template: &str, values: &[(&str, &str)]) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(open) = rest.find("{{") {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 2..];
+        let value = after.find("}}").and_then(|close| {
+            let name = &after[..close];
+            values
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| (*v, close))
+        });
+        match value {
+            Some((v, close)) => {
+                out.push_str(v);
+                rest = &after[close + 2..];
+            }
+            None => {
+                out.push_str("{{");
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Customer text echoed in a subject line is cut to this many characters.
+pub const SUBJECT_ECHO_CHARS: usize = 200;
+/// A name echoed in a greeting or a header is cut to this many characters.
+pub const NAME_ECHO_CHARS: usize = 100;
+/// The customer's text quoted in a staff notification is cut to this many characters (the
+/// whole message stays on the ticket and in the raw mail).
+pub const TEXT_ECHO_CHARS: usize = 20_000;
+
+/// `text` cut to at most `max` characters, ending in `…` when it was cut; line breaks and other
+/// control characters become spaces when `one_line`.
+pub fn cut(text: &str, max: usize, one_line: bool) -> String {
+    let mut out = String::new();
+    for (i, c) in text.chars().enumerate() {
+        if i + 1 > max {
+            out.pop();
+            out.push('…');
+            break;
+        }
+        out.push(if one_line && c.is_control() { ' ' } else { c });
     }
     out
+}
+
+/// The customer's subject as a reply echoes it: our ticket tags removed (the reply carries
+/// its own), on one line, at most [`SUBJECT_ECHO_CHARS`] characters.
+pub fn echo_subject(subject: &str, prefix: &str) -> String {
+    let lower = subject.to_ascii_lowercase();
+    let needle = format!("[{}#", prefix.to_ascii_lowercase());
+    let mut kept = String::with_capacity(subject.len());
+    let mut from = 0;
+    while let Some(pos) = lower[from..].find(&needle) {
+        let start = from + pos;
+        let digits_at = start + needle.len();
+        let digits = lower[digits_at..]
+            .bytes()
+            .take_while(u8::is_ascii_digit)
+            .count();
+        if digits > 0 && lower[digits_at + digits..].starts_with(']') {
+            // A tag of ours: drop it (ASCII only, so byte offsets agree with `subject`).
+            kept.push_str(&subject[from..start]);
+            from = digits_at + digits + 1;
+        } else {
+            kept.push_str(&subject[from..digits_at]);
+            from = digits_at;
+        }
+    }
+    kept.push_str(&subject[from..]);
+    let squeezed = kept.split_whitespace().collect::<Vec<_>>().join(" ");
+    cut(&squeezed, SUBJECT_ECHO_CHARS, true)
+}
+
+/// The greeting line: `name 様`, or `お客様` when no name is known.
+pub fn greeting(name: &str) -> String {
+    let name = cut(name.trim(), NAME_ECHO_CHARS, true);
+    if name.is_empty() {
+        "お客様".to_string()
+    } else {
+        format!("{name} 様")
+    }
 }
 
 fn references_with(letter: &TicketLetter<'_>) -> Vec<String> {
@@ -131,17 +215,18 @@ fn references_with(letter: &TicketLetter<'_>) -> Vec<String> {
     refs
 }
 
+/// A support period in Japanese: `2026年4月1日(水)～2027年3月31日(水)`.
+pub fn period_ja(start: NaiveDate, end: NaiveDate) -> String {
+    format!("{}～{}", date_ja(start), date_ja(end))
+}
+
 /// The automatic reply of `kind` to the customer at `to`.
 pub fn customer_reply(kind: ReplyKind, to: &str, letter: &TicketLetter<'_>) -> OutgoingMail {
     let tz = letter.timezone;
     let tag = tag(letter.prefix, letter.ticket);
     let ticket = format!("{}#{:06}", letter.prefix, letter.ticket);
     let accepted = time_ja(letter.accepted_at, tz);
-    let customer = if letter.customer_name.is_empty() {
-        "お客様"
-    } else {
-        letter.customer_name
-    };
+    let subject = echo_subject(letter.subject, letter.prefix);
     let outside_hours = if letter.accepted_at > letter.received_at {
         fill(OUTSIDE_HOURS, &[("accepted_at", &accepted)])
     } else {
@@ -151,27 +236,35 @@ pub fn customer_reply(kind: ReplyKind, to: &str, letter: &TicketLetter<'_>) -> O
         .license_due
         .map(|d| fill(LICENSE_DUE, &[("license_due", &date_ja(d))]))
         .unwrap_or_default();
-    let renewal_text = match letter.entitlement {
-        Entitlement::Expired {
-            next, next_period, ..
-        } => {
+    // Contract details only ever reach the templates of the replies that may carry them (the
+    // decision sends those only to a registered contact, invariant 6).
+    let (renewal_text, last_end) = match (kind, letter.entitlement) {
+        (
+            ReplyKind::Expired,
+            Entitlement::Expired {
+                next,
+                next_period,
+                last_end,
+            },
+        ) => {
             let template = match next {
                 RenewalKind::Renewal => RENEWAL,
                 RenewalKind::RecontinuationRequired => RECONTINUATION,
             };
-            fill(
+            let text = fill(
                 template,
                 &[
                     ("next_start", &date_ja(next_period.start)),
                     ("next_end", &date_ja(next_period.end)),
                 ],
-            )
+            );
+            (text, date_ja(*last_end))
         }
-        _ => String::new(),
+        _ => (String::new(), String::new()),
     };
-    let last_end = match letter.entitlement {
-        Entitlement::Expired { last_end, .. } => date_ja(*last_end),
-        _ => String::new(),
+    let contract_id = match kind {
+        ReplyKind::Expired => letter.contract_id.unwrap_or(""),
+        _ => "",
     };
     let (template, title) = match kind {
         ReplyKind::Acknowledgement => (ACK, "お問合せ受付のお知らせ"),
@@ -183,15 +276,15 @@ pub fn customer_reply(kind: ReplyKind, to: &str, letter: &TicketLetter<'_>) -> O
     let body = fill(
         template,
         &[
-            ("customer", customer),
+            ("greeting", &greeting(letter.addressee)),
             ("tag", &tag),
             ("ticket", &ticket),
             ("accepted_at", &accepted),
-            ("subject", letter.subject),
+            ("subject", &subject),
             ("category", &category),
             ("outside_hours", &outside_hours),
             ("license_due", &license_due),
-            ("contract_id", letter.contract_id.unwrap_or("")),
+            ("contract_id", contract_id),
             ("last_end", &last_end),
             ("renewal_text", &renewal_text),
             ("desk_address", letter.desk_address),
@@ -201,56 +294,116 @@ pub fn customer_reply(kind: ReplyKind, to: &str, letter: &TicketLetter<'_>) -> O
         kind: OutgoingKind::AutoReply(kind),
         ticket: letter.ticket,
         to: vec![to.to_string()],
-        subject: format!("{tag} {title}：{}", letter.subject),
+        subject: format!("{tag} {title}：{subject}"),
         body,
         in_reply_to: letter.message_id.map(str::to_string),
         references: references_with(letter),
     }
 }
 
-/// The notification staff get for a new ticket or a customer's follow-up.
+/// What a new ticket's notification says was sent to the customer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplyNote {
+    Sent { kind: ReplyKind, to: String },
+    Withheld(String),
+}
+
+impl ReplyNote {
+    fn text_ja(&self) -> String {
+        match self {
+            ReplyNote::Sent { kind, to } => format!("{}を送信（宛先: {to}）", kind.label_ja()),
+            ReplyNote::Withheld(why) => format!("送信していません（{why}）"),
+        }
+    }
+}
+
+/// Why staff are told about an article on an existing ticket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FollowUpNote {
+    /// A customer's follow-up; `reopened` when the ticket was closed and is open again.
+    Customer { reopened: bool },
+    /// Mail from a staff address that could not be authenticated: recorded on the ticket,
+    /// the ticket left as it was.
+    UnauthenticatedStaff,
+}
+
+/// The notification staff get for a new ticket.
 pub fn staff_notification(
     notify: &[String],
     letter: &TicketLetter<'_>,
-    reply: &str,
-    follow_up: Option<bool>,
+    reply: &ReplyNote,
 ) -> OutgoingMail {
     let tz = letter.timezone;
     let tag = tag(letter.prefix, letter.ticket);
     let ticket = format!("{}#{:06}", letter.prefix, letter.ticket);
-    let entitlement = describe_entitlement(letter.entitlement);
-    let category = letter.category.to_string();
-    let (template, title) = match follow_up {
-        None => (NOTIFY_NEW, "新規"),
-        Some(_) => (NOTIFY_FOLLOWUP, "追加"),
-    };
-    let reopened = if follow_up == Some(true) {
-        "（クローズ済みのため再オープンしました）"
-    } else {
-        ""
-    };
+    let subject = echo_subject(letter.subject, letter.prefix);
     let body = fill(
-        template,
+        NOTIFY_NEW,
         &[
             ("ticket", &ticket),
             ("received_at", &time_ja(letter.received_at, tz)),
             ("accepted_at", &time_ja(letter.accepted_at, tz)),
-            ("state", letter.state.code()),
-            ("category", &category),
-            ("from", letter.from),
+            ("state", letter.state.label_ja()),
+            ("category", &letter.category.to_string()),
+            ("from", &cut(letter.from, NAME_ECHO_CHARS * 3, true)),
             ("contract_id", letter.contract_id.unwrap_or("（未特定）")),
-            ("entitlement", &entitlement),
-            ("reply", reply),
-            ("subject", letter.subject),
-            ("text", letter.text),
-            ("reopened", reopened),
+            ("entitlement", &describe_entitlement(letter.entitlement)),
+            ("reply", &reply.text_ja()),
+            ("subject", &subject),
+            ("text", &cut(letter.text, TEXT_ECHO_CHARS, false)),
         ],
     );
     OutgoingMail {
         kind: OutgoingKind::StaffNotification,
         ticket: letter.ticket,
         to: notify.to_vec(),
-        subject: format!("{tag} {title}: {}", letter.subject),
+        subject: format!("{tag} 新規: {subject}"),
+        body,
+        in_reply_to: None,
+        references: Vec::new(),
+    }
+}
+
+/// The notification staff get for a new article on an existing ticket.
+pub fn follow_up_notification(
+    notify: &[String],
+    letter: &TicketLetter<'_>,
+    note: FollowUpNote,
+) -> OutgoingMail {
+    let tz = letter.timezone;
+    let tag = tag(letter.prefix, letter.ticket);
+    let ticket = format!("{}#{:06}", letter.prefix, letter.ticket);
+    let subject = echo_subject(letter.subject, letter.prefix);
+    let (title, note) = match note {
+        FollowUpNote::Customer { reopened: false } => ("追加", String::new()),
+        FollowUpNote::Customer { reopened: true } => (
+            "追加",
+            "クローズ済みの受付番号のため、再オープンしました。\n".to_string(),
+        ),
+        FollowUpNote::UnauthenticatedStaff => (
+            "要確認",
+            "スタッフのアドレスからのメールですが、送信者を認証できないため、受付番号の状態は\n\
+             変更していません（なりすましの可能性があります）。お客様へは何も送信していません。\n"
+                .to_string(),
+        ),
+    };
+    let body = fill(
+        NOTIFY_FOLLOWUP,
+        &[
+            ("ticket", &ticket),
+            ("note", &note),
+            ("state", letter.state.label_ja()),
+            ("received_at", &time_ja(letter.received_at, tz)),
+            ("from", &cut(letter.from, NAME_ECHO_CHARS * 3, true)),
+            ("subject", &subject),
+            ("text", &cut(letter.text, TEXT_ECHO_CHARS, false)),
+        ],
+    );
+    OutgoingMail {
+        kind: OutgoingKind::StaffNotification,
+        ticket: letter.ticket,
+        to: notify.to_vec(),
+        subject: format!("{tag} {title}: {subject}"),
         body,
         in_reply_to: None,
         references: Vec::new(),
@@ -290,24 +443,30 @@ pub fn delivery_failure_notice(
 
 fn describe_entitlement(e: &Entitlement) -> String {
     match e {
-        Entitlement::Covered { period } => format!("サポート期間内 ({period})"),
+        Entitlement::Covered { period } => {
+            format!("サポート期間内（{}）", period_ja(period.start, period.end))
+        }
         Entitlement::Expired {
             last_end,
             next: RenewalKind::Renewal,
             ..
-        } => {
-            format!("期限切れ ({last_end} 終了、更新が必要)")
-        }
+        } => format!("期限切れ（{} 終了、更新が必要）", date_ja(*last_end)),
         Entitlement::Expired {
             last_end,
             next: RenewalKind::RecontinuationRequired,
             ..
-        } => {
-            format!("期限切れ ({last_end} 終了、再継続年間サポートが必要)")
+        } => format!(
+            "期限切れ（{} 終了、再継続年間サポートが必要）",
+            date_ja(*last_end)
+        ),
+        Entitlement::NotYetCovered { starts } => {
+            format!("サポート開始前（{} から）", date_ja(*starts))
         }
-        Entitlement::NotYetCovered { starts } => format!("サポート開始前 ({starts} から)"),
         Entitlement::Unmatched => "契約未特定（お客様番号を確認してください）".into(),
         Entitlement::OutOfScope => "対象外（desknet's NEO 本体、NEO 年間サポートなし）".into(),
-        Entitlement::Unknown { problem } => format!("要確認: {problem}"),
+        Entitlement::Unknown { problem } => format!("要確認（{}）", problem.label_ja()),
     }
 }
+
+#[cfg(test)]
+mod tests;

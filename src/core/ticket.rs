@@ -10,6 +10,7 @@ use super::classify::Category;
 use super::contract::{
     ContractPeriods, CoverageStatus, RenewalKind, SupportPeriod, renewal, status_on,
 };
+use super::form::FormField;
 use super::guard::{Guard, NoReplyReason};
 use super::inbound::InboundMail;
 
@@ -40,9 +41,9 @@ pub fn find_tag(subject: &str, prefix: &str) -> Option<u64> {
 
 /// A Message-ID for mail the desk sends about a ticket. The random `token` (from the shell)
 /// makes it unguessable, so knowing it proves the sender received our mail.
-pub fn message_id(prefix: &str, number: u64, token: u64, domain: &str) -> String {
+pub fn message_id(prefix: &str, number: u64, token: u128, domain: &str) -> String {
     format!(
-        "{}.{number:06}.{token:016x}@{domain}",
+        "{}.{number:06}.{token:032x}@{domain}",
         prefix.to_ascii_lowercase()
     )
 }
@@ -55,7 +56,8 @@ pub fn ticket_in_message_id(id: &str, prefix: &str, domain: &str) -> Option<u64>
     }
     let rest = local.strip_prefix(&format!("{}.", prefix.to_ascii_lowercase()))?;
     let (number, token) = rest.split_once('.')?;
-    if token.len() != 16 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+    // 32 hex digits (128 random bits); 16 from versions before the token came from the OS.
+    if !matches!(token.len(), 16 | 32) || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     number.parse().ok()
@@ -85,6 +87,15 @@ impl TicketState {
             "open" => Some(TicketState::Open),
             "closed" => Some(TicketState::Closed),
             _ => None,
+        }
+    }
+
+    /// The state as staff read it in notifications.
+    pub fn label_ja(self) -> &'static str {
+        match self {
+            TicketState::WaitingAcceptance => "受付待ち（受付時間外）",
+            TicketState::Open => "対応中",
+            TicketState::Closed => "完了",
         }
     }
 
@@ -135,6 +146,15 @@ pub struct ContractFacts {
     pub periods: Option<ContractPeriods>,
 }
 
+impl ContractFacts {
+    /// Whether `address` is one of the contract's registered contacts.
+    pub fn is_contact(&self, address: &str) -> bool {
+        self.contacts
+            .iter()
+            .any(|c| c.eq_ignore_ascii_case(address.trim()))
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MatchedBy {
@@ -168,8 +188,27 @@ pub enum Entitlement {
     OutOfScope,
     /// The contract has no usable order history; staff must check it.
     Unknown {
-        problem: String,
+        problem: ContractProblem,
     },
+}
+
+/// Why a matched contract's entitlement cannot be told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContractProblem {
+    /// The orders contradict the rules (R9–R11) and no period could be computed.
+    NoValidOrders,
+    /// The contract has no orders at all.
+    NoPeriods,
+}
+
+impl ContractProblem {
+    pub fn label_ja(self) -> &'static str {
+        match self {
+            ContractProblem::NoValidOrders => "契約の注文履歴から期間を計算できません",
+            ContractProblem::NoPeriods => "契約にサポート期間がありません",
+        }
+    }
 }
 
 impl Entitlement {
@@ -199,7 +238,7 @@ pub fn entitlement(
     }
     let Some(periods) = &contract.periods else {
         return Entitlement::Unknown {
-            problem: "the contract has no valid orders".into(),
+            problem: ContractProblem::NoValidOrders,
         };
     };
     match status_on(periods, date) {
@@ -215,7 +254,7 @@ pub fn entitlement(
             }
         }
         CoverageStatus::NoPeriods => Entitlement::Unknown {
-            problem: "the contract has no support periods".into(),
+            problem: ContractProblem::NoPeriods,
         },
     }
 }
@@ -239,6 +278,16 @@ impl ReplyKind {
             ReplyKind::OutOfScope => "out_of_scope",
         }
     }
+
+    /// The reply as staff read it in notifications.
+    pub fn label_ja(self) -> &'static str {
+        match self {
+            ReplyKind::Acknowledgement => "受付のお知らせ",
+            ReplyKind::Expired => "サポート期間終了のご案内",
+            ReplyKind::Unmatched => "お客様番号確認のお願い",
+            ReplyKind::OutOfScope => "サポート対象外のご案内",
+        }
+    }
 }
 
 /// Desk settings the decision depends on.
@@ -246,8 +295,12 @@ impl ReplyKind {
 pub struct DeskRules {
     pub desk_addresses: Vec<String>,
     pub staff: Vec<String>,
+    /// Where staff notifications go (lowercased): mail from these is never a customer's.
+    pub notify: Vec<String>,
     pub reopen_days: i64,
     pub auto_reply_limit_per_hour: u32,
+    /// Staff notifications about one ticket in an hour, at most.
+    pub notify_limit_per_ticket_hour: u32,
 }
 
 /// Everything the decision needs about one message; the shell gathers it.
@@ -262,10 +315,120 @@ pub struct Intake<'a> {
     /// The ticket the message refers to, with how; `None` when it refers to none.
     pub thread: Option<(&'a TicketFacts, ThreadedBy)>,
     pub contract: Option<(&'a ContractFacts, MatchedBy)>,
-    /// Where a reply would go (form address, Reply-To or From), lowercased.
-    pub reply_to: Option<String>,
+    /// Where a reply would go, or why there is nowhere (see [`reply_address`]).
+    pub reply_to: Result<String, NoReplyAddress>,
     /// Automatic replies sent to `reply_to` in the hour before `now`.
     pub recent_auto_replies: u32,
+    /// Staff notifications queued for the threaded ticket in the hour before `now`.
+    pub recent_ticket_notices: u32,
+}
+
+/// Why a new ticket's customer cannot be answered automatically.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoReplyAddress {
+    /// A web form without an e-mail address field (the form robot is not the customer).
+    FormWithoutAddress,
+    /// A web form whose e-mail field is not exactly one address.
+    FormAddressUnusable(String),
+    /// No From, Reply-To or form address that mail can be sent to.
+    Unusable,
+}
+
+impl NoReplyAddress {
+    pub fn label_ja(&self) -> String {
+        match self {
+            NoReplyAddress::FormWithoutAddress => {
+                "フォームにメールアドレスの記入がありません".to_string()
+            }
+            NoReplyAddress::FormAddressUnusable(v) => format!(
+                "フォームのメールアドレス欄が1件の有効なアドレスではありません: {}",
+                super::reply::cut(v, 100, true)
+            ),
+            NoReplyAddress::Unusable => "返信できるメールアドレスがありません".to_string(),
+        }
+    }
+}
+
+/// Where an automatic reply to `mail` goes. A form's mail goes only to the address written in
+/// the form, and only when it is exactly one address: never to the form robot that sent it.
+/// Other mail goes to Reply-To, else From.
+pub fn reply_address(mail: &InboundMail) -> Result<String, NoReplyAddress> {
+    if let Some(form) = &mail.form {
+        let Some(value) = form
+            .get(FormField::Email)
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+        else {
+            return Err(NoReplyAddress::FormWithoutAddress);
+        };
+        return single_address(value)
+            .ok_or_else(|| NoReplyAddress::FormAddressUnusable(value.to_string()));
+    }
+    mail.reply_to
+        .as_ref()
+        .and_then(|m| single_address(&m.address))
+        .or_else(|| mail.from.as_ref().and_then(|m| single_address(&m.address)))
+        .ok_or(NoReplyAddress::Unusable)
+}
+
+/// `value` as one plain `local@domain` address, lowercased; `None` for anything else (two
+/// addresses, a display name, spaces, a domain without a dot).
+pub fn single_address(value: &str) -> Option<String> {
+    let value = value.trim();
+    let (local, domain) = value.split_once('@')?;
+    let atext = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c);
+    let local_ok = !local.is_empty()
+        && local.len() <= 64
+        && local.chars().all(atext)
+        && !local.starts_with('.')
+        && !local.ends_with('.')
+        && !local.contains("..");
+    let labels: Vec<&str> = domain.split('.').collect();
+    let domain_ok = labels.len() >= 2
+        && domain.len() <= 253
+        && labels.iter().all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        });
+    (local_ok && domain_ok).then(|| value.to_ascii_lowercase())
+}
+
+/// The name a reply greets: the form's own 会社名 and ご担当者名 when the mail came through a
+/// form; otherwise the registered company (only when the reply goes to a registered contact of
+/// the matched contract, invariant 6) and the display name of the mailbox answered.
+pub fn addressee(mail: &InboundMail, contract: Option<&ContractFacts>, to: &str) -> String {
+    if let Some(form) = &mail.form {
+        return [
+            form.get(FormField::Company),
+            form.get(FormField::ContactName),
+        ]
+        .into_iter()
+        .flatten()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    }
+    let display = [mail.reply_to.as_ref(), mail.from.as_ref()]
+        .into_iter()
+        .flatten()
+        .find(|m| m.address.eq_ignore_ascii_case(to))
+        .and_then(|m| m.name.as_deref())
+        .map(str::trim)
+        .unwrap_or("");
+    let company = contract
+        .filter(|c| c.is_contact(to))
+        .map(|c| c.customer.trim())
+        .unwrap_or("");
+    [company, display]
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -279,6 +442,8 @@ pub struct NewTicket {
     /// The automatic reply, and to whom; `None` with `reply_withheld` saying why.
     pub reply: Option<(ReplyKind, String)>,
     pub reply_withheld: Option<String>,
+    /// Whom the reply greets (empty: 「お客様」).
+    pub addressee: String,
     /// The closed ticket this one continues (a follow-up after the reopen window).
     pub continues: Option<u64>,
     /// License applications (R7/R8): the business date the key is due.
@@ -293,9 +458,12 @@ pub enum Decision {
     FollowUp {
         ticket: u64,
         threaded_by: ThreadedBy,
+        /// From a staff address. Staff mail is not authenticated yet, so it never changes the
+        /// ticket: it is recorded and staff are told (a forged From proves nothing).
         from_staff: bool,
         /// The ticket was closed and is reopened into this state.
         reopen_as: Option<TicketState>,
+        /// Staff are told, unless the ticket's notifications hit the hourly limit.
         notify_staff: bool,
     },
     /// Auto-generated mail or a bounce: recorded, never answered, never a ticket.
@@ -330,31 +498,47 @@ pub fn decide(intake: &Intake<'_>, rules: &DeskRules, calendar: &BusinessCalenda
             reason: "no usable From address".into(),
         };
     };
-    let from_staff = rules
-        .staff
-        .iter()
-        .any(|s| s.eq_ignore_ascii_case(&from.address));
+    let is_in = |list: &[String]| list.iter().any(|a| a.eq_ignore_ascii_case(&from.address));
+    let from_staff = is_in(&rules.staff);
+    if !from_staff && is_in(&rules.notify) {
+        // The notification address answering (an out-of-office, a list, a person) is never a
+        // customer follow-up: that is how notification loops start.
+        return Decision::Recorded {
+            reason: NoReplyReason::FromNotifyAddress,
+            ticket: intake.thread.map(|(t, _)| t.number),
+        };
+    }
+    let notify_staff = intake.recent_ticket_notices < rules.notify_limit_per_ticket_hour;
     if let Some((ticket, threaded_by)) = intake.thread {
+        if from_staff {
+            return Decision::FollowUp {
+                ticket: ticket.number,
+                threaded_by,
+                from_staff,
+                reopen_as: None,
+                notify_staff,
+            };
+        }
         if ticket.state != TicketState::Closed {
             return Decision::FollowUp {
                 ticket: ticket.number,
                 threaded_by,
                 from_staff,
                 reopen_as: None,
-                notify_staff: !from_staff,
+                notify_staff,
             };
         }
         let within = ticket.closed_at.is_some_and(|closed| {
             intake.received_at - closed <= chrono::Duration::days(rules.reopen_days)
         });
-        if within || from_staff {
+        if within {
             let accepted = calendar.accepted_at(intake.received_at).with_timezone(&Utc);
             return Decision::FollowUp {
                 ticket: ticket.number,
                 threaded_by,
                 from_staff,
                 reopen_as: Some(TicketState::on_acceptance(accepted, intake.now)),
-                notify_staff: !from_staff,
+                notify_staff,
             };
         }
         return Decision::NewTicket(new_ticket(intake, rules, calendar, Some(ticket.number)));
@@ -384,6 +568,10 @@ fn new_ticket(
     let license_due = (intake.category == Category::LicenseReissue)
         .then(|| calendar.license_due(intake.received_at));
     let (reply, reply_withheld) = choose_reply(intake, rules, &entitlement);
+    let addressee = reply
+        .as_ref()
+        .map(|(_, to)| addressee(intake.mail, contract, to))
+        .unwrap_or_default();
     NewTicket {
         state: TicketState::on_acceptance(accepted_at, intake.now),
         category: intake.category,
@@ -393,6 +581,7 @@ fn new_ticket(
         entitlement,
         reply,
         reply_withheld,
+        addressee,
         continues,
         license_due,
     }
@@ -403,30 +592,29 @@ fn choose_reply(
     rules: &DeskRules,
     entitlement: &Entitlement,
 ) -> (Option<(ReplyKind, String)>, Option<String>) {
-    let Some(to) = intake.reply_to.clone() else {
-        return (None, Some("no address to reply to".into()));
+    let to = match &intake.reply_to {
+        Ok(to) => to.clone(),
+        Err(why) => return (None, Some(why.label_ja())),
     };
     if rules
         .desk_addresses
         .iter()
         .any(|d| d.eq_ignore_ascii_case(&to))
     {
-        return (None, Some("the reply address is the desk itself".into()));
+        return (None, Some("返信先が窓口自身のアドレスです".into()));
     }
     if intake.recent_auto_replies >= rules.auto_reply_limit_per_hour {
         return (
             None,
             Some(format!(
-                "{to} already got {} automatic replies in the last hour (limit {})",
+                "{to} には直近1時間に自動応答を{}通送信済みです（上限 {}通）",
                 intake.recent_auto_replies, rules.auto_reply_limit_per_hour
             )),
         );
     }
     // Contract details (expiry, scope) go only to a registered contact of that contract; anyone
     // else gets the plain acknowledgement and staff confirm the contract.
-    let registered = intake
-        .contract
-        .is_some_and(|(c, _)| c.contacts.iter().any(|a| a.eq_ignore_ascii_case(&to)));
+    let registered = intake.contract.is_some_and(|(c, _)| c.is_contact(&to));
     let kind = match entitlement {
         Entitlement::Unmatched => ReplyKind::Unmatched,
         Entitlement::Expired { .. } if registered => ReplyKind::Expired,

@@ -129,6 +129,8 @@ const MIGRATIONS: &[&str] = &[
         sha256 TEXT PRIMARY KEY,
         bytes  BLOB NOT NULL
     );",
+    // 4: staff notifications per ticket are counted for the hourly limit.
+    "CREATE INDEX outbox_by_ticket ON outbox(ticket, kind, created_at);",
 ];
 
 /// The newest schema version this binary knows.

@@ -414,6 +414,20 @@ pub fn auto_replies_since(
     .doing("count automatic replies")
 }
 
+/// Staff notifications queued about `ticket` after `since`.
+pub fn staff_notices_since(
+    conn: &Connection,
+    ticket: u64,
+    since: DateTime<Utc>,
+) -> Result<u32, StoreError> {
+    conn.prepare_cached(
+        "SELECT COUNT(*) FROM outbox WHERE ticket = ?1 AND kind = 'staff_notification'
+         AND created_at > ?2",
+    )
+    .and_then(|mut s| s.query_row(params![ticket as i64, time_text(since)], |r| r.get(0)))
+    .doing("count staff notifications")
+}
+
 /// A delivery the desk made that did not reach its recipients.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FailedDelivery {

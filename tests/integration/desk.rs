@@ -653,3 +653,297 @@ fn contracts_imported_while_the_desk_runs_are_used_at_the_next_pass() {
         1
     );
 }
+
+// ---- Issue 7: holes found trying the desk as a stranger would ----
+
+/// The staff notifications in the outbox, parsed back.
+fn notices(t: &TestDesk) -> Vec<(madoguchi::core::inbound::InboundMail, String)> {
+    t.sent()
+        .into_iter()
+        .filter(|(to, _, _)| to == "support-team@example.co.jp")
+        .map(|(_, m, raw)| (m, raw))
+        .collect()
+}
+
+fn form_mail(body: &str, message_id: &str) -> Vec<u8> {
+    format!(
+        "From: form@example.co.jp\r\nTo: support@example.co.jp\r\nSubject: お問合せフォーム\r\n\
+         Message-ID: <{message_id}>\r\nDate: Wed, 25 Nov 2026 10:00:00 +0900\r\nMIME-Version: 1.0\r\n\
+         Content-Type: text/plain; charset=UTF-8\r\n\r\n{body}"
+    )
+    .into_bytes()
+}
+
+/// Item 3: mail `From:` a staff address with the ticket tag does not reopen a closed ticket; it
+/// is recorded on the ticket and staff are told.
+#[test]
+fn a_forged_staff_from_changes_no_ticket_and_staff_are_told() {
+    let mut t = TestDesk::new();
+    t.exchange(
+        "yamada@alpha.example.co.jp",
+        "同期エラー",
+        "q1@alpha.example.co.jp",
+        jst(2026, 11, 25, 10, 0),
+        jst(2026, 11, 25, 10, 1),
+    );
+    t.desk
+        .store_mut()
+        .close_ticket(1, jst(2026, 11, 25, 11, 0))
+        .expect("close");
+    let before = t.sent().len();
+    let s = t.exchange(
+        "Tanaka <tanaka@example.co.jp>",
+        "Re: [NEO-DS#000001] 同期エラー",
+        "forged@evil.example",
+        jst(2026, 11, 25, 12, 0),
+        jst(2026, 11, 25, 13, 1),
+    );
+    assert_eq!((s.follow_ups, s.new_tickets), (1, 0), "{s:?}");
+    assert_eq!(
+        t.count("SELECT COUNT(*) FROM tickets WHERE number = 1 AND state = 'closed'"),
+        1,
+        "the ticket stays closed"
+    );
+    assert_eq!(
+        t.count("SELECT COUNT(*) FROM articles WHERE ticket = 1 AND direction = 'in'"),
+        2,
+        "the mail is recorded on the ticket"
+    );
+    let sent = t.sent();
+    assert_eq!(sent.len(), before + 1, "only staff are told");
+    let (to, notice, _) = sent.last().expect("notice");
+    assert_eq!(to, "support-team@example.co.jp");
+    assert!(notice.text.contains("なりすまし"), "{}", notice.text);
+    assert!(notice.subject.contains("要確認"), "{}", notice.subject);
+}
+
+/// Item 4: an auto-reply from the notify address to a notification is recorded, never a
+/// follow-up, so no notification answers it; and a flood on one ticket is capped per hour.
+#[test]
+fn notification_loops_stop_and_notices_per_ticket_are_capped() {
+    let mut t = TestDesk::new();
+    t.exchange(
+        "yamada@alpha.example.co.jp",
+        "同期エラー",
+        "q1@alpha.example.co.jp",
+        jst(2026, 11, 25, 10, 0),
+        jst(2026, 11, 25, 10, 1),
+    );
+    for round in 0..3 {
+        let (notice, _) = notices(&t).pop().expect("a notification");
+        let id = notice.message_id.expect("our Message-ID");
+        let before = t.sent().len();
+        // An out-of-office without Auto-Submitted or list headers, threaded to our notice.
+        let extra = format!("In-Reply-To: <{id}>\r\nReferences: <{id}>\r\n");
+        t.deliver(
+            &simple_mail(
+                "support-team@example.co.jp",
+                &format!("Re: {}", notice.subject),
+                &format!("ooo{round}@example.co.jp"),
+                &extra,
+            ),
+            jst(2026, 11, 25, 10, 5 + round),
+        );
+        let s = t.pass(jst(2026, 11, 25, 10, 10 + round));
+        assert_eq!((s.recorded, s.follow_ups), (1, 0), "{s:?}");
+        assert_eq!(t.sent().len(), before, "round {round}: nothing is sent");
+        // Keep the loop going with the old notice if nothing new came (it must not).
+        if round == 0 {
+            assert_eq!(
+                t.count(
+                    "SELECT COUNT(*) FROM messages WHERE reason LIKE 'from_notify_address%' AND ticket = 1"
+                ),
+                1
+            );
+        }
+    }
+    // A customer writing ten times in an hour: staff hear of the ticket at most 6 times in it.
+    for i in 0..10 {
+        let extra = "References: <q1@alpha.example.co.jp>\r\n";
+        t.deliver(
+            &simple_mail(
+                "yamada@alpha.example.co.jp",
+                "Re: [NEO-DS#000001] 同期エラー",
+                &format!("f{i}@alpha.example.co.jp"),
+                extra,
+            ),
+            jst(2026, 11, 25, 11, i),
+        );
+    }
+    let s = t.pass(jst(2026, 11, 25, 11, 30));
+    assert_eq!(s.follow_ups, 10, "{s:?}");
+    assert_eq!(
+        notices(&t).len(),
+        7,
+        "the new-ticket notice (10:01) + 6 in the hour to 11:30"
+    );
+    // An hour later staff hear of it again.
+    t.exchange(
+        "yamada@alpha.example.co.jp",
+        "Re: [NEO-DS#000001] まだです",
+        "later@alpha.example.co.jp",
+        jst(2026, 11, 25, 13, 0),
+        jst(2026, 11, 25, 13, 1),
+    );
+    assert_eq!(notices(&t).len(), 8);
+}
+
+/// Item 5: a form without an address, or with two, is ticketed; nothing goes to the form
+/// robot; staff are told why.
+#[test]
+fn a_form_without_one_usable_address_is_ticketed_without_a_reply() {
+    let mut t = TestDesk::new();
+    t.deliver(
+        &form_mail(
+            "【お客様番号】C-1001\r\n【会社名】アルファ商事株式会社\r\n【お問合せ内容】動きません\r\n",
+            "form1@example.co.jp",
+        ),
+        jst(2026, 11, 25, 10, 0),
+    );
+    t.deliver(
+        &form_mail(
+            "【会社名】ベータ\r\n【メールアドレス】a@beta.example.jp, b@beta.example.jp\r\n\
+             【お問合せ内容】質問\r\n",
+            "form2@example.co.jp",
+        ),
+        jst(2026, 11, 25, 10, 1),
+    );
+    let s = t.pass(jst(2026, 11, 25, 10, 5));
+    assert_eq!(s.new_tickets, 2, "{s:?}");
+    let sent = t.sent();
+    assert!(
+        sent.iter()
+            .all(|(to, _, _)| to == "support-team@example.co.jp"),
+        "only staff get mail: {:?}",
+        sent.iter().map(|(to, _, _)| to).collect::<Vec<_>>()
+    );
+    let texts: Vec<String> = notices(&t).into_iter().map(|(m, _)| m.text).collect();
+    assert_eq!(texts.len(), 2);
+    assert!(
+        texts[0].contains("フォームにメールアドレスの記入がありません"),
+        "{}",
+        texts[0]
+    );
+    assert!(
+        texts[1].contains("1件の有効なアドレスではありません"),
+        "{}",
+        texts[1]
+    );
+    assert_eq!(
+        t.count("SELECT COUNT(*) FROM outbox WHERE auto_reply_to IS NOT NULL"),
+        0
+    );
+}
+
+/// Item 6: a huge subject is echoed cut to 200 characters, and no header line of any mail the
+/// desk writes exceeds 998 octets.
+#[test]
+fn a_huge_subject_is_echoed_cut_and_headers_stay_within_998_octets() {
+    let mut t = TestDesk::new();
+    let subjects = [
+        "あ".repeat(10_000),
+        "x".repeat(10_000),
+        "{{last_end}} ".repeat(2_000),
+    ];
+    for (i, subject) in subjects.iter().enumerate() {
+        t.deliver(
+            &simple_mail(
+                "Yamada <yamada@alpha.example.co.jp>",
+                subject,
+                &format!("big{i}@alpha.example.co.jp"),
+                "",
+            ),
+            jst(2026, 11, 25, 10, i as u32),
+        );
+    }
+    let s = t.pass(jst(2026, 11, 25, 10, 30));
+    assert_eq!(s.new_tickets, 3, "{s:?}");
+    let sent = t.sent();
+    assert_eq!(sent.len(), 6);
+    for (to, mail, raw) in &sent {
+        let head = raw.split("\r\n\r\n").next().unwrap_or_default();
+        for line in head.split("\r\n") {
+            assert!(
+                line.len() <= 998,
+                "{to}: a {}-octet header line",
+                line.len()
+            );
+        }
+        assert!(raw.len() < 40_000, "{to}: {} bytes", raw.len());
+        let echoed = mail.subject.split_once([' ']).map_or("", |(_, rest)| rest);
+        assert!(echoed.chars().count() <= 220, "{to}: {}", mail.subject);
+        assert!(mail.subject.ends_with('…'), "{to}: {}", mail.subject);
+    }
+}
+
+/// Item 7: Message-IDs carry 128 random bits, different every time.
+#[test]
+fn our_message_ids_carry_128_random_bits() {
+    let mut t = TestDesk::new();
+    for i in 0..3 {
+        t.exchange(
+            "yamada@alpha.example.co.jp",
+            "質問",
+            &format!("r{i}@alpha.example.co.jp"),
+            jst(2026, 11, 25, 10, i),
+            jst(2026, 11, 25, 10, 10),
+        );
+    }
+    let tokens: Vec<String> = t
+        .sent()
+        .iter()
+        .map(|(_, m, _)| {
+            let id = m.message_id.clone().expect("Message-ID");
+            id.split('@')
+                .next()
+                .unwrap_or_default()
+                .rsplit('.')
+                .next()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(tokens.len(), 6);
+    for token in &tokens {
+        assert_eq!(token.len(), 32, "{token}");
+        assert!(token.bytes().all(|b| b.is_ascii_hexdigit()), "{token}");
+    }
+    let mut unique = tokens.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), tokens.len());
+}
+
+/// Item 15: a reply carries the ticket tag once, and an incoming article is dated when it
+/// arrived, not when the desk got round to it.
+#[test]
+fn replies_carry_one_tag_and_articles_their_arrival_time() {
+    let mut t = TestDesk::new();
+    t.exchange(
+        "yamada@alpha.example.co.jp",
+        "同期エラー",
+        "q1@alpha.example.co.jp",
+        jst(2026, 11, 25, 10, 0),
+        jst(2026, 11, 25, 10, 1),
+    );
+    // Processed three hours after it arrived (the daemon was down).
+    t.exchange(
+        "yamada@alpha.example.co.jp",
+        "Re: [NEO-DS#000001] 同期エラー",
+        "q2@alpha.example.co.jp",
+        jst(2026, 11, 25, 11, 0),
+        jst(2026, 11, 25, 14, 0),
+    );
+    for (to, mail, _) in t.sent() {
+        assert_eq!(
+            mail.subject.matches("[NEO-DS#").count(),
+            1,
+            "{to}: {}",
+            mail.subject
+        );
+    }
+    let articles = t.desk.store().articles(1).expect("articles");
+    let incoming: Vec<_> = articles.iter().filter(|a| a.direction == "in").collect();
+    assert_eq!(incoming.len(), 2);
+    assert_eq!(incoming[1].created_at, jst(2026, 11, 25, 11, 0));
+}

@@ -25,8 +25,10 @@ fn rules() -> DeskRules {
     DeskRules {
         desk_addresses: vec!["support@example.co.jp".into()],
         staff: vec!["tanaka@example.co.jp".into()],
+        notify: vec!["support-team@example.co.jp".into()],
         reopen_days: 14,
         auto_reply_limit_per_hour: 5,
+        notify_limit_per_ticket_hour: 6,
     }
 }
 
@@ -81,8 +83,9 @@ fn intake<'a>(mail: &'a InboundMail, guard: &'a Guard, received_at: DateTime<Utc
         now: received_at,
         thread: None,
         contract: None,
-        reply_to: mail.from.as_ref().map(|m| m.address.clone()),
+        reply_to: reply_address(mail),
         recent_auto_replies: 0,
+        recent_ticket_notices: 0,
     }
 }
 
@@ -233,9 +236,9 @@ fn the_per_sender_limit_and_the_desk_itself_withhold_replies() {
     i.recent_auto_replies = 5;
     let n = new_ticket(decide(&i, &rules(), &calendar()));
     assert_eq!(n.reply, None);
-    assert!(n.reply_withheld.unwrap().contains("limit 5"));
+    assert!(n.reply_withheld.unwrap().contains("上限 5通"));
     i.recent_auto_replies = 0;
-    i.reply_to = Some("SUPPORT@example.co.jp".into());
+    i.reply_to = Ok("support@example.co.jp".into());
     let n = new_ticket(decide(&i, &rules(), &calendar()));
     assert_eq!(n.reply, None);
 }
@@ -323,4 +326,220 @@ fn staff_mail_without_a_ticket_is_quarantined_and_mail_without_from_too() {
         ),
         Decision::Quarantine { .. }
     ));
+}
+
+fn form_mail(fields: &[(&str, &str)]) -> InboundMail {
+    let body: String = fields
+        .iter()
+        .map(|(l, v)| format!("【{l}】{v}\n"))
+        .collect();
+    let mut m = mail("form@example.co.jp", "お問合せフォーム");
+    m.form = crate::core::form::parse_form(&body, &crate::core::form::FormLabels::default());
+    assert!(m.form.is_some(), "not a form: {body}");
+    m.text = body;
+    m
+}
+
+/// Issue 7 item 2: the registered company name greets only a registered contact.
+#[test]
+fn the_greeting_names_the_registered_company_only_to_a_registered_contact() {
+    let c = contract(false, date(2026, 3, 15));
+    let mut m = mail("yamada@alpha.example.co.jp", "質問");
+    m.from = Some(Mailbox {
+        name: Some("山田".into()),
+        address: "yamada@alpha.example.co.jp".into(),
+    });
+    assert_eq!(
+        addressee(&m, Some(&c), "yamada@alpha.example.co.jp"),
+        "アルファ株式会社 山田"
+    );
+    // Forged From with Reply-To elsewhere: the reply goes to the stranger, without the name.
+    m.reply_to = Some(Mailbox {
+        name: Some("Eve".into()),
+        address: "eve@evil.example".into(),
+    });
+    assert_eq!(reply_address(&m), Ok("eve@evil.example".into()));
+    assert_eq!(addressee(&m, Some(&c), "eve@evil.example"), "Eve");
+    // A stranger naming the customer number in the body.
+    let s = mail("someone@evil.example", "C-1001 の件");
+    assert_eq!(addressee(&s, Some(&c), "someone@evil.example"), "");
+    // Through decide: matched by customer number, the stranger is greeted without the company.
+    let guard = Guard::Human;
+    let mut i = intake(&s, &guard, jst(2026, 11, 25, 10, 0));
+    i.contract = Some((&c, MatchedBy::CustomerNumber));
+    let n = new_ticket(decide(&i, &rules(), &calendar()));
+    assert_eq!(n.addressee, "");
+    assert_eq!(n.reply.map(|r| r.0), Some(ReplyKind::Acknowledgement));
+    // A form: its own 会社名 + ご担当者名, once, whoever the contract is.
+    let f = form_mail(&[
+        ("お客様番号", "C-1001"),
+        ("会社名", "ベータ商事"),
+        ("ご担当者名", "佐藤"),
+        ("メールアドレス", "sato@beta.example.jp"),
+        ("お問合せ内容", "質問です"),
+    ]);
+    assert_eq!(
+        addressee(&f, Some(&c), "sato@beta.example.jp"),
+        "ベータ商事 佐藤"
+    );
+    let i = Intake {
+        contract: Some((&c, MatchedBy::CustomerNumber)),
+        ..intake(&f, &guard, jst(2026, 11, 25, 10, 0))
+    };
+    let n = new_ticket(decide(&i, &rules(), &calendar()));
+    assert_eq!(n.addressee, "ベータ商事 佐藤");
+}
+
+/// Issue 7 item 3: a staff From (unauthenticated) never changes a ticket.
+#[test]
+fn mail_from_a_staff_address_is_recorded_but_changes_nothing() {
+    let guard = Guard::Human;
+    let m = mail("tanaka@example.co.jp", "Re: [NEO-DS#000001] 質問");
+    let closed = TicketFacts {
+        number: 1,
+        state: TicketState::Closed,
+        accepted_at: jst(2026, 11, 2, 10, 0),
+        closed_at: Some(jst(2026, 11, 10, 10, 0)),
+        participants: vec!["yamada@alpha.example.co.jp".into()],
+    };
+    for received in [jst(2026, 11, 11, 10, 0), jst(2026, 12, 24, 10, 0)] {
+        let mut i = intake(&m, &guard, received);
+        i.thread = Some((&closed, ThreadedBy::SubjectTag));
+        match decide(&i, &rules(), &calendar()) {
+            Decision::FollowUp {
+                ticket: 1,
+                from_staff: true,
+                reopen_as: None,
+                notify_staff: true,
+                ..
+            } => {}
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+/// Issue 7 item 4: the notification address is never a customer; notices per ticket are capped.
+#[test]
+fn the_notify_address_is_never_a_customer_and_notices_are_capped() {
+    let guard = Guard::Human;
+    let m = mail(
+        "Support-Team@example.co.jp",
+        "自動応答: [NEO-DS#000001] 追加",
+    );
+    let open = TicketFacts {
+        number: 1,
+        state: TicketState::Open,
+        accepted_at: jst(2026, 11, 2, 10, 0),
+        closed_at: None,
+        participants: vec![],
+    };
+    let mut i = intake(&m, &guard, jst(2026, 11, 25, 10, 0));
+    i.thread = Some((&open, ThreadedBy::OurMessageId));
+    assert_eq!(
+        decide(&i, &rules(), &calendar()),
+        Decision::Recorded {
+            reason: NoReplyReason::FromNotifyAddress,
+            ticket: Some(1)
+        }
+    );
+    i.thread = None;
+    assert!(matches!(
+        decide(&i, &rules(), &calendar()),
+        Decision::Recorded {
+            reason: NoReplyReason::FromNotifyAddress,
+            ticket: None
+        }
+    ));
+    // A customer's follow-ups: notified up to the hourly limit per ticket, then recorded only.
+    let m = mail("yamada@alpha.example.co.jp", "Re: [NEO-DS#000001] 追加");
+    let mut i = intake(&m, &guard, jst(2026, 11, 25, 10, 0));
+    i.thread = Some((&open, ThreadedBy::OurMessageId));
+    for (recent, notify) in [(0, true), (5, true), (6, false), (60, false)] {
+        i.recent_ticket_notices = recent;
+        match decide(&i, &rules(), &calendar()) {
+            Decision::FollowUp { notify_staff, .. } => assert_eq!(notify_staff, notify),
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+/// Issue 7 item 5: a form's reply goes to the one address in the form, or nowhere.
+#[test]
+fn a_form_without_one_usable_address_gets_no_reply() {
+    let guard = Guard::Human;
+    for (email, why) in [
+        (None, NoReplyAddress::FormWithoutAddress),
+        (
+            Some("a@alpha.example.co.jp, b@beta.example.jp"),
+            NoReplyAddress::FormAddressUnusable("a@alpha.example.co.jp, b@beta.example.jp".into()),
+        ),
+        (
+            Some("a@alpha.example.co.jp;b@beta.example.jp"),
+            NoReplyAddress::FormAddressUnusable("a@alpha.example.co.jp;b@beta.example.jp".into()),
+        ),
+        (
+            Some("a@alpha.example.co.jp,b@beta.example.jp"),
+            NoReplyAddress::FormAddressUnusable("a@alpha.example.co.jp,b@beta.example.jp".into()),
+        ),
+        (
+            Some("山田 <a@alpha.example.co.jp>"),
+            NoReplyAddress::FormAddressUnusable("山田 <a@alpha.example.co.jp>".into()),
+        ),
+    ] {
+        let mut fields = vec![("会社名", "アルファ"), ("お問合せ内容", "質問")];
+        fields.extend(email.map(|e| ("メールアドレス", e)));
+        let f = form_mail(&fields);
+        assert_eq!(reply_address(&f), Err(why.clone()));
+        let n = new_ticket(decide(
+            &intake(&f, &guard, jst(2026, 11, 25, 10, 0)),
+            &rules(),
+            &calendar(),
+        ));
+        assert_eq!(n.reply, None, "{email:?}");
+        assert_eq!(n.reply_withheld, Some(why.label_ja()));
+    }
+    let f = form_mail(&[("メールアドレス", " Yamada@Alpha.example.co.jp ")]);
+    assert_eq!(reply_address(&f), Ok("yamada@alpha.example.co.jp".into()));
+}
+
+#[test]
+fn single_address_accepts_one_plain_address_only() {
+    for ok in ["a@b.jp", "a.b+c@x-y.example.co.jp", "A@B.JP"] {
+        assert!(single_address(ok).is_some(), "{ok}");
+    }
+    for bad in [
+        "",
+        "a",
+        "a@b",
+        "a@@b.jp",
+        "a@b.jp,c@d.jp",
+        "a b@c.jp",
+        "<a@b.jp>",
+        ".a@b.jp",
+        "a@-b.jp",
+        "a@b..jp",
+        "あ@b.jp",
+    ] {
+        assert_eq!(single_address(bad), None, "{bad}");
+    }
+}
+
+/// Issue 7 item 7: Message-ID tokens carry 128 bits; both token sizes are recognised.
+#[test]
+fn message_ids_carry_a_128_bit_token() {
+    let id = message_id("NEO-DS", 7, u128::MAX - 1, "example.co.jp");
+    let token = id.split('.').nth(2).unwrap().split('@').next().unwrap();
+    assert_eq!(token.len(), 32, "{id}");
+    assert_eq!(
+        ticket_in_message_id(&id, "NEO-DS", "example.co.jp"),
+        Some(7)
+    );
+    assert_eq!(
+        ticket_in_message_id(
+            "neo-ds.000007.00000000deadbeef@example.co.jp",
+            "NEO-DS",
+            "example.co.jp"
+        ),
+        Some(7)
+    );
 }
