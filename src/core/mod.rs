@@ -1,5 +1,6 @@
 //! The pure core: no clock reads, no network, no disk. Time is always a parameter.
 
+pub mod address;
 pub mod calendar;
 pub mod classify;
 pub mod contract;

@@ -5,6 +5,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
+use super::address::Address;
 use super::calendar::BusinessCalendar;
 use super::classify::Category;
 use super::contract::{
@@ -375,26 +376,7 @@ pub fn reply_address(mail: &InboundMail) -> Result<String, NoReplyAddress> {
 /// `value` as one plain `local@domain` address, lowercased; `None` for anything else (two
 /// addresses, a display name, spaces, a domain without a dot).
 pub fn single_address(value: &str) -> Option<String> {
-    let value = value.trim();
-    let (local, domain) = value.split_once('@')?;
-    let atext = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c);
-    let local_ok = !local.is_empty()
-        && local.len() <= 64
-        && local.chars().all(atext)
-        && !local.starts_with('.')
-        && !local.ends_with('.')
-        && !local.contains("..");
-    let labels: Vec<&str> = domain.split('.').collect();
-    let domain_ok = labels.len() >= 2
-        && domain.len() <= 253
-        && labels.iter().all(|l| {
-            !l.is_empty()
-                && l.len() <= 63
-                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-        });
-    (local_ok && domain_ok).then(|| value.to_ascii_lowercase())
+    Address::parse(value).ok().map(Address::into_string)
 }
 
 /// The name a reply greets: the form's own 会社名 and ご担当者名 when the mail came through a
