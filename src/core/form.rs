@@ -1,9 +1,16 @@
 //! Web-form mail (R4 inquiries, R7 license applications): bodies of `【label】value` lines.
 //!
 //! A value starts after `】` (a leading `:`/`：` is dropped) and continues on the following
-//! lines until the next label line or a separator line (three or more of `-=━─＝－*＊_＿`),
-//! which forms use before their footer. Text before the first label and after a separator is
-//! not part of any value. Values are trimmed (ASCII and full-width spaces, blank lines).
+//! lines until one of:
+//! - the next label line;
+//! - a separator line (three or more of `-=━─＝－*＊_＿`) or a signature separator (`--` or
+//!   `-- ` alone on a line), which forms put before their footer (`申請日時：…`, `送信元IP：…`);
+//! - a blank line followed by a line that is not a label: the footer of a form without a
+//!   separator. This rule does not apply to the free-text inquiry body (see
+//!   [`FormField::is_free_text`]), whose paragraphs are kept.
+//!
+//! Text before the first label and after the end of a value is not part of any value. Values
+//! are trimmed (ASCII and full-width spaces, leading and trailing blank lines).
 //!
 //! Labels map to semantic [`FormField`]s through [`FormLabels`] (configurable; several labels
 //! may name one field). Labels compare after removing whitespace and folding full-width ASCII,
@@ -78,6 +85,18 @@ impl FormField {
             FormField::Reason => "reason",
             FormField::NewServerId => "new_server_id",
         }
+    }
+
+    /// Free text a customer writes in paragraphs: only the inquiry body (お問合せ内容).
+    ///
+    /// Such a value keeps blank lines between its paragraphs and ends only at the next label, a
+    /// separator line or a signature separator. Losing the second half of a question would hurt
+    /// more than showing staff a footer line, and the forms we know put a separator (`--` or a
+    /// rule) before their footer. Every other field (identifiers, names, a short reason, and
+    /// unknown labels) ends at a blank line followed by text, so a footer after a blank line
+    /// never becomes part of, say, a new server id.
+    pub fn is_free_text(self) -> bool {
+        self == FormField::Body
     }
 }
 
@@ -219,6 +238,15 @@ fn is_separator(line: &str) -> bool {
     t.chars().count() >= 3 && t.chars().all(|c| "-=━─＝－*＊_＿".contains(c))
 }
 
+/// `--` or `-- ` alone on a line (the usual signature separator, trailing space optional).
+fn is_signature_separator(line: &str) -> bool {
+    line.trim_end_matches(|c: char| c.is_whitespace()) == "--"
+}
+
+fn is_blank(line: &str) -> bool {
+    line.chars().all(char::is_whitespace)
+}
+
 /// `(label, rest)` when the line is a label line.
 fn label_line(line: &str) -> Option<(&str, &str)> {
     let t = line.trim_start_matches(|c: char| c.is_whitespace());
@@ -241,18 +269,27 @@ fn finish_value(lines: &[&str]) -> String {
     joined.trim_matches(|c: char| c.is_whitespace()).to_owned()
 }
 
+/// The value being filled.
+struct Open<'a> {
+    label: String,
+    field: Option<FormField>,
+    lines: Vec<&'a str>,
+    /// A blank line was seen since the last text line.
+    after_blank: bool,
+}
+
 /// Parse a form body. `None` when the text has no label line at all.
 pub fn parse_form(text: &str, labels: &FormLabels) -> Option<FormMail> {
     let mut fields: Vec<FormEntry> = Vec::new();
-    // The entry being filled and its lines; `None` between a separator and the next label.
-    let mut current: Option<(String, Vec<&str>)> = None;
+    // The value being filled; `None` once it has ended and before the next label.
+    let mut current: Option<Open<'_>> = None;
 
-    let flush = |current: &mut Option<(String, Vec<&str>)>, fields: &mut Vec<FormEntry>| {
-        if let Some((label, lines)) = current.take() {
+    let flush = |current: &mut Option<Open<'_>>, fields: &mut Vec<FormEntry>| {
+        if let Some(open) = current.take() {
             fields.push(FormEntry {
-                field: labels.field_for(&label),
-                value: finish_value(&lines),
-                label,
+                field: open.field,
+                value: finish_value(&open.lines),
+                label: open.label,
             });
         }
     };
@@ -260,11 +297,24 @@ pub fn parse_form(text: &str, labels: &FormLabels) -> Option<FormMail> {
     for line in text.lines() {
         if let Some((label, rest)) = label_line(line) {
             flush(&mut current, &mut fields);
-            current = Some((label.to_owned(), vec![rest]));
-        } else if is_separator(line) {
+            current = Some(Open {
+                label: label.to_owned(),
+                field: labels.field_for(label),
+                lines: vec![rest],
+                after_blank: false,
+            });
+        } else if is_separator(line) || is_signature_separator(line) {
             flush(&mut current, &mut fields);
-        } else if let Some((_, lines)) = current.as_mut() {
-            lines.push(line);
+        } else if let Some(open) = current.as_mut() {
+            if is_blank(line) {
+                open.after_blank = true;
+                open.lines.push(line);
+            } else if open.after_blank && !open.field.is_some_and(FormField::is_free_text) {
+                flush(&mut current, &mut fields);
+            } else {
+                open.after_blank = false;
+                open.lines.push(line);
+            }
         }
     }
     flush(&mut current, &mut fields);
@@ -380,6 +430,95 @@ mod tests {
         assert_eq!(labels.field_for("ご質問"), Some(FormField::Body));
         assert_eq!(labels.field_for("会社名"), Some(FormField::Company));
         assert!(serde_json::from_str::<FormLabels>(r#"{"nope": "x"}"#).is_err());
+    }
+
+    /// A license-application form as the web form sends it: the footer follows a blank line
+    /// and a `--` signature separator.
+    const LICENSE_WITH_FOOTER: &str = "ライセンスキー再発行申請フォームより、以下の申請がありました。\n\n\
+        【お客様番号】C-1002\n\
+        【ライセンス番号】DNDS-2026-01152\n\
+        【メールアドレス】suzuki@beta.example.jp\n\
+        【申請理由】サーバー変更\n\
+        【新サーバー識別子】HID-A27F-6C19\n\
+        \n\
+        --\n\
+        申請日時：2026-11-24 17:05:33\n\
+        送信元IP：198.51.100.77\n";
+
+    #[test]
+    fn license_form_footer_is_not_part_of_the_last_field() {
+        let form = parse_form(LICENSE_WITH_FOOTER, &FormLabels::default()).expect("form");
+        assert_eq!(form.kind, FormKind::LicenseApplication);
+        assert_eq!(form.get(FormField::NewServerId), Some("HID-A27F-6C19"));
+        assert_eq!(form.get(FormField::Reason), Some("サーバー変更"));
+        assert_eq!(form.fields.len(), 5);
+    }
+
+    #[test]
+    fn signature_separator_ends_a_field_with_or_without_blank_line() {
+        for sep in ["--", "-- ", "--\t"] {
+            let text = format!(
+                "【新サーバー識別子】HID-1\n{sep}\n申請日時：2026-11-24 17:05:33\n\
+                 送信元IP：198.51.100.77\n"
+            );
+            let form = parse_form(&text, &FormLabels::default()).expect("form");
+            assert_eq!(form.get(FormField::NewServerId), Some("HID-1"), "{sep:?}");
+            let text = format!("【お問合せ内容】質問です。\n\n{sep}\n送信日時：2026-11-24\n");
+            let form = parse_form(&text, &FormLabels::default()).expect("form");
+            assert_eq!(form.get(FormField::Body), Some("質問です。"), "{sep:?}");
+        }
+    }
+
+    #[test]
+    fn blank_line_then_text_ends_a_field() {
+        // No separator at all: the footer only stands apart by a blank line.
+        let text = "【お客様番号】C-1002\n【新サーバー識別子】HID-A27F-6C19\n\n\
+                    申請日時：2026-11-24 17:05:33\n送信元IP：198.51.100.77\n";
+        let form = parse_form(text, &FormLabels::default()).expect("form");
+        assert_eq!(form.get(FormField::NewServerId), Some("HID-A27F-6C19"));
+        // A value still continues on the next lines, and a blank line before the next label
+        // only ends it.
+        let text = "【申請理由】サーバーの故障により\n新サーバーへ移行\n\n\n\
+                    【新サーバー識別子】HID-2\n\n\n";
+        let form = parse_form(text, &FormLabels::default()).expect("form");
+        assert_eq!(
+            form.get(FormField::Reason),
+            Some("サーバーの故障により\n新サーバーへ移行")
+        );
+        assert_eq!(form.get(FormField::NewServerId), Some("HID-2"));
+    }
+
+    #[test]
+    fn inquiry_body_keeps_its_paragraphs_until_the_signature() {
+        let text = "desknet's NEO 分散サーバー お問い合わせフォームより、以下の内容で送信がありました。\n\n\
+            【お客様番号】C-1005\n\
+            【会社名】株式会社イプシロン\n\
+            【お問合せ種別】不具合\n\
+            【お問合せ内容】子機から申請した稟議が親機の承認待ち一覧に表示されません。\n\
+            11月24日 10時頃に申請した3件が該当します。\n\
+            \n\
+            親機から申請したものは正常に表示されます。\n\
+            原因の調査をお願いいたします。\n\
+            \n\
+            --\n\
+            送信日時：2026-11-24 15:42:18\n\
+            送信元IP：198.51.100.77\n";
+        let form = parse_form(text, &FormLabels::default()).expect("form");
+        assert_eq!(
+            form.get(FormField::Body),
+            Some(
+                "子機から申請した稟議が親機の承認待ち一覧に表示されません。\n\
+                 11月24日 10時頃に申請した3件が該当します。\n\n\
+                 親機から申請したものは正常に表示されます。\n\
+                 原因の調査をお願いいたします。"
+            )
+        );
+        assert_eq!(form.get(FormField::Category), Some("不具合"));
+        // The body may also come first, with further labels after it.
+        let text = "【お問合せ内容】\n一段落目。\n\n二段落目。\n\n【会社名】A社\n\n--\nfooter\n";
+        let form = parse_form(text, &FormLabels::default()).expect("form");
+        assert_eq!(form.get(FormField::Body), Some("一段落目。\n\n二段落目。"));
+        assert_eq!(form.get(FormField::Company), Some("A社"));
     }
 
     #[test]

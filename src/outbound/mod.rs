@@ -60,32 +60,137 @@ pub enum ReplyCharset {
     Iso2022Jp,
 }
 
-/// ISO-2022-JP forms of the subject (RFC 2047 encoded words) and body (CRLF lines), or `None`
-/// when some character has no ISO-2022-JP form (emoji, rare kanji): such mail goes in UTF-8
-/// rather than with characters lost.
-fn iso_2022_jp(subject: &str, body: &str) -> Option<(String, Vec<u8>)> {
-    use base64::Engine as _;
-    let encode = |text: &str| {
-        let (bytes, _, unmappable) = encoding_rs::ISO_2022_JP.encode(text);
-        (!unmappable).then(|| bytes.into_owned())
-    };
-    // Each encoded word carries a short run of characters that starts and ends in ASCII mode,
-    // keeping every word under RFC 2047's 75 characters.
-    let chars: Vec<char> = subject.chars().collect();
-    let mut words = Vec::new();
-    for chunk in chars.chunks(10) {
-        let bytes = encode(&chunk.iter().collect::<String>())?;
-        words.push(format!(
-            "=?ISO-2022-JP?B?{}?=",
-            base64::engine::general_purpose::STANDARD.encode(bytes)
-        ));
+/// `text` in strict ISO-2022-JP (RFC 1468 as mail clients read it), or `None` when some
+/// character has no such form.
+///
+/// encoding_rs implements the WHATWG encoder, which also writes the NEC special characters of
+/// row 13 (`①`, `㈱`, `Ⅰ`) and the NEC-selected IBM extensions of rows 89-92 (`ⅰ`, `纊`,
+/// `髙`) as if they were JIS X 0208 (CP50220-style), switches to JIS-Roman for `¥` and `‾`,
+/// and silently turns half-width katakana into full-width. Strict decoders reject or garble
+/// those, so the output is checked: only ASCII and JIS X 0208 (`ESC ( B`, `ESC $ B`), every
+/// two-byte character in the assigned rows 1-8 and 16-84, and decoding gives `text` back
+/// exactly (so U+2212 MINUS SIGN, which comes back as U+FF0D, does not count as fitting).
+fn strict_iso_2022_jp(text: &str) -> Option<Vec<u8>> {
+    let (bytes, _, unmappable) = encoding_rs::ISO_2022_JP.encode(text);
+    if unmappable {
+        return None;
     }
-    let crlf = body.replace("\r\n", "\n").replace('\n', "\r\n");
-    Some((words.join("\r\n "), encode(&crlf)?))
+    let mut jis = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == 0x1b {
+            jis = match bytes.get(i + 1..i + 3)? {
+                b"$B" => true,
+                b"(B" => false,
+                _ => return None,
+            };
+            i += 3;
+        } else if jis {
+            // The encoder returns to ASCII before a line break, so this is a character.
+            let row = bytes[i].checked_sub(0x20)?;
+            let cell = bytes.get(i + 1)?.checked_sub(0x20)?;
+            if !matches!(row, 1..=8 | 16..=84) || !(1..=94).contains(&cell) {
+                return None;
+            }
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    let (back, malformed) = encoding_rs::ISO_2022_JP.decode_without_bom_handling(&bytes);
+    (!malformed && back == text).then(|| bytes.into_owned())
+}
+
+/// Raw bytes per RFC 2047 encoded word: 48 base64 characters, so a word is at most 66
+/// characters (`=?ISO-2022-JP?B?…?=`) and `Subject: ` plus one word stays within 78.
+const WORD_BYTES: usize = 36;
+
+/// `text` as RFC 2047 `B` encoded words in `charset`, each of whole characters (and, in
+/// ISO-2022-JP, starting and ending in ASCII mode) so that every word decodes on its own.
+/// ISO-2022-JP only for text [`strict_iso_2022_jp`] accepts.
+fn encoded_words(text: &str, charset: ReplyCharset) -> Vec<String> {
+    use base64::Engine as _;
+    let (label, encode): (&str, fn(&str) -> Vec<u8>) = match charset {
+        ReplyCharset::Utf8 => ("UTF-8", |t| t.as_bytes().to_vec()),
+        ReplyCharset::Iso2022Jp => ("ISO-2022-JP", |t| {
+            encoding_rs::ISO_2022_JP.encode(t).0.into_owned()
+        }),
+    };
+    let word = |bytes: &[u8]| {
+        format!(
+            "=?{label}?B?{}?=",
+            base64::engine::general_purpose::STANDARD.encode(bytes)
+        )
+    };
+    let mut words = Vec::new();
+    let mut chunk = String::new();
+    let mut chunk_bytes = Vec::new();
+    for c in text.chars() {
+        let mut candidate = chunk.clone();
+        candidate.push(c);
+        let bytes = encode(&candidate);
+        if bytes.len() > WORD_BYTES && !chunk.is_empty() {
+            words.push(word(&chunk_bytes));
+            chunk = c.to_string();
+            chunk_bytes = encode(&chunk);
+        } else {
+            chunk = candidate;
+            chunk_bytes = bytes;
+        }
+    }
+    if !chunk.is_empty() || words.is_empty() {
+        words.push(word(&chunk_bytes));
+    }
+    words
+}
+
+/// An unstructured header (Subject). Printable ASCII whose words are short stays readable
+/// text that lettre folds at spaces; anything else becomes encoded words in `charset`, one per
+/// line, so no line exceeds 78 octets however long the text (RFC 5322 allows 998 at most, and
+/// a long run without spaces cannot be folded otherwise).
+fn unstructured(name: &'static str, text: &str, charset: ReplyCharset) -> HeaderValue {
+    let name = HeaderName::new_from_ascii_str(name);
+    let plain = text.bytes().all(|b| (0x20..0x7f).contains(&b))
+        && !text.contains("=?")
+        && text.split(' ').all(|word| word.len() <= 60);
+    if plain {
+        HeaderValue::new(name, text.to_string())
+    } else {
+        let folded = encoded_words(text, charset).join("\r\n ");
+        HeaderValue::dangerous_new_pre_encoded(name, text.to_string(), folded)
+    }
+}
+
+/// A `From` header whose display name is encoded words in `charset`, folded like a subject,
+/// with the address on the last line or a line of its own.
+fn from_header(mailbox: &Mailbox, name: &str, charset: ReplyCharset) -> HeaderValue {
+    let address = format!("<{}>", mailbox.email);
+    let mut lines = encoded_words(name, charset);
+    // The last line starts with `From: ` when it is the first, else with one space.
+    let indent = if lines.len() == 1 { "From: ".len() } else { 1 };
+    match lines.last_mut() {
+        Some(last) if indent + last.len() + 1 + address.len() <= 78 => {
+            last.push(' ');
+            last.push_str(&address);
+        }
+        _ => lines.push(address),
+    }
+    HeaderValue::dangerous_new_pre_encoded(
+        HeaderName::new_from_ascii_str("From"),
+        // What lettre parses back (`Name <address>`) to check the message has a sender.
+        mailbox.to_string(),
+        lines.join("\r\n "),
+    )
 }
 
 /// Builds the RFC 5322 message with the threading and RFC 3834 headers every mail from the desk
-/// carries, in `charset` when every character of it has a form there, else in UTF-8.
+/// carries.
+///
+/// With [`ReplyCharset::Iso2022Jp`], the charset is decided per message: when the subject, the
+/// desk name and the body all fit strict ISO-2022-JP ([`strict_iso_2022_jp`]), every header
+/// (From display name, Subject) and the body are in ISO-2022-JP; otherwise the whole message
+/// is UTF-8, rather than with characters lost or written in a vendor extension. (Recipients
+/// carry no display names.)
 pub fn compose(
     charset: ReplyCharset,
     mail: &OutgoingMail,
@@ -94,12 +199,21 @@ pub fn compose(
     message_id: &str,
     date: DateTime<Utc>,
 ) -> Result<Composed, ComposeError> {
-    let jis = match charset {
-        ReplyCharset::Iso2022Jp => iso_2022_jp(&mail.subject, &mail.body),
+    let desk_name = desk_name.trim();
+    let crlf_body = mail.body.replace("\r\n", "\n").replace('\n', "\r\n");
+    let jis_body = match charset {
+        ReplyCharset::Iso2022Jp => strict_iso_2022_jp(&crlf_body).filter(|_| {
+            strict_iso_2022_jp(&mail.subject).is_some() && strict_iso_2022_jp(desk_name).is_some()
+        }),
         ReplyCharset::Utf8 => None,
     };
+    let charset = match jis_body {
+        Some(_) => ReplyCharset::Iso2022Jp,
+        None => ReplyCharset::Utf8,
+    };
+    let from = mailbox(desk_address, (!desk_name.is_empty()).then_some(desk_name))?;
     let mut builder = lettre::Message::builder()
-        .from(mailbox(desk_address, Some(desk_name))?)
+        .from(from.clone())
         .message_id(Some(angle(message_id)))
         .date(SystemTime::from(date))
         .raw_header(HeaderValue::new(
@@ -114,15 +228,12 @@ pub fn compose(
         .raw_header(HeaderValue::new(
             HeaderName::new_from_ascii_str(LOOP_HEADER),
             desk_address.to_string(),
-        ));
-    builder = match &jis {
-        Some((subject, _)) => builder.raw_header(HeaderValue::dangerous_new_pre_encoded(
-            HeaderName::new_from_ascii_str("Subject"),
-            mail.subject.clone(),
-            subject.clone(),
-        )),
-        None => builder.subject(mail.subject.clone()),
-    };
+        ))
+        .raw_header(unstructured("Subject", &mail.subject, charset));
+    if charset == ReplyCharset::Iso2022Jp && !desk_name.is_ascii() {
+        // lettre would write the name as UTF-8 encoded words; this replaces its From.
+        builder = builder.raw_header(from_header(&from, desk_name, charset));
+    }
     for to in &mail.to {
         builder = builder.to(mailbox(to, None)?);
     }
@@ -133,8 +244,8 @@ pub fn compose(
         let refs: Vec<String> = mail.references.iter().map(|r| angle(r)).collect();
         builder = builder.references(refs.join(" "));
     }
-    let part = match jis {
-        Some((_, body)) => {
+    let part = match jis_body {
+        Some(body) => {
             // ISO-2022-JP is a 7-bit charset; base64 only if lettre will not pass it as 7bit.
             let body = Body::new_with_encoding(body, ContentTransferEncoding::SevenBit)
                 .or_else(|raw| Body::new_with_encoding(raw, ContentTransferEncoding::Base64))
@@ -267,6 +378,220 @@ mod tests {
         let back = read_message(&raw, &[]).mail;
         assert_eq!(back.subject, "受付 😀");
         assert_eq!(back.text.trim_end(), "本文 😀");
+    }
+
+    const DESK_NAME: &str = "desknet's NEO 分散サーバー サポート窓口";
+
+    fn composed_as(charset: ReplyCharset, desk_name: &str, mail: &OutgoingMail) -> Vec<u8> {
+        let date = Utc
+            .with_ymd_and_hms(2026, 11, 25, 1, 0, 0)
+            .single()
+            .unwrap();
+        compose(
+            charset,
+            mail,
+            "support@example.co.jp",
+            desk_name,
+            "neo-ds.000007.1@example.co.jp",
+            date,
+        )
+        .unwrap()
+        .raw
+    }
+
+    /// The header section of a raw message, as lines without their CRLF.
+    fn header_lines(raw: &[u8]) -> Vec<&[u8]> {
+        let end = raw
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("a header section");
+        raw[..end]
+            .split(|&b| b == b'\n')
+            .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+            .collect()
+    }
+
+    /// One header field, unfolded.
+    fn header_field(raw: &[u8], name: &str) -> String {
+        let mut out = String::new();
+        let mut inside = false;
+        for line in header_lines(raw) {
+            let line = String::from_utf8_lossy(line);
+            if line.starts_with([' ', '\t']) {
+                if inside {
+                    out.push_str(&line);
+                }
+            } else if inside {
+                break;
+            } else if let Some(rest) = line.strip_prefix(&format!("{name}: ")) {
+                inside = true;
+                out.push_str(rest);
+            }
+        }
+        out
+    }
+
+    /// Every JIS X 0208 character in ISO-2022-JP bytes lies in rows 1-8 or 16-84 (no NEC
+    /// row 13, no IBM extensions), and only ASCII and JIS X 0208 are switched to.
+    fn assert_strict_jis(bytes: &[u8]) {
+        let mut two_byte = false;
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i] == 0x1b {
+                let esc = &bytes[i..(i + 3).min(bytes.len())];
+                two_byte = match esc {
+                    b"\x1b$B" => true,
+                    b"\x1b(B" => false,
+                    other => panic!("escape sequence {other:?} is not strict ISO-2022-JP"),
+                };
+                i += 3;
+            } else if two_byte && !matches!(bytes[i], b'\r' | b'\n') {
+                let row = bytes[i] - 0x20;
+                assert!(
+                    matches!(row, 1..=8 | 16..=84),
+                    "JIS row {row} is not plain JIS X 0208"
+                );
+                i += 2;
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// The ISO-2022-JP payloads of the encoded words of one header field.
+    fn jis_words(field: &str) -> Vec<Vec<u8>> {
+        use base64::Engine as _;
+        field
+            .split("=?ISO-2022-JP?B?")
+            .skip(1)
+            .map(|w| {
+                let b64 = w.split("?=").next().expect("closed word");
+                base64::engine::general_purpose::STANDARD
+                    .decode(b64)
+                    .expect("base64")
+            })
+            .collect()
+    }
+
+    #[test]
+    fn iso_2022_jp_mail_has_the_desk_name_and_subject_in_iso_2022_jp_too() {
+        let subject = "[NEO-DS#000007] お問合せ受付のお知らせ：同期エラー（至急）～";
+        let body = "山田 太郎 様\n\n受付時間：9:00～17:30\n";
+        let raw = composed_as(ReplyCharset::Iso2022Jp, DESK_NAME, &reply(subject, body));
+        let text = String::from_utf8_lossy(&raw);
+        assert!(raw.iter().all(u8::is_ascii), "{text}");
+        assert!(!text.to_ascii_lowercase().contains("utf-8"), "{text}");
+        let from = header_field(&raw, "From");
+        assert!(from.starts_with("=?ISO-2022-JP?B?"), "{from}");
+        assert!(from.ends_with(" <support@example.co.jp>"), "{from}");
+        let subject_field = header_field(&raw, "Subject");
+        assert!(
+            subject_field.starts_with("=?ISO-2022-JP?B?"),
+            "{subject_field}"
+        );
+        for word in jis_words(&from).iter().chain(&jis_words(&subject_field)) {
+            assert_strict_jis(word);
+        }
+        let body_start = text.find("\r\n\r\n").expect("body") + 4;
+        assert_strict_jis(&raw[body_start..]);
+
+        let parsed = mail_parser::MessageParser::default()
+            .parse(&raw[..])
+            .expect("mail-parser reads it");
+        let sender = parsed.from().and_then(|a| a.first()).expect("From");
+        assert_eq!(sender.name(), Some(DESK_NAME));
+        assert_eq!(sender.address(), Some("support@example.co.jp"));
+        assert_eq!(parsed.subject(), Some(subject));
+        assert_eq!(
+            parsed
+                .body_text(0)
+                .map(|t| t.replace("\r\n", "\n").trim_end().to_string()),
+            Some(body.trim_end().to_string())
+        );
+        let back = read_message(&raw, &[]).mail;
+        assert_eq!(back.from.and_then(|m| m.name).as_deref(), Some(DESK_NAME));
+        assert_eq!(back.subject, subject);
+    }
+
+    #[test]
+    fn characters_outside_plain_jis_x_0208_send_the_whole_message_in_utf8() {
+        // NEC row 13 (①, ㈱, Ⅰ), NEC-selected IBM and IBM extensions (ⅰ, 纊, 髙), half-width
+        // katakana and JIS-Roman (¥) have no strict ISO-2022-JP form, wherever they appear.
+        for odd in ["①", "㈱", "Ⅰ", "ⅰ", "纊", "髙", "ｱ", "¥"] {
+            let cases = [
+                (
+                    DESK_NAME.to_string(),
+                    format!("受付{odd}"),
+                    "本文\n".to_string(),
+                ),
+                (
+                    DESK_NAME.to_string(),
+                    "受付".to_string(),
+                    format!("本文{odd}\n"),
+                ),
+                (
+                    format!("{odd}サポート窓口"),
+                    "受付".to_string(),
+                    "本文\n".to_string(),
+                ),
+            ];
+            for (desk_name, subject, body) in cases {
+                let raw = composed_as(ReplyCharset::Iso2022Jp, &desk_name, &reply(&subject, &body));
+                let text = String::from_utf8_lossy(&raw);
+                assert!(!text.contains("ISO-2022-JP"), "{odd}: {text}");
+                assert!(
+                    text.to_ascii_lowercase().contains("charset=utf-8"),
+                    "{odd}: {text}"
+                );
+                let parsed = mail_parser::MessageParser::default()
+                    .parse(&raw[..])
+                    .expect("mail-parser reads it");
+                let sender = parsed.from().and_then(|a| a.first()).expect("From");
+                assert_eq!(sender.name(), Some(desk_name.as_str()), "{text}");
+                assert_eq!(parsed.subject(), Some(subject.as_str()));
+                assert_eq!(
+                    parsed
+                        .body_text(0)
+                        .map(|t| t.replace("\r\n", "\n").trim_end().to_string()),
+                    Some(body.trim_end().to_string())
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn no_header_line_exceeds_rfc_5322_limits_whatever_the_subject() {
+        let japanese: String = "分散サーバーの同期エラー、"
+            .chars()
+            .cycle()
+            .take(5000)
+            .collect();
+        let ascii: String = "abcdefghij0123456789".chars().cycle().take(5000).collect();
+        let mixed: String = format!("{} {} ①", &ascii[..1000], japanese);
+        // Plain words lettre folds at the spaces.
+        let words: String = "Re: server sync error "
+            .chars()
+            .cycle()
+            .take(4999)
+            .collect();
+        for charset in [ReplyCharset::Utf8, ReplyCharset::Iso2022Jp] {
+            for subject in [&japanese, &ascii, &mixed, &words] {
+                let raw = composed_as(charset, DESK_NAME, &reply(subject, "本文\n"));
+                for line in header_lines(&raw) {
+                    assert!(
+                        line.len() <= 78,
+                        "{charset:?}: {} octets: {}",
+                        line.len(),
+                        String::from_utf8_lossy(line)
+                    );
+                }
+                let parsed = mail_parser::MessageParser::default()
+                    .parse(&raw[..])
+                    .expect("mail-parser reads it");
+                assert_eq!(parsed.subject(), Some(subject.as_str()), "{charset:?}");
+                assert_eq!(read_message(&raw, &[]).mail.subject, *subject);
+            }
+        }
     }
 
     #[test]
