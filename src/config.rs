@@ -2,7 +2,9 @@
 //! validated [`Config`] the daemon runs on.
 //!
 //! Validation reports every problem at once, each naming its key, so an admin fixes a config in
-//! one round instead of one error per restart. Secrets are never inline: a [`Secret`] records
+//! one round instead of one error per restart: a table that does not fit its raw struct is read
+//! again key by key, so an unknown or mistyped key is one problem beside the others of its
+//! section, not a veil over them. Secrets are never inline: a [`Secret`] records
 //! where the password lives and reads it only at connect time.
 //!
 //! Choices the design left open (the annotated `deploy/madoguchi.example.toml` says the same to
@@ -27,6 +29,8 @@ use chrono::{NaiveDate, NaiveTime, Weekday};
 use chrono_tz::Tz;
 use serde::Deserialize;
 use serde::de::{DeserializeOwned, IgnoredAny};
+use toml::Spanned;
+use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 use crate::core::calendar::{BusinessCalendar, CalendarSpec, CompanyClosure, Window};
 
@@ -521,22 +525,28 @@ impl Config {
         }
     }
 
-    /// Parses and validates TOML text; relative paths resolve against `base_dir`.
+    /// Parses and validates TOML text; relative paths resolve against `base_dir`. Every problem
+    /// of the file is reported: keys that do not fit the schema (unknown, wrong type) first, in
+    /// file order, then the values that fail validation.
     pub fn from_toml_str(text: &str, base_dir: &Path) -> Result<Config, ConfigErrors> {
-        let (raw, mut problems, failed) = match toml::from_str::<RawConfig>(text) {
-            Ok(raw) => return Config::from_raw(raw, base_dir),
-            Err(_) => parse_by_section(text),
+        let parsed = parse_raw(text);
+        let Some(raw) = parsed.raw else {
+            return Err(ConfigErrors {
+                path: None,
+                problems: parsed.problems,
+            });
         };
-        // Still validate the sections that parsed, so one typo does not hide other mistakes;
-        // problems inside a section that failed to parse would be artefacts of its defaults.
-        if let Some(raw) = raw
-            && let Err(more) = Config::from_raw(raw, base_dir)
-        {
-            problems.extend(more.problems.into_iter().filter(|p| {
-                !failed.iter().any(|s| {
-                    p.key == *s || p.key.strip_prefix(s).is_some_and(|r| r.starts_with('.'))
-                })
-            }));
+        let mut problems = parsed.problems;
+        match Config::from_raw(raw, base_dir) {
+            Ok(config) if problems.is_empty() => return Ok(config),
+            Ok(_) => {}
+            // A key left out for not fitting the schema reads as unset; what validation says
+            // about it (or under it) is an artefact of that, not news.
+            Err(more) => problems.extend(
+                more.problems
+                    .into_iter()
+                    .filter(|p| !parsed.dropped.iter().any(|d| is_at_or_under(&p.key, d))),
+            ),
         }
         Err(ConfigErrors {
             path: None,
@@ -686,20 +696,44 @@ impl Config {
     }
 }
 
-/// Section-wise parse after a whole-file parse failed: serde stops at the first error, so each
-/// top-level table is parsed on its own to report one error per broken table instead of one
-/// per file. Returns the raw config (broken tables defaulted), the parse problems and the
-/// names of the broken tables.
-fn parse_by_section(text: &str) -> (Option<RawConfig>, Vec<Problem>, Vec<&'static str>) {
-    let mut problems = Vec::new();
-    if let Err(e) = text.parse::<toml::Table>() {
-        problems.push(toml_problem(text, "", &e));
-        return (None, problems, Vec::new());
-    }
+/// `key` is `prefix` or a key inside it (`desk.staff` is under `desk`; `desk.staff[1]` under
+/// `desk.staff`).
+fn is_at_or_under(key: &str, prefix: &str) -> bool {
+    key.strip_prefix(prefix)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+}
 
-    #[derive(Deserialize)]
+/// The file read into [`RawConfig`] as far as it fits the schema.
+struct Parsed {
+    /// `None` only when the file is not TOML at all.
+    raw: Option<RawConfig>,
+    /// Keys that do not fit the schema, in file order.
+    problems: Vec<Problem>,
+    /// Dotted paths left out of `raw` because of those problems.
+    dropped: Vec<String>,
+}
+
+/// Reads the file into the `deny_unknown_fields` raw structs without letting one bad key hide
+/// the rest: serde stops at the first error of a struct, so a table that fails as a whole is
+/// read again key by key, each key alone against the same struct. A key that fails on its own
+/// (unknown, wrong type) is one problem and is left out; the table's other keys still count.
+/// The raw structs stay the one schema: no list of known keys is kept beside them.
+fn parse_raw(text: &str) -> Parsed {
+    let doc = match DeTable::parse(text) {
+        Ok(doc) => doc,
+        Err(e) => {
+            return Parsed {
+                raw: None,
+                problems: vec![toml_problem(text, "", &e)],
+                dropped: Vec::new(),
+            };
+        }
+    };
+
+    /// The top level: only its keys are checked here; each section is read below.
+    #[derive(Default, Deserialize)]
     #[serde(deny_unknown_fields)]
-    #[allow(dead_code)] // only parsed for its unknown-key check
+    #[allow(dead_code)] // only read for its key check
     struct TopLevel {
         desk: Option<IgnoredAny>,
         hours: Option<IgnoredAny>,
@@ -709,85 +743,114 @@ fn parse_by_section(text: &str) -> (Option<RawConfig>, Vec<Problem>, Vec<&'stati
         classify: Option<IgnoredAny>,
         forms: Option<IgnoredAny>,
     }
-    #[derive(Deserialize)]
-    struct ClassifyOnly {
-        #[serde(default)]
-        classify: ClassifyRules,
-    }
-    #[derive(Deserialize)]
-    struct FormsOnly {
-        #[serde(default)]
-        forms: FormLabels,
-    }
-    #[derive(Deserialize)]
-    struct DeskOnly {
-        #[serde(default)]
-        desk: RawDesk,
-    }
-    #[derive(Deserialize)]
-    struct HoursOnly {
-        #[serde(default)]
-        hours: RawHours,
-    }
-    #[derive(Deserialize)]
-    struct StorageOnly {
-        #[serde(default)]
-        storage: RawStorage,
-    }
-    #[derive(Deserialize)]
-    struct IntakeOnly {
-        #[serde(default)]
-        intake: RawIntake,
-    }
-    #[derive(Deserialize)]
-    struct OutboundOnly {
-        #[serde(default)]
-        outbound: RawOutbound,
-    }
 
-    let mut failed = Vec::new();
-    let mut section = |name: &'static str, result: Result<(), toml::de::Error>| {
-        if let Err(e) = result {
-            problems.push(toml_problem(text, name, &e));
-            failed.push(name);
-        }
+    let mut reader = KeyReader {
+        text,
+        problems: Vec::new(),
+        dropped: Vec::new(),
     };
-    let mut raw = RawConfig::default();
-    section("", parse_as::<TopLevel>(text).map(drop));
-    section(
-        "desk",
-        parse_as::<DeskOnly>(text).map(|s| raw.desk = s.desk),
-    );
-    section(
-        "hours",
-        parse_as::<HoursOnly>(text).map(|s| raw.hours = s.hours),
-    );
-    section(
-        "storage",
-        parse_as::<StorageOnly>(text).map(|s| raw.storage = s.storage),
-    );
-    section(
-        "intake",
-        parse_as::<IntakeOnly>(text).map(|s| raw.intake = s.intake),
-    );
-    section(
-        "outbound",
-        parse_as::<OutboundOnly>(text).map(|s| raw.outbound = s.outbound),
-    );
-    section(
-        "classify",
-        parse_as::<ClassifyOnly>(text).map(|s| raw.classify = s.classify),
-    );
-    section(
-        "forms",
-        parse_as::<FormsOnly>(text).map(|s| raw.forms = s.forms),
-    );
-    failed.retain(|s| !s.is_empty());
-    (Some(raw), problems, failed)
+    let span = doc.span();
+    let root = doc.into_inner();
+    let _: TopLevel = reader.read("", &Spanned::new(span, DeValue::Table(root.clone())));
+    let section = |name: &str| root.get(name);
+    let raw = RawConfig {
+        desk: reader.read_opt("desk", section("desk")),
+        hours: reader.read_opt("hours", section("hours")),
+        storage: reader.read_opt("storage", section("storage")),
+        intake: reader.read_opt("intake", section("intake")),
+        outbound: reader.read_opt("outbound", section("outbound")),
+        classify: reader.read_opt("classify", section("classify")),
+        forms: reader.read_opt("forms", section("forms")),
+    };
+    // `kind` decides which keys a section may have: without it, every other complaint about
+    // the section would be a guess.
+    for kind in ["intake.kind", "outbound.kind"] {
+        if reader.dropped.iter().any(|d| d == kind)
+            && let Some((section, _)) = kind.split_once('.')
+        {
+            reader.dropped.push(section.to_owned());
+        }
+    }
+    reader.problems.sort_by_key(|(at, _)| *at);
+    Parsed {
+        raw: Some(raw),
+        problems: reader.problems.into_iter().map(|(_, p)| p).collect(),
+        dropped: reader.dropped,
+    }
 }
 
-fn parse_as<T: DeserializeOwned>(text: &str) -> Result<T, toml::de::Error> {
-    toml::from_str(text)
+/// Reads tables key by key (see [`parse_raw`]).
+struct KeyReader<'t> {
+    text: &'t str,
+    /// With the byte offset they concern, for file order.
+    problems: Vec<(usize, Problem)>,
+    dropped: Vec<String>,
+}
+
+impl KeyReader<'_> {
+    fn read_opt<T: DeserializeOwned + Default>(
+        &mut self,
+        path: &str,
+        value: Option<&Spanned<DeValue<'_>>>,
+    ) -> T {
+        value.map_or_else(T::default, |v| self.read(path, v))
+    }
+
+    /// `T` from the table `value` at `path`, leaving out (and reporting) each key that does not
+    /// fit `T` on its own.
+    fn read<T: DeserializeOwned + Default>(
+        &mut self,
+        path: &str,
+        value: &Spanned<DeValue<'_>>,
+    ) -> T {
+        let span = value.span();
+        let whole = match T::deserialize(ValueDeserializer::from(value.clone())) {
+            Ok(t) => return t,
+            Err(e) => e,
+        };
+        let Some(table) = value.get_ref().as_table() else {
+            // Not a table at all (`desk = 5`).
+            self.problem(path, span.start, &whole);
+            return T::default();
+        };
+        let mut entries: Vec<_> = table.iter().collect();
+        entries.sort_by_key(|(k, _)| k.span().start);
+        let mut fitting = DeTable::new();
+        for (key, item) in entries {
+            let mut alone = DeTable::new();
+            alone.insert(key.clone(), item.clone());
+            let one = Spanned::new(span.clone(), DeValue::Table(alone));
+            match T::deserialize(ValueDeserializer::from(one)) {
+                Ok(_) => {
+                    fitting.insert(key.clone(), item.clone());
+                }
+                Err(e) => {
+                    let key_path = if path.is_empty() {
+                        key.get_ref().to_string()
+                    } else {
+                        format!("{path}.{}", key.get_ref())
+                    };
+                    self.problem(&key_path, key.span().start, &e);
+                }
+            }
+        }
+        let fitting = Spanned::new(span.clone(), DeValue::Table(fitting));
+        match T::deserialize(ValueDeserializer::from(fitting)) {
+            Ok(t) => t,
+            // Keys that fit one by one but not together: the schema has no such rule today;
+            // report the table rather than guess.
+            Err(e) => {
+                self.problem(path, span.start, &e);
+                T::default()
+            }
+        }
+    }
+
+    fn problem(&mut self, path: &str, fallback_at: usize, e: &toml::de::Error) {
+        let at = e.span().map_or(fallback_at, |s| s.start);
+        self.problems.push((at, toml_problem(self.text, path, e)));
+        self.dropped.push(path.to_owned());
+    }
 }
 
 /// toml's own Display spans several lines with a source excerpt; one line per problem keeps
@@ -1830,24 +1893,100 @@ kind = "carrier-pigeon"
              [intake]\nmaildir = \"in\"\npasswrd = 1\n\
              [extra]\n",
         );
-        assert_eq!(e.keys(), ["", "desk", "intake", "hours.windows[0]"], "{e}");
-        assert!(
-            e.problems[0]
-                .message
-                .starts_with("line 9, column 2: unknown field `extra`")
+        // Keys outside the schema first, in file order, each at its own dotted path.
+        assert_eq!(
+            e.keys(),
+            ["desk.adress", "intake.passwrd", "extra", "hours.windows[0]"],
+            "{e}"
         );
         assert!(
-            e.problems[1]
+            e.problems[0]
                 .message
                 .starts_with("line 3, column 1: unknown field `adress`"),
             "{e}"
         );
         assert!(
-            e.problems[2].message.contains("unknown field `passwrd`"),
+            e.problems[1].message.contains("unknown field `passwrd`"),
             "{e}"
         );
-        // Problems inside a broken section are not guessed at (no spurious desk.address).
+        assert!(
+            e.problems[2]
+                .message
+                .starts_with("line 9, column 2: unknown field `extra`"),
+            "{e}"
+        );
+        // The rest of a section with an unknown key is still read (no spurious desk.address).
         assert!(!e.keys().contains(&"desk.address"));
+    }
+
+    #[test]
+    fn an_unknown_key_does_not_hide_the_other_problems_of_its_section() {
+        // One typo in [desk] plus four other [desk] mistakes: all five in one run.
+        let e = errors(
+            "[desk]\n\
+             address = \"support example.co.jp\"\n\
+             ticket_prefix = \"NEO_DS\"\n\
+             notfy = [\"team@example.co.jp\"]\n\
+             reopen_days = 400\n\
+             reply_charset = \"shift_jis\"\n",
+        );
+        assert_eq!(
+            e.keys(),
+            [
+                "desk.notfy",
+                "desk.address",
+                "desk.ticket_prefix",
+                "desk.reopen_days",
+                "desk.reply_charset",
+            ],
+            "{e}"
+        );
+        assert!(
+            e.problems[0]
+                .message
+                .starts_with("line 4, column 1: unknown field `notfy`, expected one of"),
+            "{e}"
+        );
+        assert!(e.problems[0].message.contains("`notify`"), "{e}");
+    }
+
+    #[test]
+    fn a_wrong_type_does_not_hide_the_other_problems_of_its_section() {
+        let e = errors(
+            "[desk]\naddress = \"a@b\"\nreopen_days = \"14\"\nticket_prefix = \"NEO_DS\"\n\
+             [intake]\nkind = \"imap\"\nport = \"993\"\nhost = \"imap example\"\n\
+             user = \"support\"\npassword_env = \"IMAP_PASSWORD\"\n",
+        );
+        assert_eq!(
+            e.keys(),
+            [
+                "desk.reopen_days",
+                "intake.port",
+                "desk.ticket_prefix",
+                "intake.host",
+            ],
+            "{e}"
+        );
+        assert!(
+            e.problems[0]
+                .message
+                .starts_with("line 3, column 15: invalid type"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_key_left_out_is_not_guessed_at() {
+        // A section that is not a table, a `kind` of the wrong type, a list with a bad item:
+        // each is one problem, and validation says nothing about what was left out.
+        let e = errors(
+            "desk = 5\n\
+             [intake]\nkind = 1\nhost = \"imap.example.co.jp\"\nport = 993\n\
+             [outbound]\nkind = \"file\"\ndir = [\"out\", 2]\n",
+        );
+        assert_eq!(e.keys(), ["desk", "intake.kind", "outbound.dir"], "{e}");
+        assert!(e.problems[0].message.starts_with("line 1, column "), "{e}");
+        assert!(e.problems[2].message.starts_with("line 8, column "), "{e}");
     }
 
     #[test]
@@ -1860,9 +1999,9 @@ kind = "carrier-pigeon"
     }
 
     #[test]
-    fn wrong_type_is_reported_with_its_section() {
+    fn wrong_type_is_reported_with_its_key() {
         let e = errors("[desk]\naddress = \"a@b\"\nreopen_days = \"14\"\n");
-        assert_eq!(e.keys(), ["desk"]);
+        assert_eq!(e.keys(), ["desk.reopen_days"]);
         assert!(
             e.problems[0]
                 .message
@@ -2282,7 +2421,7 @@ mod classify_and_forms_tests {
             base,
         )
         .unwrap_err();
-        assert_eq!(bad.keys(), ["classify", "forms"], "{bad}");
+        assert_eq!(bad.keys(), ["classify.keyword", "forms.nope"], "{bad}");
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //!
 //! Both files are UTF-8 with a header line; a UTF-8 BOM is skipped and every field (and header
 //! name) is trimmed. Every problem in a file is reported, each with its file, line (1-based, the
-//! header is line 1) and column, so an administrator can fix a file in one go. Conventions:
+//! header is line 1) and column, so an administrator can fix a file in one go; [`check_import`]
+//! does the same for both files of an import at once (field errors, unknown contracts, R9–R11),
+//! sorted by file then line. Conventions:
 //! - header names match ASCII case-insensitively and may come in any order; unknown or repeated
 //!   names are errors. Columns whose values may be empty (`domains`, `server_id`; `purchased`,
 //!   `start`, `end`) may also be left out of the header entirely;
@@ -133,10 +135,47 @@ pub fn parse_contracts(
     file_name: &str,
     input: impl Read,
 ) -> Result<Vec<ContractRecord>, CsvErrors> {
+    read_contracts(file_name, input).finish()
+}
+
+/// What one CSV file gave: the rows that passed, every problem, and the contract ids of the
+/// rows that did not pass (as far as they could be read).
+struct FileRead<T> {
+    records: Vec<T>,
+    errors: Vec<CsvError>,
+    /// `false` when the file could not be read as a table at all (encoding, header).
+    readable: bool,
+    /// Contract ids on rows that were rejected.
+    rejected_ids: Vec<String>,
+}
+
+impl<T> FileRead<T> {
+    fn unreadable(p: Problems) -> Self {
+        FileRead {
+            records: Vec::new(),
+            errors: p.errors,
+            readable: false,
+            rejected_ids: Vec::new(),
+        }
+    }
+
+    fn finish(self) -> Result<Vec<T>, CsvErrors> {
+        if self.errors.is_empty() {
+            Ok(self.records)
+        } else {
+            Err(CsvErrors {
+                errors: self.errors,
+            })
+        }
+    }
+}
+
+fn read_contracts(file_name: &str, input: impl Read) -> FileRead<ContractRecord> {
     let mut p = Problems::new(file_name);
-    let Some(rows) = read_table(&mut p, input, CONTRACT_COLUMNS) else {
-        return Err(p.into_errors());
+    let Some(Table { rows, dropped_keys }) = read_table(&mut p, input, CONTRACT_COLUMNS) else {
+        return FileRead::unreadable(p);
     };
+    let mut rejected_ids = dropped_keys;
     let mut records = Vec::with_capacity(rows.len());
     let mut seen: HashMap<String, usize> = HashMap::new();
     for row in rows {
@@ -166,6 +205,7 @@ pub fn parse_contracts(
             }
         }
         if p.errors.len() != before {
+            rejected_ids.extend(contract_id);
             continue;
         }
         if let (
@@ -198,17 +238,27 @@ pub fn parse_contracts(
             });
         }
     }
-    p.finish(records)
+    FileRead {
+        records,
+        errors: p.errors,
+        readable: true,
+        rejected_ids,
+    }
 }
 
 /// Parses orders.csv. Checks each row on its own (kind, dates, `purchased` only on initial
 /// orders, certificate `start`/`end` both or neither and in order); the rules across a
 /// contract's orders (R9–R11) are checked by [`periods_by_contract`].
 pub fn parse_orders(file_name: &str, input: impl Read) -> Result<Vec<OrderRecord>, CsvErrors> {
+    read_orders(file_name, input).finish()
+}
+
+fn read_orders(file_name: &str, input: impl Read) -> FileRead<OrderRecord> {
     let mut p = Problems::new(file_name);
-    let Some(rows) = read_table(&mut p, input, ORDER_COLUMNS) else {
-        return Err(p.into_errors());
+    let Some(Table { rows, dropped_keys }) = read_table(&mut p, input, ORDER_COLUMNS) else {
+        return FileRead::unreadable(p);
     };
+    let mut rejected_ids = dropped_keys;
     let mut records = Vec::with_capacity(rows.len());
     for row in rows {
         let before = p.errors.len();
@@ -253,6 +303,7 @@ pub fn parse_orders(file_name: &str, input: impl Read) -> Result<Vec<OrderRecord
             _ => None,
         };
         if p.errors.len() != before {
+            rejected_ids.extend(contract_id);
             continue;
         }
         if let (Some(contract_id), Some(kind), Some(Some(received)), Some(purchased)) =
@@ -270,7 +321,12 @@ pub fn parse_orders(file_name: &str, input: impl Read) -> Result<Vec<OrderRecord
             });
         }
     }
-    p.finish(records)
+    FileRead {
+        records,
+        errors: p.errors,
+        readable: true,
+        rejected_ids,
+    }
 }
 
 /// Groups orders by contract and applies R9–R12 to each contract's orders
@@ -331,6 +387,65 @@ pub fn check_contracts_known(
     p.finish(())
 }
 
+/// The files of one `contracts import`, checked together.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportFiles {
+    pub contracts: Vec<ContractRecord>,
+    /// `None` when no orders file was given.
+    pub orders: Option<Vec<OrderRecord>>,
+}
+
+/// Checks contracts.csv and, when given, orders.csv for an import, and reports every problem
+/// of both in one go, sorted by file (contracts first) then line: field errors in either file,
+/// orders naming a contract that neither the file nor `known` (the store's ids) has, and order
+/// histories R9–R11 reject. Nothing is guessed at: a contract whose row was rejected still
+/// counts as known to its orders, and the history of a contract with a rejected order row is
+/// not judged (its missing order would make a false conflict).
+pub fn check_import(
+    contracts_file: &str,
+    contracts: impl Read,
+    orders: Option<(&str, &mut dyn Read)>,
+    known: &[String],
+) -> Result<ImportFiles, CsvErrors> {
+    let contracts = read_contracts(contracts_file, contracts);
+    let mut errors: Vec<(usize, CsvError)> = contracts.errors.into_iter().map(|e| (0, e)).collect();
+    let orders = orders.map(|(orders_file, input)| {
+        let read = read_orders(orders_file, input);
+        errors.extend(read.errors.into_iter().map(|e| (1, e)));
+        // Unknown contracts, unless contracts.csv could not be read (then every order would be
+        // "unknown", and the file's own error says what is wrong).
+        if contracts.readable {
+            let mut all_known = known.to_vec();
+            all_known.extend(contracts.records.iter().map(|c| c.contract_id.clone()));
+            all_known.extend(contracts.rejected_ids.iter().cloned());
+            if let Err(e) = check_contracts_known(&read.records, &all_known, orders_file) {
+                errors.extend(e.errors.into_iter().map(|e| (1, e)));
+            }
+        }
+        let complete: Vec<OrderRecord> = read
+            .records
+            .iter()
+            .filter(|o| !read.rejected_ids.contains(&o.contract_id))
+            .cloned()
+            .collect();
+        if let Err(e) = periods_by_contract(&complete, orders_file) {
+            errors.extend(e.errors.into_iter().map(|e| (1, e)));
+        }
+        read.records
+    });
+    if errors.is_empty() {
+        return Ok(ImportFiles {
+            contracts: contracts.records,
+            orders,
+        });
+    }
+    // Stable: problems on one line keep their column order.
+    errors.sort_by_key(|(file, e)| (*file, e.line));
+    Err(CsvErrors {
+        errors: errors.into_iter().map(|(_, e)| e).collect(),
+    })
+}
+
 fn problem_column(problem: &OrderProblem) -> &'static str {
     match problem {
         OrderProblem::PurchasedNotInitial { .. } => "purchased",
@@ -368,6 +483,14 @@ struct Row {
     values: Vec<String>,
 }
 
+/// The rows of a file that could be read.
+struct Table {
+    rows: Vec<Row>,
+    /// The first spec column's value (the contract id) of rows dropped as unreadable (wrong
+    /// field count, control characters), where there is one.
+    dropped_keys: Vec<String>,
+}
+
 struct Problems {
     file: String,
     errors: Vec<CsvError>,
@@ -399,19 +522,13 @@ impl Problems {
             })
         }
     }
-
-    fn into_errors(self) -> CsvErrors {
-        CsvErrors {
-            errors: self.errors,
-        }
-    }
 }
 
 /// Reads the whole input, checks encoding and header, and returns the non-blank rows with
 /// values arranged per `spec`. Problems that make the file unreadable (encoding, header) are
 /// added to `p` and give `None`; per-row problems (wrong field count, control characters) are
 /// added to `p` and the row dropped, so the caller can go on collecting.
-fn read_table(p: &mut Problems, input: impl Read, spec: &[Column]) -> Option<Vec<Row>> {
+fn read_table(p: &mut Problems, input: impl Read, spec: &[Column]) -> Option<Table> {
     let mut bytes = Vec::new();
     if let Err(e) = input.take(MAX_BYTES + 1).read_to_end(&mut bytes) {
         p.push(0, None, format!("cannot read the file: {e}"));
@@ -540,6 +657,16 @@ fn read_table(p: &mut Problems, input: impl Read, spec: &[Column]) -> Option<Vec
     }
 
     let mut rows = Vec::new();
+    let mut dropped_keys = Vec::new();
+    let key_of = |record: &csv::StringRecord| {
+        at.first()
+            .copied()
+            .flatten()
+            .and_then(|i| record.get(i))
+            .map(str::trim)
+            .filter(|k| !k.is_empty() && !k.chars().any(char::is_control))
+            .map(str::to_string)
+    };
     for record in records {
         let record = match record {
             Ok(r) => r,
@@ -563,6 +690,7 @@ fn read_table(p: &mut Problems, input: impl Read, spec: &[Column]) -> Option<Vec
                     names.len()
                 ),
             );
+            dropped_keys.extend(key_of(&record));
             continue;
         }
         let mut clean = true;
@@ -573,6 +701,7 @@ fn read_table(p: &mut Problems, input: impl Read, spec: &[Column]) -> Option<Vec
             }
         }
         if !clean {
+            dropped_keys.extend(key_of(&record));
             continue;
         }
         let values = at
@@ -587,7 +716,7 @@ fn read_table(p: &mut Problems, input: impl Read, spec: &[Column]) -> Option<Vec
             .collect();
         rows.push(Row { line, values });
     }
-    Some(rows)
+    Some(Table { rows, dropped_keys })
 }
 
 /// Field accessors for one row; each records its own problem and returns `None` on error.
@@ -1200,6 +1329,115 @@ mod tests {
                 r#"orders.csv:4: column 'contract_id': no contract "C-9" is known"#,
             ]
         );
+    }
+
+    fn import(
+        contracts_body: &str,
+        orders_body: &str,
+        known: &[&str],
+    ) -> Result<ImportFiles, CsvErrors> {
+        let contracts = format!("{CONTRACTS_HEADER}{contracts_body}");
+        let orders = format!("{ORDERS_HEADER}{orders_body}");
+        let known: Vec<String> = known.iter().map(|k| k.to_string()).collect();
+        check_import(
+            "contracts.csv",
+            contracts.as_bytes(),
+            Some(("orders.csv", &mut orders.as_bytes())),
+            &known,
+        )
+    }
+
+    #[test]
+    fn import_reports_every_kind_of_problem_in_file_and_line_order() {
+        let e = errors(import(
+            "C-1,良品株式会社,S-1,a@good.example.jp,,no,no,\n\
+             C-2,株式会社ワルイ,S-2,b@bad.example.jp,,maybe,no,\n",
+            // Line 3: R11; line 4: unknown contract; line 5: a field error.
+            "C-1,initial,2024-03-15,,,\n\
+             C-1,renewal,2026-04-01,,,\n\
+             C-9,initial,2026-03-15,,,\n\
+             C-2,bogus,2026-03-15,,,\n",
+            &[],
+        ));
+        let places: Vec<&str> = e
+            .iter()
+            .map(|l| l.split(": ").next().unwrap_or(""))
+            .collect();
+        assert_eq!(
+            places,
+            [
+                "contracts.csv:3",
+                "orders.csv:3",
+                "orders.csv:4",
+                "orders.csv:5"
+            ],
+            "{e:#?}"
+        );
+        assert!(e[1].contains("contract \"C-1\": renewal"), "{e:#?}");
+        assert!(e[2].contains("no contract \"C-9\" is known"), "{e:#?}");
+    }
+
+    #[test]
+    fn import_does_not_guess_past_a_rejected_row() {
+        // C-2's contract row is rejected but still names C-2; C-3's 2025 renewal is rejected, so
+        // its 2026 renewal (fine after it) is not judged without it; C-4's renewal row has a
+        // field too many, and its id still counts.
+        let e = errors(import(
+            "C-1,良品株式会社,S-1,a@good.example.jp,,no,no,\n\
+             C-2,株式会社ワルイ,S-2,b@bad.example.jp,,maybe,no,\n",
+            "C-2,initial,2024-03-15,,,\n\
+             C-3,initial,2024-03-15,,,\n\
+             C-3,renewal,2025-02-30,,,\n\
+             C-3,renewal,2026-04-05,,,\n\
+             C-4,initial,2024-03-15,,,\n\
+             C-4,renewal,2025-03-01,,,,\n\
+             C-4,renewal,2026-04-05,,,\n",
+            &["C-3", "C-4"],
+        ));
+        let places: Vec<&str> = e
+            .iter()
+            .map(|l| l.split(": ").next().unwrap_or(""))
+            .collect();
+        assert_eq!(
+            places,
+            ["contracts.csv:3", "orders.csv:4", "orders.csv:7"],
+            "{e:#?}"
+        );
+    }
+
+    #[test]
+    fn import_with_an_unreadable_contracts_file_does_not_call_every_order_unknown() {
+        let e = errors(check_import(
+            "contracts.csv",
+            "id,name\nC-1,x\n".as_bytes(),
+            Some((
+                "orders.csv",
+                &mut format!("{ORDERS_HEADER}C-1,initial,2024-03-15,,,\n").as_bytes(),
+            )),
+            &[],
+        ));
+        assert!(e.iter().all(|l| l.starts_with("contracts.csv:1")), "{e:#?}");
+    }
+
+    #[test]
+    fn import_of_good_files_gives_both() {
+        let got = import(
+            "C-1,良品株式会社,S-1,a@good.example.jp,,no,no,\n",
+            "C-1,initial,2024-03-15,,,\nC-7,initial,2024-03-15,,,\n",
+            &["C-7"],
+        )
+        .expect("valid");
+        assert_eq!(got.contracts.len(), 1);
+        assert_eq!(got.orders.map(|o| o.len()), Some(2));
+        let alone = check_import(
+            "contracts.csv",
+            format!("{CONTRACTS_HEADER}C-1,良品株式会社,S-1,a@good.example.jp,,no,no,\n")
+                .as_bytes(),
+            None,
+            &[],
+        )
+        .expect("valid");
+        assert_eq!(alone.orders, None);
     }
 
     #[test]

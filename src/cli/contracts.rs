@@ -7,7 +7,7 @@ use anyhow::Context;
 use chrono::NaiveDate;
 use clap::Subcommand;
 use madoguchi::clock::system_now;
-use madoguchi::contracts_csv::{parse_contracts, parse_orders, periods_by_contract};
+use madoguchi::contracts_csv::check_import;
 use madoguchi::core::calendar::CalendarSpec;
 use madoguchi::core::contract::{
     ContractPeriods, CoverageStatus, first_year, periods_from_orders, renewal, status_on,
@@ -158,19 +158,21 @@ fn import(
 ) -> anyhow::Result<()> {
     let open = |p: &Path| File::open(p).with_context(|| format!("cannot open {}", p.display()));
     let name = |p: &Path| p.display().to_string();
-    let contracts = parse_contracts(&name(file), open(file)?)?;
-    let orders = match orders {
+    let contracts_in = open(file)?;
+    let mut orders_in = match orders {
+        Some(p) => Some((name(p), open(p)?)),
         None => None,
-        Some(path) => {
-            let records = parse_orders(&name(path), open(path)?)?;
-            let mut known = store.known_contract_ids()?;
-            known.extend(contracts.iter().map(|c| c.contract_id.clone()));
-            madoguchi::contracts_csv::check_contracts_known(&records, &known, &name(path))?;
-            // Proves every contract's order history is consistent with R9–R11 before writing.
-            periods_by_contract(&records, &name(path))?;
-            Some(records)
-        }
     };
+    // Every problem of both files at once; the store's ids count as known to the orders.
+    let checked = check_import(
+        &name(file),
+        contracts_in,
+        orders_in
+            .as_mut()
+            .map(|(n, f)| (n.as_str(), f as &mut dyn std::io::Read)),
+        &store.known_contract_ids()?,
+    )?;
+    let (contracts, orders) = (checked.contracts, checked.orders);
     let summary = store.import_contracts(&contracts, orders.as_deref())?;
     out.emit(
         &json!({

@@ -9,7 +9,7 @@ use anyhow::Context;
 use chrono::Duration;
 use madoguchi::clock::system_now;
 use madoguchi::config::Config;
-use madoguchi::contracts_csv::{parse_contracts, parse_orders, periods_by_contract};
+use madoguchi::contracts_csv::check_import;
 use madoguchi::desk::Desk;
 use madoguchi::mail::read_message;
 
@@ -140,11 +140,16 @@ pub fn demo(dir: Option<&Path>, force: bool, out: &Output) -> anyhow::Result<()>
     let mut desk = Desk::open(config)?;
 
     // Contracts and orders, all or nothing, as `contracts import` does.
-    let contracts = parse_contracts("contracts.csv", CONTRACTS_CSV.as_bytes())?;
-    let orders = parse_orders("orders.csv", ORDERS_CSV.as_bytes())?;
-    periods_by_contract(&orders, "orders.csv")?;
+    let known = desk.store().known_contract_ids()?;
+    let checked = check_import(
+        "contracts.csv",
+        CONTRACTS_CSV.as_bytes(),
+        Some(("orders.csv", &mut ORDERS_CSV.as_bytes())),
+        &known,
+    )?;
+    let contracts = checked.contracts;
     desk.store_mut()
-        .import_contracts(&contracts, Some(&orders))?;
+        .import_contracts(&contracts, checked.orders.as_deref())?;
 
     // The demo mails land in the inbox as an MDA would deliver them, an hour ago.
     std::fs::create_dir_all(inbox.join("new"))?;

@@ -608,6 +608,54 @@ fn orders_for_unknown_contracts_are_rejected() {
     assert_eq!(desk.run(&["--json", "contracts", "list"]).stdout, before);
 }
 
+#[test]
+fn import_reports_every_problem_of_both_files_in_one_run_in_file_and_line_order() {
+    let desk = Desk::new();
+    // contracts.csv line 3: a field error (C-3002 stays a known id for its orders).
+    let contracts = desk.write(
+        "contracts.csv",
+        &format!(
+            "{CONTRACTS_HEADER}\
+             C-3001,良品株式会社,DNDS-2026-09101,a@good.example.jp,,no,no,\n\
+             C-3002,株式会社ワルイ,DNDS-2026-09102,b@bad.example.jp,,maybe,no,\n"
+        ),
+    );
+    // orders.csv line 3: R11 (a renewal more than a year after the period ended 2025-03-31);
+    // line 4: an unknown contract; line 5: a field error.
+    let orders = desk.write(
+        "orders.csv",
+        "contract_id,kind,received,purchased,start,end\n\
+         C-3001,initial,2024-03-15,,,\n\
+         C-3001,renewal,2026-04-01,,,\n\
+         C-9999,initial,2026-03-15,,,\n\
+         C-3002,bogus,2026-03-15,,,\n",
+    );
+    let run = desk.run(&[
+        "contracts",
+        "import",
+        arg(&contracts),
+        "--orders",
+        arg(&orders),
+    ]);
+    run.assert_failure();
+    let expected = [
+        ("contracts.csv:3", "maybe"),
+        ("orders.csv:3", "C-3001"),
+        ("orders.csv:4", "C-9999"),
+        ("orders.csv:5", "bogus"),
+    ];
+    let lines: Vec<&str> = run.stderr.lines().filter(|l| l.contains(".csv:")).collect();
+    assert_eq!(lines.len(), expected.len(), "{run}");
+    for (line, (place, what)) in lines.iter().zip(expected) {
+        assert!(
+            line.contains(&format!("/{place}:")) && line.contains(what),
+            "expected {place} about {what}, got {line:?} in {run}"
+        );
+    }
+    // All or nothing.
+    assert_eq!(desk.json(&["contracts", "list"]), json!([]));
+}
+
 // ───────────────────────── config ─────────────────────────
 
 #[test]
