@@ -10,24 +10,25 @@ use sha2::{Digest, Sha256};
 
 use crate::config::Config;
 use crate::core::calendar::{BusinessCalendar, CalendarError};
-use crate::core::classify::{Category, ClassifyRules, classify};
+use crate::core::classify::{ClassifyRules, classify};
 use crate::core::contract::periods_from_orders;
+use crate::core::decide::{
+    DeskRules, Effect, Intake, Outcome, SameMessage, decide, delivery_failed, reply_address,
+    single_address,
+};
 use crate::core::form::FormField;
-use crate::core::guard::{NoReplyReason, assess};
+use crate::core::guard::{Guard, NoReplyReason, assess};
 use crate::core::inbound::InboundMail;
 use crate::core::matching::ContractBook;
-use crate::core::reply::{
-    FollowUpNote, OutgoingKind, OutgoingMail, ReplyNote, TicketLetter, customer_reply,
-    delivery_failure_notice, follow_up_notification, staff_notification,
-};
+use crate::core::reply::OutgoingMail;
 use crate::core::ticket::{
-    ContractFacts, Decision, DeskRules, Intake, NewTicket, ThreadedBy, TicketFacts, decide,
-    find_tag, message_id, reply_address, single_address, ticket_in_message_id,
+    ContractFacts, ThreadedBy, TicketFacts, Verdict, admits, find_tag, message_id,
+    ticket_in_message_id,
 };
 use crate::intake::{Ack, Incoming, IntakeError, Source};
 use crate::mail::{ReadOptions, read_message_with};
 use crate::outbound::{ComposeError, Queued, SendError, Sender, compose};
-use crate::store::tickets::{self as db, ArticleRow, MessageRow, OutboxRow, TicketRow, Verdict};
+use crate::store::tickets::{self as db, ArticleRow, MessageRow, OutboxRow, TicketRow};
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -99,6 +100,9 @@ impl Desk {
             .map_or("madoguchi.invalid".to_string(), |(_, d)| d.to_string());
         let rules = DeskRules {
             desk_addresses: vec![desk_address],
+            desk_address: config.desk.address.clone(),
+            ticket_prefix: config.desk.ticket_prefix.clone(),
+            timezone: calendar.timezone(),
             staff: config
                 .desk
                 .staff
@@ -264,6 +268,8 @@ impl Desk {
         Ok(u128::from_le_bytes(bytes))
     }
 
+    /// Records one message: gathers what the decision needs, decides (pure), executes the
+    /// effects in the batch's transaction, and says how to acknowledge it.
     #[allow(clippy::too_many_arguments)]
     fn record(
         &self,
@@ -287,7 +293,6 @@ impl Desk {
         summary.messages += 1;
         // The raw bytes, in the same transaction as the verdict (invariant 3).
         let raw_path = db::keep_raw(conn, sha, &message.raw)?;
-        let raw_path = raw_path.as_str();
         let read = read_message_with(
             &message.raw,
             &ReadOptions {
@@ -296,186 +301,162 @@ impl Desk {
             },
         );
         let mail = &read.mail;
-        let base = MessageRow {
-            source,
-            source_key: &message.key,
-            message_id: mail.message_id.as_deref(),
-            content_sha256: sha,
-            raw_path,
-            size: message.raw.len(),
-            received_at: message.received_at,
-            processed_at: now,
-            from_address: mail.from.as_ref().map(|m| m.address.as_str()),
-            subject: &mail.subject,
-            verdict: Verdict::Article,
-            reason: None,
-            ticket: None,
+        let same_as = match &mail.message_id {
+            Some(id) => db::same_message(conn, id, sha)?
+                .map(|(first, ticket)| SameMessage { first, ticket }),
+            None => None,
         };
-        let row = |verdict, reason, ticket| MessageRow {
-            verdict,
-            reason,
-            ticket,
-            ..base
-        };
-        if let Some(id) = &mail.message_id
-            && let Some((first, ticket)) = db::same_message(conn, id, sha)?
-        {
-            let reason = format!("same Message-ID and content as message {first}");
-            db::insert_message(conn, &row(Verdict::Duplicate, Some(&reason), ticket))?;
-            summary.duplicates += 1;
-            return Ok(Ack::Processed);
-        }
         let guard = assess(mail, &self.rules.desk_addresses);
-        let category = classify(mail, &self.classify_rules);
-        let from = mail.from.as_ref().map(|m| m.address.clone());
+        let bounced = match (&guard, &mail.report) {
+            (Guard::NoReply(NoReplyReason::Bounce), Some(report)) => {
+                match &report.original_message_id {
+                    Some(id) => db::delivery_by_message_id(conn, id)?,
+                    None => None,
+                }
+            }
+            _ => None,
+        };
+        let from = mail.from.as_ref().map(|m| m.address.as_str());
+        let contract = find_contract(book, mail);
+        let thread = self.thread_of(conn, mail, from, book)?;
         let reply_to = reply_address(mail);
-        let form_address = mail
-            .form
-            .as_ref()
-            .and_then(|f| f.get(FormField::Email))
-            .and_then(single_address);
-        let mut addresses: Vec<&str> = Vec::new();
-        addresses.extend(form_address.as_deref());
-        if mail.form.is_none() {
-            addresses.extend(from.as_deref());
-        }
-        let numbers: Vec<&str> = mail
-            .form
-            .iter()
-            .flat_map(|f| {
-                [
-                    f.get(FormField::CustomerNumber),
-                    f.get(FormField::LicenseSerial),
-                ]
-            })
-            .flatten()
-            .collect();
-        let contract = book.find(
-            &addresses,
-            &numbers,
-            &format!("{}\n{}", mail.subject, mail.text),
-        );
-        let thread = self.thread_of(conn, mail, from.as_deref(), book)?;
-        let recent = match &reply_to {
+        let recent_auto_replies = match &reply_to {
             Ok(to) => db::auto_replies_since(conn, to, now - Duration::hours(1))?,
             Err(_) => 0,
         };
-        let recent_notices = match &thread {
+        let recent_ticket_notices = match &thread {
             Some((t, _)) => db::staff_notices_since(conn, t.number, now - Duration::hours(1))?,
             None => 0,
         };
         let intake = Intake {
             mail,
             guard: &guard,
-            category,
+            category: classify(mail, &self.classify_rules),
             received_at: message.received_at,
             now,
+            same_as,
             thread: thread.as_ref().map(|(t, by)| (t, *by)),
             contract,
+            bounced: bounced.as_ref(),
             reply_to,
-            recent_auto_replies: recent,
-            recent_ticket_notices: recent_notices,
+            recent_auto_replies,
+            recent_ticket_notices,
+            next_ticket: db::next_ticket_number(conn)?,
         };
         let decision = decide(&intake, &self.rules, &self.calendar);
-        match decision {
-            Decision::Quarantine { reason } => {
-                db::insert_message(conn, &row(Verdict::Quarantined, Some(&reason), None))?;
-                summary.quarantined += 1;
-                tracing::warn!(key = %message.key, %reason, "Quarantined message.");
-                Ok(Ack::Quarantined)
-            }
-            Decision::Recorded { reason, ticket } => {
-                let mut ticket = ticket;
-                if let (NoReplyReason::Bounce, Some(report)) = (&reason, &mail.report)
-                    && let Some(original) = &report.original_message_id
-                {
-                    let detail = format!(
-                        "{} {}",
-                        report.status.as_deref().unwrap_or("failed"),
-                        report.failed_recipients.join(", ")
-                    );
-                    if let Some(failed) = db::mark_bounced(conn, original, detail.trim())? {
-                        tracing::warn!(ticket = failed.ticket, message_id = %original, "Delivery failed (bounce).");
-                        ticket = Some(failed.ticket);
-                        self.tell_staff_delivery_failed(conn, &failed, detail.trim(), now)?;
-                    }
-                }
-                let text = format!("{}: {reason}", reason.code());
-                db::insert_message(conn, &row(Verdict::Recorded, Some(&text), ticket))?;
-                summary.recorded += 1;
-                Ok(Ack::Processed)
-            }
-            Decision::NewTicket(new) => {
-                let message_row = db::insert_message(conn, &row(Verdict::Article, None, None))?;
-                let number = self.open_ticket(conn, mail, &new, message.received_at, now)?;
-                db::set_message_ticket(conn, message_row, number)?;
-                self.add_inbound(conn, &read, message_row, number, message.received_at)?;
-                self.queue_new_ticket_mail(conn, mail, &new, number, message.received_at, now)?;
-                summary.new_tickets += 1;
-                tracing::info!(
-                    ticket = number,
-                    category = new.category.code(),
-                    entitlement = new.entitlement.code(),
-                    "Accepted request."
-                );
-                Ok(Ack::Processed)
-            }
-            Decision::FollowUp {
-                ticket,
-                reopen_as,
-                notify_staff,
-                from_staff,
-                ..
-            } => {
-                let message_row =
-                    db::insert_message(conn, &row(Verdict::Article, None, Some(ticket)))?;
-                self.add_inbound(conn, &read, message_row, ticket, message.received_at)?;
-                match reopen_as {
-                    Some(state) => db::set_ticket_state(conn, ticket, state, now)?,
-                    None => db::touch_ticket(conn, ticket, now)?,
-                }
-                if notify_staff {
-                    let note = if from_staff {
-                        tracing::warn!(
-                            ticket,
-                            "Mail from a staff address recorded without acting on it (not authenticated)."
-                        );
-                        FollowUpNote::UnauthenticatedStaff
-                    } else {
-                        FollowUpNote::Customer {
-                            reopened: reopen_as.is_some(),
-                        }
-                    };
-                    self.queue_follow_up_notice(
-                        conn,
-                        mail,
-                        ticket,
-                        note,
-                        message.received_at,
-                        now,
-                    )?;
-                } else {
-                    tracing::warn!(
-                        ticket,
-                        limit = NOTIFY_LIMIT_PER_TICKET_HOUR,
-                        "Staff not notified: the ticket's hourly notification limit is reached."
-                    );
-                }
-                summary.follow_ups += 1;
-                tracing::info!(
-                    ticket,
-                    from_staff,
-                    reopened = reopen_as.is_some(),
-                    "Added follow-up."
-                );
-                Ok(Ack::Processed)
-            }
-        }
+        let message_in = MessageIn {
+            source,
+            message,
+            read: &read,
+            sha,
+            raw_path: &raw_path,
+        };
+        self.execute(conn, &decision.effects, Some(&message_in), now)?;
+        Ok(account(&decision.outcome, &message.key, summary))
     }
 
-    /// The ticket a message refers to: by a Message-ID of ours; by an earlier Message-ID of the
-    /// ticket or by the subject tag, but only from a participant (a tag alone from a stranger
-    /// must not hijack a ticket).
+    /// Carries out effects in order, in the caller's transaction. `message` is the incoming
+    /// message the effects are about, when there is one.
+    fn execute(
+        &self,
+        conn: &Connection,
+        effects: &[Effect],
+        message: Option<&MessageIn<'_>>,
+        now: DateTime<Utc>,
+    ) -> Result<(), DeskError> {
+        let mut message_row = None;
+        for effect in effects {
+            match effect {
+                Effect::OpenTicket {
+                    number,
+                    ticket,
+                    customer_address,
+                    customer_name,
+                    subject,
+                } => {
+                    let entitlement = serde_json::to_string(&ticket.entitlement).map_err(|e| {
+                        StoreError::Corrupt(format!("cannot encode entitlement: {e}"))
+                    })?;
+                    db::insert_ticket(
+                        conn,
+                        &TicketRow {
+                            number: *number,
+                            state: ticket.state,
+                            category: ticket.category.code(),
+                            contract_id: ticket.contract_id.as_deref(),
+                            matched_by: ticket.matched_by.map(|m| m.code()),
+                            entitlement_json: &entitlement,
+                            customer_address,
+                            customer_name,
+                            subject,
+                            received_at: message.map_or(now, |m| m.message.received_at),
+                            accepted_at: ticket.accepted_at,
+                            license_due: ticket.license_due,
+                            continues: ticket.continues,
+                            now,
+                        },
+                    )?;
+                }
+                Effect::RecordMessage {
+                    verdict,
+                    reason,
+                    ticket,
+                } => {
+                    let Some(m) = message else {
+                        return Err(StoreError::Corrupt(
+                            "a message effect without a message".into(),
+                        )
+                        .into());
+                    };
+                    let mail = &m.read.mail;
+                    message_row = Some(db::insert_message(
+                        conn,
+                        &MessageRow {
+                            source: m.source,
+                            source_key: &m.message.key,
+                            message_id: mail.message_id.as_deref(),
+                            content_sha256: m.sha,
+                            raw_path: m.raw_path,
+                            size: m.message.raw.len(),
+                            received_at: m.message.received_at,
+                            processed_at: now,
+                            from_address: mail.from.as_ref().map(|f| f.address.as_str()),
+                            subject: &mail.subject,
+                            verdict: *verdict,
+                            reason: reason.as_deref(),
+                            ticket: *ticket,
+                        },
+                    )?);
+                }
+                Effect::AddArticle { ticket } => {
+                    let (Some(m), Some(row)) = (message, message_row) else {
+                        return Err(
+                            StoreError::Corrupt("an article before its message".into()).into()
+                        );
+                    };
+                    self.add_inbound(conn, m.read, row, *ticket, m.message.received_at)?;
+                }
+                Effect::SetState { ticket, state } => {
+                    db::set_ticket_state(conn, *ticket, *state, now)?;
+                }
+                Effect::Touch { ticket } => db::touch_ticket(conn, *ticket, now)?,
+                Effect::QueueMail {
+                    mail,
+                    auto_reply_to,
+                } => {
+                    self.queue(conn, mail, auto_reply_to.as_deref(), now)?;
+                }
+                Effect::MarkBounced { outbox_id, detail } => {
+                    db::mark_bounced(conn, *outbox_id, detail)?;
+                    tracing::warn!(outbox = outbox_id, %detail, "Delivery failed (bounce).");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The ticket a message names (our Message-ID, an earlier Message-ID of the ticket, the
+    /// subject tag), when `core::ticket::admits` lets the sender in.
     fn thread_of(
         &self,
         conn: &Connection,
@@ -505,70 +486,18 @@ impl Desk {
         let Some((number, by)) = candidate else {
             return Ok(None);
         };
-        let Some(head) = db::ticket_head(conn, number)? else {
+        let Some(facts) = db::ticket_facts(conn, number)? else {
             return Ok(None);
         };
-        let mut participants = vec![head.customer_address.to_ascii_lowercase()];
-        if let Some(c) = head.contract_id.as_deref().and_then(|id| book.get(id)) {
-            participants.extend(c.contacts.iter().map(|a| a.to_ascii_lowercase()));
-        }
-        participants.extend(self.rules.staff.iter().cloned());
-        let is_participant = from.is_some_and(|f| participants.iter().any(|p| p == f));
-        if by != ThreadedBy::OurMessageId && !is_participant {
+        let contract = facts.contract_id.as_deref().and_then(|id| book.get(id));
+        if !admits(&facts, by, from, contract, &self.rules.staff) {
             tracing::info!(
                 ticket = number,
                 "Ignored a ticket reference from a non-participant."
             );
             return Ok(None);
         }
-        Ok(Some((
-            TicketFacts {
-                number,
-                state: head.state,
-                accepted_at: head.accepted_at,
-                closed_at: head.closed_at,
-                participants,
-            },
-            by,
-        )))
-    }
-
-    fn open_ticket(
-        &self,
-        conn: &Connection,
-        mail: &InboundMail,
-        new: &NewTicket,
-        received_at: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Result<u64, DeskError> {
-        let entitlement = serde_json::to_string(&new.entitlement)
-            .map_err(|e| StoreError::Corrupt(format!("cannot encode entitlement: {e}")))?;
-        let customer = customer_of(mail);
-        let matched_by = new.matched_by.map(|m| {
-            serde_json::to_value(m)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default()
-        });
-        let category = new.category.code();
-        Ok(db::insert_ticket(
-            conn,
-            &TicketRow {
-                state: new.state,
-                category,
-                contract_id: new.contract_id.as_deref(),
-                matched_by: matched_by.as_deref(),
-                entitlement_json: &entitlement,
-                customer_address: &customer.0,
-                customer_name: &customer.1,
-                subject: &mail.subject,
-                received_at,
-                accepted_at: new.accepted_at,
-                license_due: new.license_due,
-                continues: new.continues,
-                now,
-            },
-        )?)
+        Ok(Some((facts, by)))
     }
 
     fn add_inbound(
@@ -617,101 +546,6 @@ impl Desk {
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn queue_new_ticket_mail(
-        &self,
-        conn: &Connection,
-        mail: &InboundMail,
-        new: &NewTicket,
-        ticket: u64,
-        received_at: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Result<(), DeskError> {
-        let from = mail
-            .from
-            .as_ref()
-            .map_or(String::new(), |m| m.address.clone());
-        let letter = TicketLetter {
-            prefix: &self.config.desk.ticket_prefix,
-            desk_address: &self.config.desk.address,
-            timezone: self.calendar.timezone(),
-            ticket,
-            addressee: &new.addressee,
-            from: &from,
-            subject: &mail.subject,
-            text: &mail.text,
-            category: new.category,
-            state: new.state,
-            received_at,
-            accepted_at: new.accepted_at,
-            license_due: new.license_due,
-            contract_id: new.contract_id.as_deref(),
-            entitlement: &new.entitlement,
-            message_id: mail.message_id.as_deref(),
-            references: &mail.references,
-        };
-        let reply_note = match (&new.reply, &new.reply_withheld) {
-            (Some((kind, to)), _) => {
-                let outgoing = customer_reply(*kind, to, &letter);
-                self.queue(conn, &outgoing, Some(to), now)?;
-                ReplyNote::Sent {
-                    kind: *kind,
-                    to: to.clone(),
-                }
-            }
-            (None, why) => ReplyNote::Withheld(why.clone().unwrap_or_default()),
-        };
-        if !self.config.desk.notify.is_empty() {
-            let notice = staff_notification(&self.config.desk.notify, &letter, &reply_note);
-            self.queue(conn, &notice, None, now)?;
-        }
-        Ok(())
-    }
-
-    fn queue_follow_up_notice(
-        &self,
-        conn: &Connection,
-        mail: &InboundMail,
-        ticket: u64,
-        note: FollowUpNote,
-        received_at: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Result<(), DeskError> {
-        if self.config.desk.notify.is_empty() {
-            return Ok(());
-        }
-        let Some(head) = db::ticket_head(conn, ticket)? else {
-            return Ok(());
-        };
-        let from = mail
-            .from
-            .as_ref()
-            .map_or(String::new(), |m| m.address.clone());
-        let entitlement = crate::core::ticket::Entitlement::Unmatched;
-        let letter = TicketLetter {
-            prefix: &self.config.desk.ticket_prefix,
-            desk_address: &self.config.desk.address,
-            timezone: self.calendar.timezone(),
-            ticket,
-            addressee: "",
-            from: &from,
-            subject: &mail.subject,
-            text: &mail.text,
-            category: Category::Other,
-            state: head.state,
-            received_at,
-            accepted_at: head.accepted_at,
-            license_due: None,
-            contract_id: head.contract_id.as_deref(),
-            entitlement: &entitlement,
-            message_id: mail.message_id.as_deref(),
-            references: &mail.references,
-        };
-        let notice = follow_up_notification(&self.config.desk.notify, &letter, note);
-        self.queue(conn, &notice, None, now)?;
-        Ok(())
-    }
-
     /// Composes and queues one mail in the current transaction (invariant 4), and records it
     /// on the ticket: an article for customer replies, a thread id either way.
     fn queue(
@@ -733,7 +567,7 @@ impl Desk {
             &self.config.desk.address,
             DESK_NAME,
             &id,
-            now,
+            now.with_timezone(&self.calendar.timezone()),
         )
         .map_err(|source| DeskError::Compose {
             ticket: outgoing.ticket,
@@ -770,32 +604,6 @@ impl Desk {
             )?;
         }
         Ok(outbox)
-    }
-
-    /// Queues a note to staff that a delivery failed for good. Never for a failed staff
-    /// notification itself: that would only fail the same way, again and again.
-    fn tell_staff_delivery_failed(
-        &self,
-        conn: &Connection,
-        failed: &db::FailedDelivery,
-        detail: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(), DeskError> {
-        if self.config.desk.notify.is_empty()
-            || failed.kind == OutgoingKind::StaffNotification.code()
-        {
-            return Ok(());
-        }
-        let notice = delivery_failure_notice(
-            &self.config.desk.notify,
-            &self.config.desk.ticket_prefix,
-            failed.ticket,
-            &failed.kind,
-            &failed.recipients,
-            detail,
-        );
-        self.queue(conn, &notice, None, now)?;
-        Ok(())
     }
 
     /// Sends what is due. A message is marked sent only after the sender accepted it.
@@ -876,7 +684,12 @@ impl Desk {
                 summary.send_failures += 1;
                 tracing::error!(outbox = message.outbox_id, error = %why, "Send refused for good.");
                 if let Some(failed) = failed {
-                    self.tell_staff_delivery_failed(conn, &failed, &why, now)?;
+                    self.execute(
+                        conn,
+                        &delivery_failed(&failed, &why, &self.rules),
+                        None,
+                        now,
+                    )?;
                 }
                 Ok(true)
             }
@@ -892,29 +705,89 @@ pub fn retry_delay(attempts: u32) -> Duration {
     Duration::seconds((30i64 << attempts.min(7)).min(3600))
 }
 
-/// The customer's address and name as a ticket records them: the form's claims when the mail
-/// came through a form, otherwise the sender.
-fn customer_of(mail: &InboundMail) -> (String, String) {
-    if let Some(form) = &mail.form {
-        let address = form
-            .get(FormField::Email)
-            .and_then(single_address)
-            .unwrap_or_default();
-        let name = [
-            form.get(FormField::Company),
-            form.get(FormField::ContactName),
-        ]
-        .into_iter()
-        .flatten()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ");
-        return (address, name);
+/// The incoming message effects are about.
+struct MessageIn<'a> {
+    source: &'a str,
+    message: &'a Incoming,
+    read: &'a crate::mail::ReadMessage,
+    sha: &'a str,
+    raw_path: &'a str,
+}
+
+/// The contract a message is about: by the form's address or the sender as a registered
+/// contact, then by a customer number or serial, then by a domain one contract owns.
+fn find_contract<'b>(
+    book: &'b ContractBook,
+    mail: &InboundMail,
+) -> Option<(&'b ContractFacts, crate::core::ticket::MatchedBy)> {
+    let form_address = mail
+        .form
+        .as_ref()
+        .and_then(|f| f.get(FormField::Email))
+        .and_then(single_address);
+    let mut addresses: Vec<&str> = Vec::new();
+    addresses.extend(form_address.as_deref());
+    if mail.form.is_none() {
+        addresses.extend(mail.from.as_ref().map(|m| m.address.as_str()));
     }
-    let from = mail.from.as_ref();
-    (
-        from.map(|m| m.address.clone()).unwrap_or_default(),
-        from.and_then(|m| m.name.clone()).unwrap_or_default(),
+    let numbers: Vec<&str> = mail
+        .form
+        .iter()
+        .flat_map(|f| {
+            [
+                f.get(FormField::CustomerNumber),
+                f.get(FormField::LicenseSerial),
+            ]
+        })
+        .flatten()
+        .collect();
+    book.find(
+        &addresses,
+        &numbers,
+        &format!("{}\n{}", mail.subject, mail.text),
     )
+}
+
+/// Counts the outcome, logs it, and says how the source acknowledges the message.
+fn account(outcome: &Outcome, key: &str, summary: &mut PassSummary) -> Ack {
+    match outcome {
+        Outcome::Quarantine { reason } => {
+            summary.quarantined += 1;
+            tracing::warn!(%key, %reason, "Quarantined message.");
+            return Ack::Quarantined;
+        }
+        Outcome::Duplicate { .. } => summary.duplicates += 1,
+        Outcome::Recorded { .. } => summary.recorded += 1,
+        Outcome::NewTicket(new) => {
+            summary.new_tickets += 1;
+            tracing::info!(
+                category = new.category.code(),
+                entitlement = new.entitlement.code(),
+                "Accepted request."
+            );
+        }
+        Outcome::FollowUp {
+            ticket,
+            from_staff,
+            reopen_as,
+            notify_staff,
+            ..
+        } => {
+            summary.follow_ups += 1;
+            if *from_staff {
+                tracing::warn!(
+                    ticket,
+                    "Mail from a staff address recorded without acting on it (not authenticated)."
+                );
+            }
+            if !notify_staff {
+                tracing::warn!(
+                    ticket,
+                    "Staff not notified: the ticket's hourly notification limit is reached."
+                );
+            }
+            tracing::info!(ticket, reopened = reopen_as.is_some(), "Added follow-up.");
+        }
+    }
+    Ack::Processed
 }

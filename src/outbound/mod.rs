@@ -4,9 +4,7 @@
 pub mod file;
 pub mod smtp;
 
-use std::time::SystemTime;
-
-use chrono::{DateTime, Utc};
+use chrono::DateTime;
 use lettre::message::Body;
 use lettre::message::header::{ContentTransferEncoding, ContentType, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, SinglePart};
@@ -197,7 +195,7 @@ pub fn compose(
     desk_address: &str,
     desk_name: &str,
     message_id: &str,
-    date: DateTime<Utc>,
+    date: DateTime<impl chrono::TimeZone>,
 ) -> Result<Composed, ComposeError> {
     let desk_name = desk_name.trim();
     let crlf_body = mail.body.replace("\r\n", "\n").replace('\n', "\r\n");
@@ -215,7 +213,11 @@ pub fn compose(
     let mut builder = lettre::Message::builder()
         .from(from.clone())
         .message_id(Some(angle(message_id)))
-        .date(SystemTime::from(date))
+        // In the offset the caller gives (the desk's timezone: +0900), not lettre's UTC.
+        .raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str("Date"),
+            date.to_rfc2822(),
+        ))
         .raw_header(HeaderValue::new(
             HeaderName::new_from_ascii_str("Auto-Submitted"),
             mail.kind.auto_submitted().to_string(),
@@ -332,7 +334,7 @@ mod tests {
     }
 
     fn composed(charset: ReplyCharset, mail: &OutgoingMail) -> Vec<u8> {
-        let date = Utc
+        let date = chrono::Utc
             .with_ymd_and_hms(2026, 11, 25, 1, 0, 0)
             .single()
             .unwrap();
@@ -346,6 +348,28 @@ mod tests {
         )
         .unwrap()
         .raw
+    }
+
+    /// Issue 7 item 15: `Date:` in the desk's timezone, once.
+    #[test]
+    fn the_date_header_is_in_the_given_timezone() {
+        let date = chrono_tz::Asia::Tokyo
+            .with_ymd_and_hms(2026, 11, 25, 10, 0, 0)
+            .single()
+            .unwrap();
+        let raw = compose(
+            ReplyCharset::Utf8,
+            &reply("件名", "本文"),
+            "support@example.co.jp",
+            "サポート窓口",
+            "neo-ds.000007.1@example.co.jp",
+            date,
+        )
+        .unwrap()
+        .raw;
+        let text = String::from_utf8_lossy(&raw);
+        let dates: Vec<&str> = text.lines().filter(|l| l.starts_with("Date:")).collect();
+        assert_eq!(dates, ["Date: Wed, 25 Nov 2026 10:00:00 +0900"], "{text}");
     }
 
     #[test]
@@ -383,7 +407,7 @@ mod tests {
     const DESK_NAME: &str = "desknet's NEO 分散サーバー サポート窓口";
 
     fn composed_as(charset: ReplyCharset, desk_name: &str, mail: &OutgoingMail) -> Vec<u8> {
-        let date = Utc
+        let date = chrono::Utc
             .with_ymd_and_hms(2026, 11, 25, 1, 0, 0)
             .single()
             .unwrap();

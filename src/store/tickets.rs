@@ -6,7 +6,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use super::{QueryContext, Store, StoreError};
-use crate::core::ticket::TicketState;
+use crate::core::decide::Delivery;
+use crate::core::ticket::{TicketFacts, TicketState};
 use crate::outbound::Queued;
 
 /// Stored times: RFC 3339 UTC with microseconds, so text order is time order.
@@ -20,36 +21,7 @@ fn time_from_text(text: &str) -> Result<DateTime<Utc>, StoreError> {
         .map_err(|_| StoreError::Corrupt(format!("stored time {text:?} is not RFC 3339")))
 }
 
-/// What became of a message (invariant 3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Verdict {
-    Article,
-    Recorded,
-    Quarantined,
-    Duplicate,
-}
-
-impl Verdict {
-    pub fn code(self) -> &'static str {
-        match self {
-            Verdict::Article => "article",
-            Verdict::Recorded => "recorded",
-            Verdict::Quarantined => "quarantined",
-            Verdict::Duplicate => "duplicate",
-        }
-    }
-
-    fn from_code(code: &str) -> Option<Self> {
-        match code {
-            "article" => Some(Verdict::Article),
-            "recorded" => Some(Verdict::Recorded),
-            "quarantined" => Some(Verdict::Quarantined),
-            "duplicate" => Some(Verdict::Duplicate),
-            _ => None,
-        }
-    }
-}
+pub use crate::core::ticket::Verdict;
 
 #[derive(Debug, Clone, Copy)]
 pub struct MessageRow<'a> {
@@ -172,6 +144,7 @@ pub fn insert_attachment(
 }
 
 pub struct TicketRow<'a> {
+    pub number: u64,
     pub state: TicketState,
     pub category: &'a str,
     pub contract_id: Option<&'a str>,
@@ -191,8 +164,8 @@ pub fn insert_ticket(conn: &Connection, t: &TicketRow<'_>) -> Result<u64, StoreE
     conn.prepare_cached(
         "INSERT INTO tickets (state, category, contract_id, matched_by, entitlement,
              customer_address, customer_name, subject, received_at, accepted_at, license_due,
-             continues, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+             continues, updated_at, number)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     )
     .and_then(|mut s| {
         s.execute(params![
@@ -209,10 +182,19 @@ pub fn insert_ticket(conn: &Connection, t: &TicketRow<'_>) -> Result<u64, StoreE
             t.license_due.map(|d| d.format("%Y-%m-%d").to_string()),
             t.continues.map(|n| n as i64),
             time_text(t.now),
+            t.number as i64,
         ])
     })
     .doing("create a ticket")?;
-    Ok(conn.last_insert_rowid() as u64)
+    Ok(t.number)
+}
+
+/// The number the next ticket gets (inside the write transaction, so nobody else takes it).
+pub fn next_ticket_number(conn: &Connection) -> Result<u64, StoreError> {
+    conn.prepare_cached("SELECT COALESCE(MAX(number), 0) + 1 FROM tickets")
+        .and_then(|mut s| s.query_row([], |r| r.get::<_, i64>(0)))
+        .map(|n| n as u64)
+        .doing("number a new ticket")
 }
 
 pub fn set_message_ticket(conn: &Connection, message: i64, ticket: u64) -> Result<(), StoreError> {
@@ -301,6 +283,18 @@ pub struct TicketHead {
     pub closed_at: Option<DateTime<Utc>>,
     pub customer_address: String,
     pub contract_id: Option<String>,
+}
+
+/// The ticket as the decision needs it.
+pub fn ticket_facts(conn: &Connection, number: u64) -> Result<Option<TicketFacts>, StoreError> {
+    Ok(ticket_head(conn, number)?.map(|h| TicketFacts {
+        number: h.number,
+        state: h.state,
+        accepted_at: h.accepted_at,
+        closed_at: h.closed_at,
+        contract_id: h.contract_id,
+        customer_address: h.customer_address,
+    }))
 }
 
 pub fn ticket_head(conn: &Connection, number: u64) -> Result<Option<TicketHead>, StoreError> {
@@ -428,40 +422,40 @@ pub fn staff_notices_since(
     .doing("count staff notifications")
 }
 
-/// A delivery the desk made that did not reach its recipients.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FailedDelivery {
-    pub ticket: u64,
-    /// The outbox kind (`acknowledgement`, `staff_notification`, …).
-    pub kind: String,
-    /// The recipients, comma-separated.
-    pub recipients: String,
-}
-
-fn failed_delivery(row: &rusqlite::Row<'_>) -> rusqlite::Result<FailedDelivery> {
-    let recipients: String = row.get(2)?;
+fn delivery(row: &rusqlite::Row<'_>) -> rusqlite::Result<Delivery> {
+    let recipients: String = row.get(3)?;
     let list: Vec<String> =
         serde_json::from_str(&recipients).unwrap_or_else(|_| vec![recipients.clone()]);
-    Ok(FailedDelivery {
-        ticket: row.get::<_, i64>(0)? as u64,
-        kind: row.get(1)?,
+    Ok(Delivery {
+        outbox_id: row.get(0)?,
+        ticket: row.get::<_, i64>(1)? as u64,
+        kind: row.get(2)?,
         recipients: list.join(", "),
     })
 }
 
-/// Marks the delivery a bounce reports on as failed; returns it when it was ours.
-pub fn mark_bounced(
+/// The delivery of ours with this Message-ID (what a bounce reports on).
+pub fn delivery_by_message_id(
     conn: &Connection,
     message_id: &str,
-    detail: &str,
-) -> Result<Option<FailedDelivery>, StoreError> {
+) -> Result<Option<Delivery>, StoreError> {
     conn.query_row(
-        "UPDATE outbox SET bounced = ?2 WHERE message_id = ?1 RETURNING ticket, kind, recipients",
-        params![message_id, detail],
-        failed_delivery,
+        "SELECT id, ticket, kind, recipients FROM outbox WHERE message_id = ?1",
+        params![message_id],
+        delivery,
     )
     .optional()
-    .doing("record a bounce")
+    .doing("find a delivery")
+}
+
+/// Records that a delivery of ours came back.
+pub fn mark_bounced(conn: &Connection, outbox_id: i64, detail: &str) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE outbox SET bounced = ?2 WHERE id = ?1",
+        params![outbox_id, detail],
+    )
+    .doing("record a bounce")?;
+    Ok(())
 }
 
 impl Store {
@@ -564,17 +558,13 @@ impl Store {
     }
 
     /// Marks a send refused for good; returns what failed, for telling staff.
-    pub fn mark_failed(
-        &self,
-        outbox_id: i64,
-        error: &str,
-    ) -> Result<Option<FailedDelivery>, StoreError> {
+    pub fn mark_failed(&self, outbox_id: i64, error: &str) -> Result<Option<Delivery>, StoreError> {
         self.conn
             .query_row(
                 "UPDATE outbox SET state = 'failed', attempts = attempts + 1, last_error = ?2
-                 WHERE id = ?1 RETURNING ticket, kind, recipients",
+                 WHERE id = ?1 RETURNING id, ticket, kind, recipients",
                 params![outbox_id, error],
-                failed_delivery,
+                delivery,
             )
             .optional()
             .doing("mark a message failed")

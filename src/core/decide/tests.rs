@@ -1,6 +1,13 @@
 use chrono::{NaiveDate, TimeZone};
 
 use super::*;
+use crate::core::contract::RenewalKind;
+use crate::core::ticket::*;
+
+/// The outcome alone: most tests are about what happens, not how it is carried out.
+fn decide(i: &Intake<'_>, r: &DeskRules, c: &BusinessCalendar) -> Outcome {
+    super::decide(i, r, c).outcome
+}
 use crate::core::calendar::CalendarSpec;
 use crate::core::contract::{Order, OrderKind, periods_from_orders};
 use crate::core::inbound::{AutoHeaders, InboundMail, Mailbox};
@@ -24,6 +31,9 @@ fn calendar() -> BusinessCalendar {
 fn rules() -> DeskRules {
     DeskRules {
         desk_addresses: vec!["support@example.co.jp".into()],
+        desk_address: "support@example.co.jp".into(),
+        ticket_prefix: "NEO-DS".into(),
+        timezone: chrono_tz::Asia::Tokyo,
         staff: vec!["tanaka@example.co.jp".into()],
         notify: vec!["support-team@example.co.jp".into()],
         reopen_days: 14,
@@ -86,12 +96,15 @@ fn intake<'a>(mail: &'a InboundMail, guard: &'a Guard, received_at: DateTime<Utc
         reply_to: reply_address(mail),
         recent_auto_replies: 0,
         recent_ticket_notices: 0,
+        same_as: None,
+        bounced: None,
+        next_ticket: 1,
     }
 }
 
-fn new_ticket(d: Decision) -> NewTicket {
+fn new_ticket(d: Outcome) -> NewTicket {
     match d {
-        Decision::NewTicket(n) => n,
+        Outcome::NewTicket(n) => n,
         other => panic!("expected a new ticket, got {other:?}"),
     }
 }
@@ -220,7 +233,7 @@ fn automatic_mail_is_recorded_never_answered() {
         &rules(),
         &calendar(),
     ) {
-        Decision::Recorded { reason, ticket } => {
+        Outcome::Recorded { reason, ticket } => {
             assert_eq!(reason, NoReplyReason::Bounce);
             assert_eq!(ticket, None);
         }
@@ -252,12 +265,13 @@ fn follow_ups_reopen_within_the_window_and_continue_after_it() {
         state: TicketState::Closed,
         accepted_at: jst(2026, 11, 2, 10, 0),
         closed_at: Some(jst(2026, 11, 10, 10, 0)),
-        participants: vec!["yamada@alpha.example.co.jp".into()],
+        contract_id: Some("C-1001".into()),
+        customer_address: "yamada@alpha.example.co.jp".into(),
     };
     let mut i = intake(&m, &guard, jst(2026, 11, 24, 10, 0));
     i.thread = Some((&closed, ThreadedBy::SubjectTag));
     match decide(&i, &rules(), &calendar()) {
-        Decision::FollowUp {
+        Outcome::FollowUp {
             ticket,
             reopen_as,
             notify_staff,
@@ -283,7 +297,7 @@ fn follow_ups_reopen_within_the_window_and_continue_after_it() {
     i.thread = Some((&open, ThreadedBy::OurMessageId));
     assert!(matches!(
         decide(&i, &rules(), &calendar()),
-        Decision::FollowUp {
+        Outcome::FollowUp {
             ticket: 1,
             reopen_as: None,
             ..
@@ -314,7 +328,7 @@ fn staff_mail_without_a_ticket_is_quarantined_and_mail_without_from_too() {
             &rules(),
             &calendar()
         ),
-        Decision::Quarantine { .. }
+        Outcome::Quarantine { .. }
     ));
     let mut m = mail("x@y.example", "no from");
     m.from = None;
@@ -324,7 +338,7 @@ fn staff_mail_without_a_ticket_is_quarantined_and_mail_without_from_too() {
             &rules(),
             &calendar()
         ),
-        Decision::Quarantine { .. }
+        Outcome::Quarantine { .. }
     ));
 }
 
@@ -400,13 +414,14 @@ fn mail_from_a_staff_address_is_recorded_but_changes_nothing() {
         state: TicketState::Closed,
         accepted_at: jst(2026, 11, 2, 10, 0),
         closed_at: Some(jst(2026, 11, 10, 10, 0)),
-        participants: vec!["yamada@alpha.example.co.jp".into()],
+        contract_id: Some("C-1001".into()),
+        customer_address: "yamada@alpha.example.co.jp".into(),
     };
     for received in [jst(2026, 11, 11, 10, 0), jst(2026, 12, 24, 10, 0)] {
         let mut i = intake(&m, &guard, received);
         i.thread = Some((&closed, ThreadedBy::SubjectTag));
         match decide(&i, &rules(), &calendar()) {
-            Decision::FollowUp {
+            Outcome::FollowUp {
                 ticket: 1,
                 from_staff: true,
                 reopen_as: None,
@@ -431,13 +446,14 @@ fn the_notify_address_is_never_a_customer_and_notices_are_capped() {
         state: TicketState::Open,
         accepted_at: jst(2026, 11, 2, 10, 0),
         closed_at: None,
-        participants: vec![],
+        contract_id: None,
+        customer_address: "yamada@alpha.example.co.jp".into(),
     };
     let mut i = intake(&m, &guard, jst(2026, 11, 25, 10, 0));
     i.thread = Some((&open, ThreadedBy::OurMessageId));
     assert_eq!(
         decide(&i, &rules(), &calendar()),
-        Decision::Recorded {
+        Outcome::Recorded {
             reason: NoReplyReason::FromNotifyAddress,
             ticket: Some(1)
         }
@@ -445,7 +461,7 @@ fn the_notify_address_is_never_a_customer_and_notices_are_capped() {
     i.thread = None;
     assert!(matches!(
         decide(&i, &rules(), &calendar()),
-        Decision::Recorded {
+        Outcome::Recorded {
             reason: NoReplyReason::FromNotifyAddress,
             ticket: None
         }
@@ -457,7 +473,7 @@ fn the_notify_address_is_never_a_customer_and_notices_are_capped() {
     for (recent, notify) in [(0, true), (5, true), (6, false), (60, false)] {
         i.recent_ticket_notices = recent;
         match decide(&i, &rules(), &calendar()) {
-            Decision::FollowUp { notify_staff, .. } => assert_eq!(notify_staff, notify),
+            Outcome::FollowUp { notify_staff, .. } => assert_eq!(notify_staff, notify),
             other => panic!("{other:?}"),
         }
     }
