@@ -3,9 +3,9 @@
 //! decision needs from the store, runs it, and executes the result in one transaction per batch.
 
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use chrono::{DateTime, Duration, Utc};
-use rusqlite::Connection;
 use sha2::{Digest, Sha256};
 
 use crate::config::Config;
@@ -28,7 +28,7 @@ use crate::core::ticket::{
 use crate::intake::{Ack, Incoming, IntakeError, Source};
 use crate::mail::{ReadOptions, read_message_with};
 use crate::outbound::{ComposeError, Queued, SendError, Sender, compose};
-use crate::store::tickets::{self as db, ArticleRow, MessageRow, OutboxRow, TicketRow};
+use crate::store::tickets::{ArticleRow, MessageRow, OutboxRow, TicketRow, Tx};
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +45,8 @@ pub enum DeskError {
         #[source]
         source: std::io::Error,
     },
+    #[error("the store worker failed: {0}")]
+    Worker(String),
     #[error("cannot read random bytes from the operating system")]
     Random(#[source] getrandom::Error),
     #[error("cannot compose a reply for ticket {ticket}")]
@@ -71,16 +73,24 @@ pub struct PassSummary {
     pub send_failures: usize,
 }
 
+/// The desk: the configured rules, the calendar and the store, shared with the blocking
+/// threads the store work runs on (nothing blocks the async runtime: IDLE keep-alives,
+/// signals and the watchdog are served while SQLite waits for a lock).
 pub struct Desk {
+    shell: Arc<Shell>,
+}
+
+/// What the store work needs, owned together so it can move to a blocking thread.
+struct Shell {
     config: Config,
     calendar: BusinessCalendar,
-    store: Store,
+    store: Mutex<Store>,
     rules: DeskRules,
     classify_rules: ClassifyRules,
     domain: String,
     /// The contract register as last loaded, with the database's `data_version` then: reloaded
     /// only when another connection (a `contracts import`) has committed since.
-    book: Option<(i64, std::sync::Arc<ContractBook>)>,
+    book: Mutex<Option<(i64, Arc<ContractBook>)>>,
 }
 
 /// Messages taken from the source in one transaction.
@@ -90,6 +100,12 @@ pub const BATCH: usize = 200;
 /// on (a loop, a flood) cannot flood the staff in turn; everything stays on the ticket.
 pub const NOTIFY_LIMIT_PER_TICKET_HOUR: u32 = 6;
 
+/// A lock whose holder panicked still guards consistent data: SQLite rolled the transaction
+/// back, and the register cache is only a cache.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 impl Desk {
     pub fn open(config: Config) -> Result<Self, DeskError> {
         let calendar = BusinessCalendar::new(config.calendar.clone())?;
@@ -98,56 +114,68 @@ impl Desk {
         let domain = desk_address
             .rsplit_once('@')
             .map_or("madoguchi.invalid".to_string(), |(_, d)| d.to_string());
+        let lower = |list: &[String]| list.iter().map(|s| s.to_ascii_lowercase()).collect();
         let rules = DeskRules {
             desk_addresses: vec![desk_address],
             desk_address: config.desk.address.clone(),
             ticket_prefix: config.desk.ticket_prefix.clone(),
             timezone: calendar.timezone(),
-            staff: config
-                .desk
-                .staff
-                .iter()
-                .map(|s| s.to_ascii_lowercase())
-                .collect(),
-            notify: config
-                .desk
-                .notify
-                .iter()
-                .map(|s| s.to_ascii_lowercase())
-                .collect(),
+            staff: lower(&config.desk.staff),
+            notify: lower(&config.desk.notify),
             reopen_days: i64::from(config.desk.reopen_days),
             auto_reply_limit_per_hour: config.desk.auto_reply_limit_per_hour,
             notify_limit_per_ticket_hour: NOTIFY_LIMIT_PER_TICKET_HOUR,
         };
         let classify_rules = config.classify.clone();
         Ok(Self {
-            config,
-            calendar,
-            store,
-            rules,
-            classify_rules,
-            domain,
-            book: None,
+            shell: Arc::new(Shell {
+                config,
+                calendar,
+                store: Mutex::new(store),
+                rules,
+                classify_rules,
+                domain,
+                book: Mutex::new(None),
+            }),
         })
     }
 
-    pub fn store(&self) -> &Store {
-        &self.store
+    /// The store, for the CLI and tests (blocking: not for the daemon's async task).
+    pub fn store(&self) -> MutexGuard<'_, Store> {
+        lock(&self.shell.store)
     }
 
     /// Mutable access may change the contracts through this very connection, which
     /// `data_version` does not see: the cached register is dropped.
-    pub fn store_mut(&mut self) -> &mut Store {
-        self.book = None;
-        &mut self.store
+    pub fn store_mut(&mut self) -> MutexGuard<'_, Store> {
+        *lock(&self.shell.book) = None;
+        lock(&self.shell.store)
     }
 
     pub fn calendar(&self) -> &BusinessCalendar {
-        &self.calendar
+        &self.shell.calendar
     }
 
     pub fn config(&self) -> &Config {
-        &self.config
+        &self.shell.config
+    }
+
+    /// The contract register as the decision needs it, with each contract's periods.
+    pub fn contract_book(&self) -> Result<ContractBook, DeskError> {
+        contract_book(&self.store())
+    }
+
+    /// Runs store and file work on a blocking thread, off the async runtime. If the caller
+    /// stops waiting (a stop's deadline), the work still finishes or rolls back on its own:
+    /// nothing is acknowledged or marked sent before it committed.
+    async fn off_runtime<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Shell) -> Result<T, DeskError> + Send + 'static,
+    ) -> Result<T, DeskError> {
+        let shell = self.shell.clone();
+        tokio::task::spawn_blocking(move || work(&shell))
+            .await
+            .map_err(|e| DeskError::Worker(e.to_string()))?
     }
 
     /// Everything pending and due: all mail in the source, tickets whose acceptance time has
@@ -174,8 +202,8 @@ impl Desk {
             }
         }
         summary.opened = self
-            .store
-            .in_transaction(|conn| db::open_accepted(conn, now))?;
+            .off_runtime(move |shell| Ok(lock(&shell.store).write(|tx| tx.open_accepted(now))?))
+            .await?;
         self.send_due(sender, now, &mut summary).await?;
         Ok(summary)
     }
@@ -189,28 +217,123 @@ impl Desk {
         summary: &mut PassSummary,
     ) -> Result<(), DeskError> {
         let source_name = source.name();
-        let shas: Vec<String> = batch
-            .iter()
-            .map(|m| hex::encode(Sha256::digest(&m.raw)))
-            .collect();
-        let book = self.current_book()?;
-        let acks = {
-            let desk = &*self;
-            desk.store.in_transaction(|conn| {
-                let mut acks = Vec::with_capacity(batch.len());
-                for (message, sha) in batch.iter().zip(&shas) {
-                    let ack = desk.record(conn, &source_name, message, sha, &book, now, summary)?;
-                    acks.push(ack);
-                }
-                Ok::<_, DeskError>(acks)
-            })?
-        };
+        let mut counts = *summary;
+        let (batch, acks, counts) = self
+            .off_runtime(move |shell| {
+                let shas: Vec<String> = batch
+                    .iter()
+                    .map(|m| hex::encode(Sha256::digest(&m.raw)))
+                    .collect();
+                let store = lock(&shell.store);
+                let book = shell.current_book(&store)?;
+                let acks = store.write(|tx| {
+                    let mut acks = Vec::with_capacity(batch.len());
+                    for (message, sha) in batch.iter().zip(&shas) {
+                        let ack = shell.record(
+                            tx,
+                            &source_name,
+                            message,
+                            sha,
+                            &book,
+                            now,
+                            &mut counts,
+                        )?;
+                        acks.push(ack);
+                    }
+                    Ok::<_, DeskError>(acks)
+                })?;
+                Ok((batch, acks, counts))
+            })
+            .await?;
+        *summary = counts;
         for (message, ack) in batch.iter().zip(acks) {
             source.ack(message, ack).await?;
         }
         Ok(())
     }
 
+    /// Sends what is due. A message is marked sent only after the sender accepted it.
+    pub async fn send_due<T: Sender>(
+        &mut self,
+        sender: &mut T,
+        now: DateTime<Utc>,
+        summary: &mut PassSummary,
+    ) -> Result<(), DeskError> {
+        loop {
+            let due = self
+                .off_runtime(move |shell| Ok(lock(&shell.store).due_outbox(now, BATCH)?))
+                .await?;
+            if due.is_empty() {
+                return Ok(());
+            }
+            let mut progressed = false;
+            // In slices of the sender's parallelism, each recorded before the next goes out:
+            // a crash mid-send resends at most one slice (invariant 4).
+            let mut relay_down: Option<String> = None;
+            for slice in due.chunks(sender.parallelism().max(1)) {
+                let results: Vec<Result<(), SendError>> = match &relay_down {
+                    // The relay refused a whole slice for temporary reasons: the rest wait for
+                    // the next attempt too, instead of each paying for its own connect.
+                    Some(why) => slice
+                        .iter()
+                        .map(|_| Err(SendError::Temporary(why.clone())))
+                        .collect(),
+                    None => sender.send_all(slice).await,
+                };
+                if relay_down.is_none()
+                    && let Some(Err(SendError::Temporary(why))) = results.first()
+                    && results
+                        .iter()
+                        .all(|r| matches!(r, Err(SendError::Temporary(_))))
+                {
+                    relay_down = Some(why.clone());
+                }
+                // One transaction per slice: the outcomes land together, fast.
+                let slice = slice.to_vec();
+                let mut counts = *summary;
+                let (moved, counts) = self
+                    .off_runtime(move |shell| {
+                        let moved = lock(&shell.store).write(|tx| {
+                            let mut moved = false;
+                            for (message, result) in slice.iter().zip(results) {
+                                moved |=
+                                    shell.record_send(tx, message, result, now, &mut counts)?;
+                            }
+                            Ok::<_, DeskError>(moved)
+                        })?;
+                        Ok((moved, counts))
+                    })
+                    .await?;
+                *summary = counts;
+                progressed |= moved;
+            }
+            if !progressed || due.len() < BATCH {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// The contract register as the decision needs it, with each contract's periods.
+fn contract_book(store: &Store) -> Result<ContractBook, DeskError> {
+    let contracts = store.contracts()?;
+    Ok(ContractBook::new(
+        contracts
+            .into_iter()
+            .map(|c| ContractFacts {
+                periods: periods_from_orders(&c.orders).ok(),
+                contract_id: c.contract_id,
+                customer: c.customer,
+                license_serial: c.license_serial,
+                contacts: c.contacts,
+                domains: c.domains,
+                neo_support: c.neo_support,
+            })
+            .collect(),
+    ))
+}
+
+impl Shell {
     fn keep_file(&self, relative: &str, bytes: &[u8]) -> Result<(), DeskError> {
         let path = self.config.storage.files.join(relative);
         if path.exists() {
@@ -230,35 +353,17 @@ impl Desk {
     }
 
     /// The contract register, from the cache unless the database changed under it.
-    fn current_book(&mut self) -> Result<std::sync::Arc<ContractBook>, DeskError> {
-        let version = self.store.data_version()?;
-        if let Some((seen, book)) = &self.book
+    fn current_book(&self, store: &Store) -> Result<Arc<ContractBook>, DeskError> {
+        let version = store.data_version()?;
+        let mut cache = lock(&self.book);
+        if let Some((seen, book)) = &*cache
             && *seen == version
         {
             return Ok(book.clone());
         }
-        let book = std::sync::Arc::new(self.contract_book()?);
-        self.book = Some((version, book.clone()));
+        let book = Arc::new(contract_book(store)?);
+        *cache = Some((version, book.clone()));
         Ok(book)
-    }
-
-    /// The contract register as the decision needs it, with each contract's periods.
-    pub fn contract_book(&self) -> Result<ContractBook, DeskError> {
-        let contracts = self.store.contracts()?;
-        Ok(ContractBook::new(
-            contracts
-                .into_iter()
-                .map(|c| ContractFacts {
-                    periods: periods_from_orders(&c.orders).ok(),
-                    contract_id: c.contract_id,
-                    customer: c.customer,
-                    license_serial: c.license_serial,
-                    contacts: c.contacts,
-                    domains: c.domains,
-                    neo_support: c.neo_support,
-                })
-                .collect(),
-        ))
     }
 
     /// An unguessable token for Message-IDs: 128 bits from the operating system's CSPRNG.
@@ -273,7 +378,7 @@ impl Desk {
     #[allow(clippy::too_many_arguments)]
     fn record(
         &self,
-        conn: &Connection,
+        tx: &Tx<'_>,
         source: &str,
         message: &Incoming,
         sha: &str,
@@ -281,7 +386,7 @@ impl Desk {
         now: DateTime<Utc>,
         summary: &mut PassSummary,
     ) -> Result<Ack, DeskError> {
-        if let Some(verdict) = db::seen_verdict(conn, source, &message.key)? {
+        if let Some(verdict) = tx.seen_verdict(source, &message.key)? {
             // Recorded before a crash that came before the acknowledgement: acknowledge only.
             summary.already_seen += 1;
             return Ok(if verdict == Verdict::Quarantined {
@@ -292,7 +397,7 @@ impl Desk {
         }
         summary.messages += 1;
         // The raw bytes, in the same transaction as the verdict (invariant 3).
-        let raw_path = db::keep_raw(conn, sha, &message.raw)?;
+        let raw_path = tx.keep_raw(sha, &message.raw)?;
         let read = read_message_with(
             &message.raw,
             &ReadOptions {
@@ -302,7 +407,8 @@ impl Desk {
         );
         let mail = &read.mail;
         let same_as = match &mail.message_id {
-            Some(id) => db::same_message(conn, id, sha)?
+            Some(id) => tx
+                .same_message(id, sha)?
                 .map(|(first, ticket)| SameMessage { first, ticket }),
             None => None,
         };
@@ -310,7 +416,7 @@ impl Desk {
         let bounced = match (&guard, &mail.report) {
             (Guard::NoReply(NoReplyReason::Bounce), Some(report)) => {
                 match &report.original_message_id {
-                    Some(id) => db::delivery_by_message_id(conn, id)?,
+                    Some(id) => tx.delivery_by_message_id(id)?,
                     None => None,
                 }
             }
@@ -318,14 +424,14 @@ impl Desk {
         };
         let from = mail.from.as_ref().map(|m| m.address.as_str());
         let contract = find_contract(book, mail);
-        let thread = self.thread_of(conn, mail, from, book)?;
+        let thread = self.thread_of(tx, mail, from, book)?;
         let reply_to = reply_address(mail);
         let recent_auto_replies = match &reply_to {
-            Ok(to) => db::auto_replies_since(conn, to, now - Duration::hours(1))?,
+            Ok(to) => tx.auto_replies_since(to, now - Duration::hours(1))?,
             Err(_) => 0,
         };
         let recent_ticket_notices = match &thread {
-            Some((t, _)) => db::staff_notices_since(conn, t.number, now - Duration::hours(1))?,
+            Some((t, _)) => tx.staff_notices_since(t.number, now - Duration::hours(1))?,
             None => 0,
         };
         let intake = Intake {
@@ -341,7 +447,7 @@ impl Desk {
             reply_to,
             recent_auto_replies,
             recent_ticket_notices,
-            next_ticket: db::next_ticket_number(conn)?,
+            next_ticket: tx.next_ticket_number()?,
         };
         let decision = decide(&intake, &self.rules, &self.calendar);
         let message_in = MessageIn {
@@ -351,7 +457,7 @@ impl Desk {
             sha,
             raw_path: &raw_path,
         };
-        self.execute(conn, &decision.effects, Some(&message_in), now)?;
+        self.execute(tx, &decision.effects, Some(&message_in), now)?;
         Ok(account(&decision.outcome, &message.key, summary))
     }
 
@@ -359,7 +465,7 @@ impl Desk {
     /// message the effects are about, when there is one.
     fn execute(
         &self,
-        conn: &Connection,
+        tx: &Tx<'_>,
         effects: &[Effect],
         message: Option<&MessageIn<'_>>,
         now: DateTime<Utc>,
@@ -377,25 +483,22 @@ impl Desk {
                     let entitlement = serde_json::to_string(&ticket.entitlement).map_err(|e| {
                         StoreError::Corrupt(format!("cannot encode entitlement: {e}"))
                     })?;
-                    db::insert_ticket(
-                        conn,
-                        &TicketRow {
-                            number: *number,
-                            state: ticket.state,
-                            category: ticket.category.code(),
-                            contract_id: ticket.contract_id.as_deref(),
-                            matched_by: ticket.matched_by.map(|m| m.code()),
-                            entitlement_json: &entitlement,
-                            customer_address,
-                            customer_name,
-                            subject,
-                            received_at: message.map_or(now, |m| m.message.received_at),
-                            accepted_at: ticket.accepted_at,
-                            license_due: ticket.license_due,
-                            continues: ticket.continues,
-                            now,
-                        },
-                    )?;
+                    tx.insert_ticket(&TicketRow {
+                        number: *number,
+                        state: ticket.state,
+                        category: ticket.category.code(),
+                        contract_id: ticket.contract_id.as_deref(),
+                        matched_by: ticket.matched_by.map(|m| m.code()),
+                        entitlement_json: &entitlement,
+                        customer_address,
+                        customer_name,
+                        subject,
+                        received_at: message.map_or(now, |m| m.message.received_at),
+                        accepted_at: ticket.accepted_at,
+                        license_due: ticket.license_due,
+                        continues: ticket.continues,
+                        now,
+                    })?;
                 }
                 Effect::RecordMessage {
                     verdict,
@@ -409,24 +512,21 @@ impl Desk {
                         .into());
                     };
                     let mail = &m.read.mail;
-                    message_row = Some(db::insert_message(
-                        conn,
-                        &MessageRow {
-                            source: m.source,
-                            source_key: &m.message.key,
-                            message_id: mail.message_id.as_deref(),
-                            content_sha256: m.sha,
-                            raw_path: m.raw_path,
-                            size: m.message.raw.len(),
-                            received_at: m.message.received_at,
-                            processed_at: now,
-                            from_address: mail.from.as_ref().map(|f| f.address.as_str()),
-                            subject: &mail.subject,
-                            verdict: *verdict,
-                            reason: reason.as_deref(),
-                            ticket: *ticket,
-                        },
-                    )?);
+                    message_row = Some(tx.insert_message(&MessageRow {
+                        source: m.source,
+                        source_key: &m.message.key,
+                        message_id: mail.message_id.as_deref(),
+                        content_sha256: m.sha,
+                        raw_path: m.raw_path,
+                        size: m.message.raw.len(),
+                        received_at: m.message.received_at,
+                        processed_at: now,
+                        from_address: mail.from.as_ref().map(|f| f.address.as_str()),
+                        subject: &mail.subject,
+                        verdict: *verdict,
+                        reason: reason.as_deref(),
+                        ticket: *ticket,
+                    })?);
                 }
                 Effect::AddArticle { ticket } => {
                     let (Some(m), Some(row)) = (message, message_row) else {
@@ -434,20 +534,20 @@ impl Desk {
                             StoreError::Corrupt("an article before its message".into()).into()
                         );
                     };
-                    self.add_inbound(conn, m.read, row, *ticket, m.message.received_at)?;
+                    self.add_inbound(tx, m.read, row, *ticket, m.message.received_at)?;
                 }
                 Effect::SetState { ticket, state } => {
-                    db::set_ticket_state(conn, *ticket, *state, now)?;
+                    tx.set_ticket_state(*ticket, *state, now)?;
                 }
-                Effect::Touch { ticket } => db::touch_ticket(conn, *ticket, now)?,
+                Effect::Touch { ticket } => tx.touch_ticket(*ticket, now)?,
                 Effect::QueueMail {
                     mail,
                     auto_reply_to,
                 } => {
-                    self.queue(conn, mail, auto_reply_to.as_deref(), now)?;
+                    self.queue(tx, mail, auto_reply_to.as_deref(), now)?;
                 }
                 Effect::MarkBounced { outbox_id, detail } => {
-                    db::mark_bounced(conn, *outbox_id, detail)?;
+                    tx.mark_bounced(*outbox_id, detail)?;
                     tracing::warn!(outbox = outbox_id, %detail, "Delivery failed (bounce).");
                 }
             }
@@ -459,7 +559,7 @@ impl Desk {
     /// subject tag), when `core::ticket::admits` lets the sender in.
     fn thread_of(
         &self,
-        conn: &Connection,
+        tx: &Tx<'_>,
         mail: &InboundMail,
         from: Option<&str>,
         book: &ContractBook,
@@ -467,7 +567,7 @@ impl Desk {
         let prefix = &self.config.desk.ticket_prefix;
         let mut ids: Vec<String> = mail.in_reply_to.clone();
         ids.extend(mail.references.iter().rev().cloned());
-        let candidate = match db::find_thread(conn, &ids)? {
+        let candidate = match tx.find_thread(&ids)? {
             Some((n, true)) => Some((n, ThreadedBy::OurMessageId)),
             Some((n, false)) => Some((n, ThreadedBy::KnownMessageId)),
             None => {
@@ -486,7 +586,7 @@ impl Desk {
         let Some((number, by)) = candidate else {
             return Ok(None);
         };
-        let Some(facts) = db::ticket_facts(conn, number)? else {
+        let Some(facts) = tx.ticket_facts(number)? else {
             return Ok(None);
         };
         let contract = facts.contract_id.as_deref().and_then(|id| book.get(id));
@@ -502,7 +602,7 @@ impl Desk {
 
     fn add_inbound(
         &self,
-        conn: &Connection,
+        tx: &Tx<'_>,
         read: &crate::mail::ReadMessage,
         message_row: i64,
         ticket: u64,
@@ -523,25 +623,22 @@ impl Desk {
                 ),
                 body,
             )?;
-            db::insert_attachment(conn, message_row, seq, attachment)?;
+            tx.insert_attachment(message_row, seq, attachment)?;
         }
         let author = mail.from.as_ref().map_or("", |m| m.address.as_str());
-        db::insert_article(
-            conn,
-            &ArticleRow {
-                ticket,
-                inbound: true,
-                message: Some(message_row),
-                outbox: None,
-                author,
-                // An incoming article is dated when it arrived, not when it was processed.
-                created_at: received_at,
-                subject: &mail.subject,
-                text: &mail.text,
-            },
-        )?;
+        tx.insert_article(&ArticleRow {
+            ticket,
+            inbound: true,
+            message: Some(message_row),
+            outbox: None,
+            author,
+            // An incoming article is dated when it arrived, not when it was processed.
+            created_at: received_at,
+            subject: &mail.subject,
+            text: &mail.text,
+        })?;
         if let Some(id) = &mail.message_id {
-            db::insert_thread_id(conn, id, ticket, false)?;
+            tx.insert_thread_id(id, ticket, false)?;
         }
         Ok(())
     }
@@ -550,7 +647,7 @@ impl Desk {
     /// on the ticket: an article for customer replies, a thread id either way.
     fn queue(
         &self,
-        conn: &Connection,
+        tx: &Tx<'_>,
         outgoing: &OutgoingMail,
         auto_reply_to: Option<&str>,
         now: DateTime<Utc>,
@@ -573,93 +670,37 @@ impl Desk {
             ticket: outgoing.ticket,
             source,
         })?;
-        let outbox = db::insert_outbox(
-            conn,
-            &OutboxRow {
-                ticket: outgoing.ticket,
-                kind: outgoing.kind.code(),
-                auto_reply_to,
-                message_id: &id,
-                sender: &composed.sender,
-                recipients: &composed.recipients,
-                subject: &outgoing.subject,
-                raw: &composed.raw,
-                now,
-            },
-        )?;
-        db::insert_thread_id(conn, &id, outgoing.ticket, true)?;
+        let outbox = tx.insert_outbox(&OutboxRow {
+            ticket: outgoing.ticket,
+            kind: outgoing.kind.code(),
+            auto_reply_to,
+            message_id: &id,
+            sender: &composed.sender,
+            recipients: &composed.recipients,
+            subject: &outgoing.subject,
+            raw: &composed.raw,
+            now,
+        })?;
+        tx.insert_thread_id(&id, outgoing.ticket, true)?;
         if auto_reply_to.is_some() {
-            db::insert_article(
-                conn,
-                &ArticleRow {
-                    ticket: outgoing.ticket,
-                    inbound: false,
-                    message: None,
-                    outbox: Some(outbox),
-                    author: &self.config.desk.address,
-                    created_at: now,
-                    subject: &outgoing.subject,
-                    text: &outgoing.body,
-                },
-            )?;
+            tx.insert_article(&ArticleRow {
+                ticket: outgoing.ticket,
+                inbound: false,
+                message: None,
+                outbox: Some(outbox),
+                author: &self.config.desk.address,
+                created_at: now,
+                subject: &outgoing.subject,
+                text: &outgoing.body,
+            })?;
         }
         Ok(outbox)
-    }
-
-    /// Sends what is due. A message is marked sent only after the sender accepted it.
-    pub async fn send_due<T: Sender>(
-        &mut self,
-        sender: &mut T,
-        now: DateTime<Utc>,
-        summary: &mut PassSummary,
-    ) -> Result<(), DeskError> {
-        loop {
-            let due = self.store.due_outbox(now, BATCH)?;
-            if due.is_empty() {
-                return Ok(());
-            }
-            let mut progressed = false;
-            // In slices of the sender's parallelism, each recorded before the next goes out:
-            // a crash mid-send resends at most one slice (invariant 4).
-            let mut relay_down: Option<String> = None;
-            for slice in due.chunks(sender.parallelism().max(1)) {
-                let results = match &relay_down {
-                    // The relay refused a whole slice for temporary reasons: the rest wait for
-                    // the next attempt too, instead of each paying for its own connect.
-                    Some(why) => slice
-                        .iter()
-                        .map(|_| Err(SendError::Temporary(why.clone())))
-                        .collect(),
-                    None => sender.send_all(slice).await,
-                };
-                if relay_down.is_none()
-                    && let Some(Err(SendError::Temporary(why))) = results.first()
-                    && results
-                        .iter()
-                        .all(|r| matches!(r, Err(SendError::Temporary(_))))
-                {
-                    relay_down = Some(why.clone());
-                }
-                // One transaction per slice: the outcomes land together, fast.
-                let desk = &*self;
-                progressed |= desk.store.in_transaction(|conn| {
-                    let mut moved = false;
-                    for (message, result) in slice.iter().zip(results) {
-                        moved |= desk.record_send(conn, message, result, now, summary)?;
-                    }
-                    Ok::<_, DeskError>(moved)
-                })?;
-            }
-            if !progressed || due.len() < BATCH {
-                return Ok(());
-            }
-        }
     }
 
     /// Records one send's outcome; true when the outbox moved on (sent, or failed for good).
     fn record_send(
         &self,
-        conn: &Connection,
+        tx: &Tx<'_>,
         message: &Queued,
         result: Result<(), SendError>,
         now: DateTime<Utc>,
@@ -667,29 +708,24 @@ impl Desk {
     ) -> Result<bool, DeskError> {
         match result {
             Ok(()) => {
-                self.store.mark_sent(message.outbox_id, now)?;
+                tx.mark_sent(message.outbox_id, now)?;
                 summary.sent += 1;
                 Ok(true)
             }
             Err(SendError::Temporary(why)) => {
-                let attempts = self.store.attempts(message.outbox_id)?;
+                let attempts = tx.attempts(message.outbox_id)?;
                 let next = now + retry_delay(attempts);
-                self.store.mark_retry(message.outbox_id, &why, next)?;
+                tx.mark_retry(message.outbox_id, &why, next)?;
                 summary.send_retries += 1;
                 tracing::warn!(outbox = message.outbox_id, error = %why, next = %next, "Send failed; will retry.");
                 Ok(false)
             }
             Err(SendError::Permanent(why)) => {
-                let failed = self.store.mark_failed(message.outbox_id, &why)?;
+                let failed = tx.mark_failed(message.outbox_id, &why)?;
                 summary.send_failures += 1;
                 tracing::error!(outbox = message.outbox_id, error = %why, "Send refused for good.");
                 if let Some(failed) = failed {
-                    self.execute(
-                        conn,
-                        &delivery_failed(&failed, &why, &self.rules),
-                        None,
-                        now,
-                    )?;
+                    self.execute(tx, &delivery_failed(&failed, &why, &self.rules), None, now)?;
                 }
                 Ok(true)
             }

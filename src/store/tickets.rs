@@ -6,6 +6,12 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use super::{QueryContext, Store, StoreError};
+
+/// A write transaction: the typed operations a decision's effects are carried out with. Only
+/// [`Store::write`] makes one, so every write happens inside a transaction.
+pub struct Tx<'a> {
+    conn: &'a Connection,
+}
 use crate::core::decide::Delivery;
 use crate::core::ticket::{TicketFacts, TicketState};
 use crate::outbound::Queued;
@@ -40,60 +46,69 @@ pub struct MessageRow<'a> {
     pub ticket: Option<u64>,
 }
 
-/// The verdict already recorded for a message from this source, if any.
-pub fn seen_verdict(
-    conn: &Connection,
-    source: &str,
-    key: &str,
-) -> Result<Option<Verdict>, StoreError> {
-    let code: Option<String> = conn
-        .query_row(
-            "SELECT verdict FROM messages WHERE source = ?1 AND source_key = ?2",
-            params![source, key],
-            |r| r.get(0),
-        )
-        .optional()
-        .doing("look up a message")?;
-    Ok(code.as_deref().and_then(Verdict::from_code))
+impl Tx<'_> {
+    /// The verdict already recorded for a message from this source, if any.
+    pub fn seen_verdict(&self, source: &str, key: &str) -> Result<Option<Verdict>, StoreError> {
+        let code: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT verdict FROM messages WHERE source = ?1 AND source_key = ?2",
+                params![source, key],
+                |r| r.get(0),
+            )
+            .optional()
+            .doing("look up a message")?;
+        Ok(code.as_deref().and_then(Verdict::from_code))
+    }
 }
 
-/// An earlier message with the same Message-ID and content (a re-delivered duplicate).
-pub fn same_message(
-    conn: &Connection,
-    message_id: &str,
-    sha: &str,
-) -> Result<Option<(i64, Option<u64>)>, StoreError> {
-    conn.query_row(
-        "SELECT id, ticket FROM messages WHERE message_id = ?1 AND content_sha256 = ?2
+impl Tx<'_> {
+    /// An earlier message with the same Message-ID and content (a re-delivered duplicate).
+    pub fn same_message(
+        &self,
+        message_id: &str,
+        sha: &str,
+    ) -> Result<Option<(i64, Option<u64>)>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT id, ticket FROM messages WHERE message_id = ?1 AND content_sha256 = ?2
          AND verdict != 'duplicate' ORDER BY id LIMIT 1",
-        params![message_id, sha],
-        |r| Ok((r.get(0)?, r.get::<_, Option<i64>>(1)?.map(|t| t as u64))),
-    )
-    .optional()
-    .doing("look up a duplicate")
+                params![message_id, sha],
+                |r| Ok((r.get(0)?, r.get::<_, Option<i64>>(1)?.map(|t| t as u64))),
+            )
+            .optional()
+            .doing("look up a duplicate")
+    }
 }
 
-/// Keeps a message's raw bytes once per content; returns where `messages.raw_path` finds them.
-pub fn keep_raw(conn: &Connection, sha256: &str, bytes: &[u8]) -> Result<String, StoreError> {
-    conn.prepare_cached("INSERT OR IGNORE INTO raw_messages (sha256, bytes) VALUES (?1, ?2)")
-        .and_then(|mut s| s.execute(params![sha256, bytes]))
-        .doing("keep raw mail")?;
-    Ok(format!("sqlite:raw_messages/{sha256}"))
+impl Tx<'_> {
+    /// Keeps a message's raw bytes once per content; returns where `messages.raw_path` finds them.
+    pub fn keep_raw(&self, sha256: &str, bytes: &[u8]) -> Result<String, StoreError> {
+        self.conn
+            .prepare_cached("INSERT OR IGNORE INTO raw_messages (sha256, bytes) VALUES (?1, ?2)")
+            .and_then(|mut s| s.execute(params![sha256, bytes]))
+            .doing("keep raw mail")?;
+        Ok(format!("sqlite:raw_messages/{sha256}"))
+    }
 }
 
-/// The raw bytes of a recorded message.
-pub fn raw_message(conn: &Connection, sha256: &str) -> Result<Option<Vec<u8>>, StoreError> {
-    conn.query_row(
-        "SELECT bytes FROM raw_messages WHERE sha256 = ?1",
-        [sha256],
-        |r| r.get(0),
-    )
-    .optional()
-    .doing("read raw mail")
+impl Tx<'_> {
+    /// The raw bytes of a recorded message.
+    pub fn raw_message(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT bytes FROM raw_messages WHERE sha256 = ?1",
+                [sha256],
+                |r| r.get(0),
+            )
+            .optional()
+            .doing("read raw mail")
+    }
 }
 
-pub fn insert_message(conn: &Connection, m: &MessageRow<'_>) -> Result<i64, StoreError> {
-    conn.prepare_cached(
+impl Tx<'_> {
+    pub fn insert_message(&self, m: &MessageRow<'_>) -> Result<i64, StoreError> {
+        self.conn.prepare_cached(
         "INSERT INTO messages (source, source_key, message_id, content_sha256, raw_path, size,
              received_at, processed_at, from_address, subject, verdict, reason, ticket)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
@@ -116,31 +131,35 @@ pub fn insert_message(conn: &Connection, m: &MessageRow<'_>) -> Result<i64, Stor
         ])
     })
     .doing("record a message")?;
-    Ok(conn.last_insert_rowid())
+        Ok(self.conn.last_insert_rowid())
+    }
 }
 
-pub fn insert_attachment(
-    conn: &Connection,
-    message: i64,
-    seq: usize,
-    a: &crate::core::inbound::Attachment,
-) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "INSERT INTO attachments (message, seq, name, content_type, size, sha256)
+impl Tx<'_> {
+    pub fn insert_attachment(
+        &self,
+        message: i64,
+        seq: usize,
+        a: &crate::core::inbound::Attachment,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO attachments (message, seq, name, content_type, size, sha256)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )
-    .and_then(|mut s| {
-        s.execute(params![
-            message,
-            seq as i64,
-            a.name,
-            a.content_type,
-            a.size as i64,
-            a.sha256
-        ])
-    })
-    .doing("record an attachment")?;
-    Ok(())
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    message,
+                    seq as i64,
+                    a.name,
+                    a.content_type,
+                    a.size as i64,
+                    a.sha256
+                ])
+            })
+            .doing("record an attachment")?;
+        Ok(())
+    }
 }
 
 pub struct TicketRow<'a> {
@@ -160,50 +179,59 @@ pub struct TicketRow<'a> {
     pub now: DateTime<Utc>,
 }
 
-pub fn insert_ticket(conn: &Connection, t: &TicketRow<'_>) -> Result<u64, StoreError> {
-    conn.prepare_cached(
-        "INSERT INTO tickets (state, category, contract_id, matched_by, entitlement,
+impl Tx<'_> {
+    pub fn insert_ticket(&self, t: &TicketRow<'_>) -> Result<u64, StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO tickets (state, category, contract_id, matched_by, entitlement,
              customer_address, customer_name, subject, received_at, accepted_at, license_due,
              continues, updated_at, number)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-    )
-    .and_then(|mut s| {
-        s.execute(params![
-            t.state.code(),
-            t.category,
-            t.contract_id,
-            t.matched_by,
-            t.entitlement_json,
-            t.customer_address,
-            t.customer_name,
-            t.subject,
-            time_text(t.received_at),
-            time_text(t.accepted_at),
-            t.license_due.map(|d| d.format("%Y-%m-%d").to_string()),
-            t.continues.map(|n| n as i64),
-            time_text(t.now),
-            t.number as i64,
-        ])
-    })
-    .doing("create a ticket")?;
-    Ok(t.number)
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    t.state.code(),
+                    t.category,
+                    t.contract_id,
+                    t.matched_by,
+                    t.entitlement_json,
+                    t.customer_address,
+                    t.customer_name,
+                    t.subject,
+                    time_text(t.received_at),
+                    time_text(t.accepted_at),
+                    t.license_due.map(|d| d.format("%Y-%m-%d").to_string()),
+                    t.continues.map(|n| n as i64),
+                    time_text(t.now),
+                    t.number as i64,
+                ])
+            })
+            .doing("create a ticket")?;
+        Ok(t.number)
+    }
 }
 
-/// The number the next ticket gets (inside the write transaction, so nobody else takes it).
-pub fn next_ticket_number(conn: &Connection) -> Result<u64, StoreError> {
-    conn.prepare_cached("SELECT COALESCE(MAX(number), 0) + 1 FROM tickets")
-        .and_then(|mut s| s.query_row([], |r| r.get::<_, i64>(0)))
-        .map(|n| n as u64)
-        .doing("number a new ticket")
+impl Tx<'_> {
+    /// The number the next ticket gets (inside the write transaction, so nobody else takes it).
+    pub fn next_ticket_number(&self) -> Result<u64, StoreError> {
+        self.conn
+            .prepare_cached("SELECT COALESCE(MAX(number), 0) + 1 FROM tickets")
+            .and_then(|mut s| s.query_row([], |r| r.get::<_, i64>(0)))
+            .map(|n| n as u64)
+            .doing("number a new ticket")
+    }
 }
 
-pub fn set_message_ticket(conn: &Connection, message: i64, ticket: u64) -> Result<(), StoreError> {
-    conn.execute(
-        "UPDATE messages SET ticket = ?2 WHERE id = ?1",
-        params![message, ticket as i64],
-    )
-    .doing("link a message to its ticket")?;
-    Ok(())
+impl Tx<'_> {
+    pub fn set_message_ticket(&self, message: i64, ticket: u64) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE messages SET ticket = ?2 WHERE id = ?1",
+                params![message, ticket as i64],
+            )
+            .doing("link a message to its ticket")?;
+        Ok(())
+    }
 }
 
 pub struct ArticleRow<'a> {
@@ -217,8 +245,9 @@ pub struct ArticleRow<'a> {
     pub text: &'a str,
 }
 
-pub fn insert_article(conn: &Connection, a: &ArticleRow<'_>) -> Result<i64, StoreError> {
-    conn.prepare_cached(
+impl Tx<'_> {
+    pub fn insert_article(&self, a: &ArticleRow<'_>) -> Result<i64, StoreError> {
+        self.conn.prepare_cached(
         "INSERT INTO articles (ticket, direction, message, outbox, author, created_at, subject, text)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )
@@ -235,43 +264,50 @@ pub fn insert_article(conn: &Connection, a: &ArticleRow<'_>) -> Result<i64, Stor
         ])
     })
     .doing("add an article")?;
-    Ok(conn.last_insert_rowid())
-}
-
-/// Remembers a Message-ID as belonging to a ticket; `ours` when the desk made it.
-pub fn insert_thread_id(
-    conn: &Connection,
-    message_id: &str,
-    ticket: u64,
-    ours: bool,
-) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "INSERT OR IGNORE INTO thread_ids (message_id, ticket, ours) VALUES (?1, ?2, ?3)",
-    )
-    .and_then(|mut s| s.execute(params![message_id, ticket as i64, ours]))
-    .doing("remember a thread id")?;
-    Ok(())
-}
-
-/// The ticket the first known id belongs to, preferring ids the desk made.
-pub fn find_thread(conn: &Connection, ids: &[String]) -> Result<Option<(u64, bool)>, StoreError> {
-    let mut best: Option<(u64, bool)> = None;
-    let mut stmt = conn
-        .prepare_cached("SELECT ticket, ours FROM thread_ids WHERE message_id = ?1")
-        .doing("look up a thread id")?;
-    for id in ids {
-        let hit: Option<(i64, bool)> = stmt
-            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()
-            .doing("look up a thread id")?;
-        if let Some((ticket, ours)) = hit {
-            if ours {
-                return Ok(Some((ticket as u64, true)));
-            }
-            best.get_or_insert((ticket as u64, false));
-        }
+        Ok(self.conn.last_insert_rowid())
     }
-    Ok(best)
+}
+
+impl Tx<'_> {
+    /// Remembers a Message-ID as belonging to a ticket; `ours` when the desk made it.
+    pub fn insert_thread_id(
+        &self,
+        message_id: &str,
+        ticket: u64,
+        ours: bool,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT OR IGNORE INTO thread_ids (message_id, ticket, ours) VALUES (?1, ?2, ?3)",
+            )
+            .and_then(|mut s| s.execute(params![message_id, ticket as i64, ours]))
+            .doing("remember a thread id")?;
+        Ok(())
+    }
+}
+
+impl Tx<'_> {
+    /// The ticket the first known id belongs to, preferring ids the desk made.
+    pub fn find_thread(&self, ids: &[String]) -> Result<Option<(u64, bool)>, StoreError> {
+        let mut best: Option<(u64, bool)> = None;
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT ticket, ours FROM thread_ids WHERE message_id = ?1")
+            .doing("look up a thread id")?;
+        for id in ids {
+            let hit: Option<(i64, bool)> = stmt
+                .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+                .doing("look up a thread id")?;
+            if let Some((ticket, ours)) = hit {
+                if ours {
+                    return Ok(Some((ticket as u64, true)));
+                }
+                best.get_or_insert((ticket as u64, false));
+            }
+        }
+        Ok(best)
+    }
 }
 
 /// The state, times and customer of a ticket.
@@ -285,76 +321,90 @@ pub struct TicketHead {
     pub contract_id: Option<String>,
 }
 
-/// The ticket as the decision needs it.
-pub fn ticket_facts(conn: &Connection, number: u64) -> Result<Option<TicketFacts>, StoreError> {
-    Ok(ticket_head(conn, number)?.map(|h| TicketFacts {
-        number: h.number,
-        state: h.state,
-        accepted_at: h.accepted_at,
-        closed_at: h.closed_at,
-        contract_id: h.contract_id,
-        customer_address: h.customer_address,
-    }))
+impl Tx<'_> {
+    /// The ticket as the decision needs it.
+    pub fn ticket_facts(&self, number: u64) -> Result<Option<TicketFacts>, StoreError> {
+        Ok(self.ticket_head(number)?.map(|h| TicketFacts {
+            number: h.number,
+            state: h.state,
+            accepted_at: h.accepted_at,
+            closed_at: h.closed_at,
+            contract_id: h.contract_id,
+            customer_address: h.customer_address,
+        }))
+    }
 }
 
-pub fn ticket_head(conn: &Connection, number: u64) -> Result<Option<TicketHead>, StoreError> {
-    // state, accepted_at, closed_at, customer_address, contract_id
-    type HeadRow = (String, String, Option<String>, String, Option<String>);
-    let row: Option<HeadRow> = conn
-        .query_row(
-            "SELECT state, accepted_at, closed_at, customer_address, contract_id
+impl Tx<'_> {
+    pub fn ticket_head(&self, number: u64) -> Result<Option<TicketHead>, StoreError> {
+        // state, accepted_at, closed_at, customer_address, contract_id
+        type HeadRow = (String, String, Option<String>, String, Option<String>);
+        let row: Option<HeadRow> = self
+            .conn
+            .query_row(
+                "SELECT state, accepted_at, closed_at, customer_address, contract_id
              FROM tickets WHERE number = ?1",
-            [number as i64],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
-        )
-        .optional()
-        .doing("read a ticket")?;
-    let Some((state, accepted_at, closed_at, customer_address, contract_id)) = row else {
-        return Ok(None);
-    };
-    Ok(Some(TicketHead {
-        number,
-        state: TicketState::from_code(&state)
-            .ok_or_else(|| StoreError::Corrupt(format!("unknown ticket state {state:?}")))?,
-        accepted_at: time_from_text(&accepted_at)?,
-        closed_at: closed_at.as_deref().map(time_from_text).transpose()?,
-        customer_address,
-        contract_id,
-    }))
+                [number as i64],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )
+            .optional()
+            .doing("read a ticket")?;
+        let Some((state, accepted_at, closed_at, customer_address, contract_id)) = row else {
+            return Ok(None);
+        };
+        Ok(Some(TicketHead {
+            number,
+            state: TicketState::from_code(&state)
+                .ok_or_else(|| StoreError::Corrupt(format!("unknown ticket state {state:?}")))?,
+            accepted_at: time_from_text(&accepted_at)?,
+            closed_at: closed_at.as_deref().map(time_from_text).transpose()?,
+            customer_address,
+            contract_id,
+        }))
+    }
 }
 
-pub fn set_ticket_state(
-    conn: &Connection,
-    number: u64,
-    state: TicketState,
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    let closed_at = (state == TicketState::Closed).then(|| time_text(now));
-    conn.execute(
-        "UPDATE tickets SET state = ?2, closed_at = ?3, updated_at = ?4 WHERE number = ?1",
-        params![number as i64, state.code(), closed_at, time_text(now)],
-    )
-    .doing("change a ticket's state")?;
-    Ok(())
+impl Tx<'_> {
+    pub fn set_ticket_state(
+        &self,
+        number: u64,
+        state: TicketState,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let closed_at = (state == TicketState::Closed).then(|| time_text(now));
+        self.conn
+            .execute(
+                "UPDATE tickets SET state = ?2, closed_at = ?3, updated_at = ?4 WHERE number = ?1",
+                params![number as i64, state.code(), closed_at, time_text(now)],
+            )
+            .doing("change a ticket's state")?;
+        Ok(())
+    }
 }
 
-pub fn touch_ticket(conn: &Connection, number: u64, now: DateTime<Utc>) -> Result<(), StoreError> {
-    conn.execute(
-        "UPDATE tickets SET updated_at = ?2 WHERE number = ?1",
-        params![number as i64, time_text(now)],
-    )
-    .doing("update a ticket")?;
-    Ok(())
+impl Tx<'_> {
+    pub fn touch_ticket(&self, number: u64, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE tickets SET updated_at = ?2 WHERE number = ?1",
+                params![number as i64, time_text(now)],
+            )
+            .doing("update a ticket")?;
+        Ok(())
+    }
 }
 
-/// Tickets received outside hours whose acceptance time has come become open (R5).
-pub fn open_accepted(conn: &Connection, now: DateTime<Utc>) -> Result<usize, StoreError> {
-    conn.execute(
-        "UPDATE tickets SET state = 'open', updated_at = ?1
+impl Tx<'_> {
+    /// Tickets received outside hours whose acceptance time has come become open (R5).
+    pub fn open_accepted(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        self.conn
+            .execute(
+                "UPDATE tickets SET state = 'open', updated_at = ?1
          WHERE state = 'waiting_acceptance' AND accepted_at <= ?1",
-        [time_text(now)],
-    )
-    .doing("open accepted tickets")
+                [time_text(now)],
+            )
+            .doing("open accepted tickets")
+    }
 }
 
 pub struct OutboxRow<'a> {
@@ -369,10 +419,11 @@ pub struct OutboxRow<'a> {
     pub now: DateTime<Utc>,
 }
 
-pub fn insert_outbox(conn: &Connection, o: &OutboxRow<'_>) -> Result<i64, StoreError> {
-    let recipients = serde_json::to_string(o.recipients)
-        .map_err(|e| StoreError::Corrupt(format!("cannot encode recipients: {e}")))?;
-    conn.prepare_cached(
+impl Tx<'_> {
+    pub fn insert_outbox(&self, o: &OutboxRow<'_>) -> Result<i64, StoreError> {
+        let recipients = serde_json::to_string(o.recipients)
+            .map_err(|e| StoreError::Corrupt(format!("cannot encode recipients: {e}")))?;
+        self.conn.prepare_cached(
         "INSERT INTO outbox (ticket, kind, auto_reply_to, message_id, sender, recipients, subject,
              raw, created_at, state, next_attempt_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'pending', ?9)",
@@ -391,35 +442,42 @@ pub fn insert_outbox(conn: &Connection, o: &OutboxRow<'_>) -> Result<i64, StoreE
         ])
     })
     .doing("queue a message")?;
-    Ok(conn.last_insert_rowid())
+        Ok(self.conn.last_insert_rowid())
+    }
 }
 
-/// Automatic replies queued for `address` since `since` (the per-sender limit).
-pub fn auto_replies_since(
-    conn: &Connection,
-    address: &str,
-    since: DateTime<Utc>,
-) -> Result<u32, StoreError> {
-    conn.query_row(
-        "SELECT COUNT(*) FROM outbox WHERE auto_reply_to = ?1 AND created_at > ?2",
-        params![address, time_text(since)],
-        |r| r.get(0),
-    )
-    .doing("count automatic replies")
+impl Tx<'_> {
+    /// Automatic replies queued for `address` since `since` (the per-sender limit).
+    pub fn auto_replies_since(
+        &self,
+        address: &str,
+        since: DateTime<Utc>,
+    ) -> Result<u32, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT COUNT(*) FROM outbox WHERE auto_reply_to = ?1 AND created_at > ?2",
+                params![address, time_text(since)],
+                |r| r.get(0),
+            )
+            .doing("count automatic replies")
+    }
 }
 
-/// Staff notifications queued about `ticket` after `since`.
-pub fn staff_notices_since(
-    conn: &Connection,
-    ticket: u64,
-    since: DateTime<Utc>,
-) -> Result<u32, StoreError> {
-    conn.prepare_cached(
-        "SELECT COUNT(*) FROM outbox WHERE ticket = ?1 AND kind = 'staff_notification'
+impl Tx<'_> {
+    /// Staff notifications queued about `ticket` after `since`.
+    pub fn staff_notices_since(
+        &self,
+        ticket: u64,
+        since: DateTime<Utc>,
+    ) -> Result<u32, StoreError> {
+        self.conn
+            .prepare_cached(
+                "SELECT COUNT(*) FROM outbox WHERE ticket = ?1 AND kind = 'staff_notification'
          AND created_at > ?2",
-    )
-    .and_then(|mut s| s.query_row(params![ticket as i64, time_text(since)], |r| r.get(0)))
-    .doing("count staff notifications")
+            )
+            .and_then(|mut s| s.query_row(params![ticket as i64, time_text(since)], |r| r.get(0)))
+            .doing("count staff notifications")
+    }
 }
 
 fn delivery(row: &rusqlite::Row<'_>) -> rusqlite::Result<Delivery> {
@@ -434,42 +492,45 @@ fn delivery(row: &rusqlite::Row<'_>) -> rusqlite::Result<Delivery> {
     })
 }
 
-/// The delivery of ours with this Message-ID (what a bounce reports on).
-pub fn delivery_by_message_id(
-    conn: &Connection,
-    message_id: &str,
-) -> Result<Option<Delivery>, StoreError> {
-    conn.query_row(
-        "SELECT id, ticket, kind, recipients FROM outbox WHERE message_id = ?1",
-        params![message_id],
-        delivery,
-    )
-    .optional()
-    .doing("find a delivery")
+impl Tx<'_> {
+    /// The delivery of ours with this Message-ID (what a bounce reports on).
+    pub fn delivery_by_message_id(&self, message_id: &str) -> Result<Option<Delivery>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT id, ticket, kind, recipients FROM outbox WHERE message_id = ?1",
+                params![message_id],
+                delivery,
+            )
+            .optional()
+            .doing("find a delivery")
+    }
 }
 
-/// Records that a delivery of ours came back.
-pub fn mark_bounced(conn: &Connection, outbox_id: i64, detail: &str) -> Result<(), StoreError> {
-    conn.execute(
-        "UPDATE outbox SET bounced = ?2 WHERE id = ?1",
-        params![outbox_id, detail],
-    )
-    .doing("record a bounce")?;
-    Ok(())
+impl Tx<'_> {
+    /// Records that a delivery of ours came back.
+    pub fn mark_bounced(&self, outbox_id: i64, detail: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE outbox SET bounced = ?2 WHERE id = ?1",
+                params![outbox_id, detail],
+            )
+            .doing("record a bounce")?;
+        Ok(())
+    }
 }
 
 impl Store {
     /// Runs `work` in one transaction: all of it commits, or none of it. `BEGIN IMMEDIATE`
     /// takes the write lock up front, so a concurrent writer (the CLI closing a ticket while
     /// the daemon runs) makes this wait (busy timeout) instead of failing mid-transaction.
-    pub fn in_transaction<T, E: From<StoreError>>(
+    pub fn write<T, E: From<StoreError>>(
         &self,
-        work: impl FnOnce(&Connection) -> Result<T, E>,
+        work: impl FnOnce(&Tx<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
         self.conn
             .execute_batch("BEGIN IMMEDIATE")
             .doing("begin a transaction")?;
-        match work(&self.conn) {
+        match work(&Tx { conn: &self.conn }) {
             Ok(value) => {
                 if let Err(e) = self
                     .conn
@@ -488,8 +549,48 @@ impl Store {
         }
     }
 
-    pub fn connection(&self) -> &Connection {
-        &self.conn
+    /// A read-only query with every cell as text (`NULL` as `None`): for tests, reports and
+    /// an admin's look inside, never for the desk's own logic.
+    pub fn select_text(
+        &self,
+        sql: &str,
+        params: &[&str],
+    ) -> Result<Vec<Vec<Option<String>>>, StoreError> {
+        use rusqlite::types::ValueRef;
+        let mut stmt = self.conn.prepare(sql).doing("prepare a query")?;
+        if !stmt.readonly() {
+            return Err(StoreError::Corrupt(format!("not a read-only query: {sql}")));
+        }
+        let columns = stmt.column_count();
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(params.iter()), |r| {
+                (0..columns)
+                    .map(|i| {
+                        Ok(match r.get_ref(i)? {
+                            ValueRef::Null => None,
+                            ValueRef::Integer(n) => Some(n.to_string()),
+                            ValueRef::Real(f) => Some(f.to_string()),
+                            ValueRef::Text(t) | ValueRef::Blob(t) => {
+                                Some(String::from_utf8_lossy(t).into_owned())
+                            }
+                        })
+                    })
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .doing("run a query")?
+            .collect::<Result<Vec<_>, _>>()
+            .doing("run a query")?;
+        Ok(rows)
+    }
+
+    /// `SELECT COUNT(*) …` and the like: the first cell of the first row as a number.
+    pub fn count(&self, sql: &str) -> Result<i64, StoreError> {
+        let rows = self.select_text(sql, &[])?;
+        rows.first()
+            .and_then(|r| r.first())
+            .and_then(|c| c.as_deref())
+            .and_then(|c| c.parse().ok())
+            .ok_or_else(|| StoreError::Corrupt(format!("no number from {sql}")))
     }
 
     /// Queued mail whose next attempt is due.
@@ -529,7 +630,9 @@ impl Store {
             })
             .collect()
     }
+}
 
+impl Tx<'_> {
     pub fn mark_sent(&self, outbox_id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
         self.conn
             .execute(
@@ -718,11 +821,13 @@ impl Store {
 
     /// Closes a ticket (a staff action; follow-ups within the reopen window reopen it).
     pub fn close_ticket(&mut self, number: u64, now: DateTime<Utc>) -> Result<bool, StoreError> {
-        let exists = ticket_head(&self.conn, number)?.is_some();
-        if exists {
-            set_ticket_state(&self.conn, number, TicketState::Closed, now)?;
-        }
-        Ok(exists)
+        self.write(|tx| {
+            let exists = tx.ticket_head(number)?.is_some();
+            if exists {
+                tx.set_ticket_state(number, TicketState::Closed, now)?;
+            }
+            Ok(exists)
+        })
     }
 
     /// How many messages ended with each verdict (the corpus tests and the demo print it).

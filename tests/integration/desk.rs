@@ -134,7 +134,7 @@ impl TestDesk {
     }
 
     fn count(&self, sql: &str) -> i64 {
-        crate::util::count(self.desk.store(), sql)
+        crate::util::count(&self.desk.store(), sql)
     }
 }
 

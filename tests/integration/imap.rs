@@ -119,7 +119,7 @@ impl ImapDesk {
     }
 
     fn count(&self, sql: &str) -> i64 {
-        crate::util::count(self.desk.store(), sql)
+        crate::util::count(&self.desk.store(), sql)
     }
 
     fn outbox_files(&self) -> usize {

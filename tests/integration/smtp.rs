@@ -334,26 +334,25 @@ impl SmtpDesk {
 
     /// The outbox row of the mail to `to`.
     fn row(&self, to: &str) -> Row {
-        self.desk
+        let rows = self
+            .desk
             .store()
-            .connection()
-            .query_row(
+            .select_text(
                 "SELECT state, attempts, next_attempt_at, last_error FROM outbox
                  WHERE recipients LIKE '%' || ?1 || '%' ORDER BY id LIMIT 1",
-                [to],
-                |r| {
-                    let next: String = r.get(2)?;
-                    Ok(Row {
-                        state: r.get(0)?,
-                        attempts: r.get(1)?,
-                        next_attempt_at: DateTime::parse_from_rfc3339(&next)
-                            .expect("RFC 3339")
-                            .with_timezone(&Utc),
-                        last_error: r.get(3)?,
-                    })
-                },
+                &[to],
             )
-            .expect("outbox row")
+            .expect("outbox row");
+        let cells = rows.into_iter().next().expect("an outbox row");
+        let cell = |i: usize| cells.get(i).cloned().flatten();
+        Row {
+            state: cell(0).expect("state"),
+            attempts: cell(1).and_then(|a| a.parse().ok()).expect("attempts"),
+            next_attempt_at: DateTime::parse_from_rfc3339(&cell(2).expect("next attempt"))
+                .expect("RFC 3339")
+                .with_timezone(&Utc),
+            last_error: cell(3),
+        }
     }
 }
 

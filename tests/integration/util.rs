@@ -295,8 +295,5 @@ pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
 
 /// A `SELECT COUNT(*) …` over the desk's store.
 pub fn count(store: &madoguchi::store::Store, sql: &str) -> i64 {
-    store
-        .connection()
-        .query_row(sql, [], |r| r.get(0))
-        .expect("count")
+    store.count(sql).expect("count")
 }
