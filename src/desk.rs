@@ -165,6 +165,12 @@ impl Desk {
         contract_book(&self.store())
     }
 
+    /// The next moment scheduled work falls due (read off the runtime).
+    pub async fn next_due(&self) -> Result<Option<DateTime<Utc>>, DeskError> {
+        self.off_runtime(|shell| Ok(lock(&shell.store).next_due()?))
+            .await
+    }
+
     /// Runs store and file work on a blocking thread, off the async runtime. If the caller
     /// stops waiting (a stop's deadline), the work still finishes or rolls back on its own:
     /// nothing is acknowledged or marked sent before it committed.

@@ -5,6 +5,7 @@ pub mod clock;
 pub mod config;
 pub mod contracts_csv;
 pub mod core;
+pub mod daemon;
 pub mod desk;
 pub mod endpoints;
 pub mod intake;

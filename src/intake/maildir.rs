@@ -85,6 +85,43 @@ impl Source for Maildir {
     }
 
     async fn fetch(&mut self, max: usize) -> Result<Vec<Incoming>, IntakeError> {
+        // File work runs on a blocking thread, never on the async runtime.
+        let mut this = Maildir {
+            root: self.root.clone(),
+            pending: std::mem::take(&mut self.pending),
+        };
+        let (result, pending) = tokio::task::spawn_blocking(move || {
+            let result = this.fetch_now(max);
+            (result, this.pending)
+        })
+        .await
+        .map_err(|e| IntakeError::List {
+            path: self.root.display().to_string(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        self.pending = pending;
+        result
+    }
+
+    async fn ack(&mut self, message: &Incoming, ack: Ack) -> Result<(), IntakeError> {
+        let root = self.root.clone();
+        let handle = message.handle.clone();
+        tokio::task::spawn_blocking(move || ack_now(&root, &handle, ack))
+            .await
+            .map_err(|e| IntakeError::Ack {
+                path: message.handle.clone(),
+                source: std::io::Error::other(e.to_string()),
+            })?
+    }
+
+    async fn wait_for_mail(&mut self, at_most: std::time::Duration) -> Result<(), IntakeError> {
+        tokio::time::sleep(at_most.min(POLL)).await;
+        Ok(())
+    }
+}
+
+impl Maildir {
+    fn fetch_now(&mut self, max: usize) -> Result<Vec<Incoming>, IntakeError> {
         if self.pending.is_empty() {
             self.pending = self.scan()?.into();
         }
@@ -113,44 +150,39 @@ impl Source for Maildir {
         }
         Ok(out)
     }
+}
 
-    async fn ack(&mut self, message: &Incoming, ack: Ack) -> Result<(), IntakeError> {
-        let from = PathBuf::from(&message.handle);
-        let ack_err = |source| IntakeError::Ack {
-            path: message.handle.clone(),
-            source,
-        };
-        let name = from
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let (unique, flags) = split_name(&name);
-        let mut flags: Vec<char> = flags.chars().chain(['S']).collect();
-        flags.sort_unstable();
-        flags.dedup();
-        let flags: String = flags.into_iter().collect();
-        let folder = match ack {
-            Ack::Processed => self.root.clone(),
-            Ack::Quarantined => {
-                let q = self.root.join(".Quarantine");
-                for sub in ["new", "cur", "tmp"] {
-                    std::fs::create_dir_all(q.join(sub)).map_err(ack_err)?;
-                }
-                q
+fn ack_now(root: &Path, handle: &str, ack: Ack) -> Result<(), IntakeError> {
+    let from = PathBuf::from(handle);
+    let ack_err = |source| IntakeError::Ack {
+        path: handle.to_string(),
+        source,
+    };
+    let name = from
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let (unique, flags) = split_name(&name);
+    let mut flags: Vec<char> = flags.chars().chain(['S']).collect();
+    flags.sort_unstable();
+    flags.dedup();
+    let flags: String = flags.into_iter().collect();
+    let folder = match ack {
+        Ack::Processed => root.to_path_buf(),
+        Ack::Quarantined => {
+            let q = root.join(".Quarantine");
+            for sub in ["new", "cur", "tmp"] {
+                std::fs::create_dir_all(q.join(sub)).map_err(ack_err)?;
             }
-        };
-        let to = folder.join("cur").join(format!("{unique}:2,{flags}"));
-        match std::fs::rename(&from, &to) {
-            Ok(()) => Ok(()),
-            // Already moved by an earlier pass that crashed before it could forget the message.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && to.exists() => Ok(()),
-            Err(e) => Err(ack_err(e)),
+            q
         }
-    }
-
-    async fn wait_for_mail(&mut self, at_most: std::time::Duration) -> Result<(), IntakeError> {
-        tokio::time::sleep(at_most.min(POLL)).await;
-        Ok(())
+    };
+    let to = folder.join("cur").join(format!("{unique}:2,{flags}"));
+    match std::fs::rename(&from, &to) {
+        Ok(()) => Ok(()),
+        // Already moved by an earlier pass that crashed before it could forget the message.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && to.exists() => Ok(()),
+        Err(e) => Err(ack_err(e)),
     }
 }
 

@@ -83,6 +83,21 @@ impl Sender for FileSender {
     }
 
     async fn send_all(&mut self, batch: &[Queued]) -> Vec<Result<(), SendError>> {
+        // File work runs on a blocking thread, never on the async runtime.
+        let sender = FileSender::new(self.dir.clone());
+        let owned = batch.to_vec();
+        let n = batch.len();
+        match tokio::task::spawn_blocking(move || sender.write_all(&owned)).await {
+            Ok(results) => results,
+            Err(e) => (0..n)
+                .map(|_| Err(SendError::Temporary(format!("the file writer failed: {e}"))))
+                .collect(),
+        }
+    }
+}
+
+impl FileSender {
+    fn write_all(&self, batch: &[Queued]) -> Vec<Result<(), SendError>> {
         if let Err(e) = std::fs::create_dir_all(&self.dir) {
             let e = self.temporary("create the outbox directory", e);
             return batch
