@@ -44,6 +44,8 @@ pub enum Event<'a> {
     Reloading,
     Reloaded,
     ReloadFailed(&'a str),
+    /// Waiting for mail or due work, at most this long.
+    Waiting(Duration),
     Stopped,
 }
 
@@ -172,6 +174,7 @@ pub async fn run<E: std::fmt::Display>(
             let until = (due - clock()).to_std().unwrap_or(Duration::ZERO);
             wait = wait.min(until.max(Duration::from_millis(200)));
         }
+        observer.event(Event::Waiting(wait));
         let control = match endpoints.as_mut() {
             Some(ep) => tokio::select! {
                 result = ep.source.wait_for_mail(wait) => match result {

@@ -62,7 +62,10 @@ impl Observer for Service {
                     super::write_stderr(&format!("madoguchi: {}", summary_text(summary)));
                 }
             }
-            Event::PassFailed(_) | Event::ConnectFailed(_) | Event::DrainTimedOut => {}
+            Event::PassFailed(_)
+            | Event::ConnectFailed(_)
+            | Event::DrainTimedOut
+            | Event::Waiting(_) => {}
             Event::Stopping => notify(&[NotifyState::Stopping]),
             Event::Reloading => notify(&[NotifyState::Reloading]),
             Event::Reloaded | Event::ReloadFailed(_) => notify(&[NotifyState::Ready]),

@@ -12,6 +12,28 @@ pub struct Maildir {
     /// Messages found by the last scan and not yet handed out, oldest first. A scan lists and
     /// stats the whole folder, so a backlog is scanned once, not once per batch.
     pending: std::collections::VecDeque<(DateTime<Utc>, String, PathBuf)>,
+    /// The folders' modification times when they were last scanned: waiting ends as soon as
+    /// they change, and an idle desk does no pass at all.
+    scanned: Stamp,
+}
+
+/// Modification times of `new/` and `cur/`, and how many entries `new/` has. The count
+/// catches a delivery within the filesystem's timestamp granularity of the scan (a few ms on
+/// Linux), which the times alone could miss.
+type Stamp = (
+    Option<std::time::SystemTime>,
+    Option<std::time::SystemTime>,
+    Option<usize>,
+);
+
+fn stamp(root: &Path) -> Stamp {
+    let at = |sub: &str| {
+        std::fs::metadata(root.join(sub))
+            .and_then(|m| m.modified())
+            .ok()
+    };
+    let count = std::fs::read_dir(root.join("new")).ok().map(|d| d.count());
+    (at("new"), at("cur"), count)
 }
 
 impl Maildir {
@@ -27,6 +49,7 @@ impl Maildir {
         Ok(Self {
             root: root.to_path_buf(),
             pending: std::collections::VecDeque::new(),
+            scanned: (None, None, None),
         })
     }
 }
@@ -89,10 +112,11 @@ impl Source for Maildir {
         let mut this = Maildir {
             root: self.root.clone(),
             pending: std::mem::take(&mut self.pending),
+            scanned: self.scanned,
         };
-        let (result, pending) = tokio::task::spawn_blocking(move || {
+        let (result, pending, scanned) = tokio::task::spawn_blocking(move || {
             let result = this.fetch_now(max);
-            (result, this.pending)
+            (result, this.pending, this.scanned)
         })
         .await
         .map_err(|e| IntakeError::List {
@@ -100,6 +124,7 @@ impl Source for Maildir {
             source: std::io::Error::other(e.to_string()),
         })?;
         self.pending = pending;
+        self.scanned = scanned;
         result
     }
 
@@ -114,15 +139,32 @@ impl Source for Maildir {
             })?
     }
 
+    /// Returns once `new/` or `cur/` changed since the last scan (a delivery, or our own
+    /// acknowledgements), checking every [`POLL`], or after `at_most`.
     async fn wait_for_mail(&mut self, at_most: std::time::Duration) -> Result<(), IntakeError> {
-        tokio::time::sleep(at_most.min(POLL)).await;
-        Ok(())
+        let deadline = tokio::time::Instant::now() + at_most;
+        loop {
+            let root = self.root.clone();
+            let now = tokio::task::spawn_blocking(move || stamp(&root))
+                .await
+                .unwrap_or((None, None, None));
+            if now != self.scanned || now.2.is_none() {
+                return Ok(());
+            }
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                return Ok(());
+            }
+            tokio::time::sleep(left.min(POLL)).await;
+        }
     }
 }
 
 impl Maildir {
     fn fetch_now(&mut self, max: usize) -> Result<Vec<Incoming>, IntakeError> {
         if self.pending.is_empty() {
+            // Stamped before the scan: anything delivered during it changes the stamp again.
+            self.scanned = stamp(&self.root);
             self.pending = self.scan()?.into();
         }
         let mut out = Vec::with_capacity(max.min(self.pending.len()));

@@ -213,10 +213,8 @@ pub fn compose(
     let mut builder = lettre::Message::builder()
         .from(from.clone())
         .message_id(Some(angle(message_id)))
-        // In the offset the caller gives (the desk's timezone: +0900), not lettre's UTC.
-        .raw_header(HeaderValue::new(
-            HeaderName::new_from_ascii_str("Date"),
-            date.to_rfc2822(),
+        .date(std::time::SystemTime::from(
+            date.with_timezone(&chrono::Utc),
         ))
         .raw_header(HeaderValue::new(
             HeaderName::new_from_ascii_str("Auto-Submitted"),
@@ -265,8 +263,39 @@ pub fn compose(
         message_id: message_id.to_string(),
         sender: desk_address.to_string(),
         recipients: mail.to.clone(),
-        raw: message.formatted(),
+        // `Date:` in the offset the caller gives (the desk's timezone: +0900); lettre writes
+        // only GMT.
+        raw: with_date(message.formatted(), &date.to_rfc2822()),
     })
+}
+
+/// `raw` with its `Date:` header's value replaced by `date`.
+fn with_date(raw: Vec<u8>, date: &str) -> Vec<u8> {
+    let head_end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(raw.len());
+    let line_start = if raw.starts_with(b"Date: ") {
+        Some(0)
+    } else {
+        raw[..head_end]
+            .windows(8)
+            .position(|w| w == b"\r\nDate: ")
+            .map(|p| p + 2)
+    };
+    let Some(start) = line_start else {
+        return raw;
+    };
+    let value = start + "Date: ".len();
+    let end = raw[value..]
+        .windows(2)
+        .position(|w| w == b"\r\n")
+        .map_or(raw.len(), |p| value + p);
+    let mut out = Vec::with_capacity(raw.len() + 8);
+    out.extend_from_slice(&raw[..value]);
+    out.extend_from_slice(date.as_bytes());
+    out.extend_from_slice(&raw[end..]);
+    out
 }
 
 /// Why a send did not succeed, as the outbox worker needs to know it.

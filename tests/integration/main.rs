@@ -3,6 +3,7 @@
 
 mod cli;
 mod daemon;
+mod daemon_loop;
 mod desk;
 mod dovecot;
 mod imap;
