@@ -1,0 +1,334 @@
+//! One logged-in IMAP session: TCP, TLS (implicit or STARTTLS), the greeting, LOGIN with the
+//! password kept out of traces, CAPABILITY; and [`command`], the exchange the source drives
+//! the session with. Every network wait has a deadline ([`IO_TIMEOUT`]).
+
+use std::error::Error as StdError;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_imap::imap_proto::{MailboxDatum, Response, ResponseCode, Status};
+use async_imap::types::Capability;
+use async_imap::{Client, Session};
+use futures::TryFutureExt;
+use tokio::net::TcpStream;
+use tokio::time::timeout;
+use tokio_rustls::rustls;
+
+use super::codec::escaped;
+use super::wire::{Conn, Wire};
+use crate::config::{ImapConfig, Tls};
+
+/// The longest any single network step may take (connect, one response, a handshake).
+pub const IO_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub(super) type BoxError = Box<dyn StdError + Send + Sync>;
+
+/// The server's own words from async-imap's NO/BAD text (`code: …, info: Some("…")`).
+pub(super) fn server_text(text: &str) -> String {
+    text.split_once("info: Some(\"")
+        .and_then(|(_, rest)| rest.rsplit_once("\")"))
+        .map(|(info, _)| info.replace("\\\"", "\""))
+        .unwrap_or_else(|| text.to_owned())
+}
+
+/// async-imap's error with the server's NO or BAD said plainly.
+fn tidy(e: async_imap::error::Error) -> BoxError {
+    match e {
+        async_imap::error::Error::No(text) => {
+            format!("the server said NO: {}", server_text(&text)).into()
+        }
+        async_imap::error::Error::Bad(text) => {
+            format!("the server said BAD: {}", server_text(&text)).into()
+        }
+        other => Box::new(other),
+    }
+}
+
+fn timed_out() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        format!("no answer within {} s", IO_TIMEOUT.as_secs()),
+    )
+}
+
+/// What went wrong, before it becomes an [`crate::intake::IntakeError`] (and a log line) in
+/// the source.
+pub(super) struct Failure {
+    pub(super) action: &'static str,
+    pub(super) source: BoxError,
+    /// The server said no to the user and password: worth an error line, not just a warning.
+    pub(super) login_refused: bool,
+}
+
+impl Failure {
+    pub(super) fn new(action: &'static str, source: impl Into<BoxError>) -> Self {
+        Failure {
+            action,
+            source: source.into(),
+            login_refused: false,
+        }
+    }
+}
+
+/// Awaits one network step with [`IO_TIMEOUT`].
+pub(super) async fn step<T, E: Into<BoxError>>(
+    action: &'static str,
+    work: impl Future<Output = Result<T, E>>,
+) -> Result<T, Failure> {
+    match timeout(IO_TIMEOUT, work).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err(Failure::new(action, e)),
+        Err(_) => Err(Failure::new(action, timed_out())),
+    }
+}
+
+/// Reads the server's greeting: `* OK` goes on; `* BYE` (busy, refused) is an error.
+async fn greeted(mut client: Client<Conn>) -> Result<Client<Conn>, Failure> {
+    let action = "read the greeting";
+    let Some(greeting) = step(action, client.read_response()).await? else {
+        return Err(Failure::new(action, "the server closed the connection"));
+    };
+    match greeting.parsed() {
+        Response::Data {
+            status: Status::Ok, ..
+        } => Ok(client),
+        other => Err(Failure::new(
+            action,
+            format!("the server did not greet with OK: {other:?}"),
+        )),
+    }
+}
+
+/// What the server can do, from CAPABILITY after login.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Caps {
+    pub(super) idle: bool,
+    pub(super) r#move: bool,
+    pub(super) uidplus: bool,
+}
+
+/// A command's tagged OK, as far as the source cares.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Completion {
+    /// `[READ-ONLY]` (after SELECT).
+    pub(super) read_only: bool,
+}
+
+fn tls_config(
+    cache: &mut Option<Arc<rustls::ClientConfig>>,
+) -> Result<Arc<rustls::ClientConfig>, Failure> {
+    if let Some(config) = cache {
+        return Ok(config.clone());
+    }
+    let found = rustls_native_certs::load_native_certs();
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in found.certs {
+        // One unusable certificate in the system store does not stop the others.
+        let _ = roots.add(cert);
+    }
+    if roots.is_empty() {
+        return Err(Failure::new(
+            "load the trusted root certificates",
+            format!(
+                "no usable root certificate in the system store ({} errors)",
+                found.errors.len()
+            ),
+        ));
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Failure::new("set up TLS", e))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let config = Arc::new(config);
+    *cache = Some(config.clone());
+    Ok(config)
+}
+
+async fn handshake(
+    host: &str,
+    tls: &mut Option<Arc<rustls::ClientConfig>>,
+    tcp: TcpStream,
+) -> Result<Wire, Failure> {
+    let config = tls_config(tls)?;
+    let server_name = rustls::pki_types::ServerName::try_from(host.to_owned())
+        .map_err(|e| Failure::new("start TLS", e))?;
+    let tls = step(
+        "start TLS",
+        tokio_rustls::TlsConnector::from(config).connect(server_name, tcp),
+    )
+    .await?;
+    Ok(Wire::Tls(Box::new(tls)))
+}
+
+/// A new session: connect, TLS, greeting, LOGIN, CAPABILITY. The password is read now (so
+/// rotating it needs no reload) and reaches the socket only in place of `placeholder`.
+/// `tls` keeps the TLS client configuration between connections.
+pub(super) async fn login(
+    config: &ImapConfig,
+    tls: &mut Option<Arc<rustls::ClientConfig>>,
+    placeholder: &str,
+) -> Result<(Session<Conn>, Caps), Failure> {
+    let password = config
+        .password
+        .resolve()
+        .map_err(|e| Failure::new("read the IMAP password", e))?;
+    if password.contains(['\r', '\n', '\0']) {
+        return Err(Failure::new(
+            "read the IMAP password",
+            "the password contains a line break or NUL",
+        ));
+    }
+    let tcp = step(
+        "connect",
+        TcpStream::connect((config.host.as_str(), config.port)),
+    )
+    .await?;
+    // Commands are small and answered one at a time: Nagle would only add delay.
+    let _ = tcp.set_nodelay(true);
+    let mut client = match config.tls {
+        Tls::None => greeted(Client::new(Conn::new(Wire::Plain(tcp)))).await?,
+        Tls::Implicit => {
+            greeted(Client::new(Conn::new(
+                handshake(&config.host, tls, tcp).await?,
+            )))
+            .await?
+        }
+        Tls::StartTls => {
+            let mut plain = greeted(Client::new(Conn::new(Wire::Plain(tcp)))).await?;
+            step(
+                "start TLS",
+                plain
+                    .run_command_and_check_ok("STARTTLS", None)
+                    .map_err(tidy),
+            )
+            .await?;
+            // Whatever the server sent after its OK is dropped with the plaintext buffer, so
+            // nothing injected before the handshake can pass for a response.
+            let Wire::Plain(tcp) = plain.into_inner().into_wire() else {
+                return Err(Failure::new("start TLS", "TLS is already on"));
+            };
+            Client::new(Conn::new(handshake(&config.host, tls, tcp).await?))
+        }
+    };
+
+    client.get_mut().arm(placeholder, &escaped(&password));
+    drop(password);
+    let mut session = match timeout(IO_TIMEOUT, client.login(&config.user, placeholder)).await {
+        Ok(Ok(session)) => session,
+        Ok(Err((async_imap::error::Error::No(text), _))) => {
+            return Err(Failure {
+                action: "log in",
+                source: format!(
+                    "the server refused the login for user {:?}: {}",
+                    config.user,
+                    server_text(&text)
+                )
+                .into(),
+                login_refused: true,
+            });
+        }
+        Ok(Err((e, _))) => return Err(Failure::new("log in", tidy(e))),
+        Err(_) => return Err(Failure::new("log in", timed_out())),
+    };
+    session.get_mut().disarm();
+
+    let capabilities = step(
+        "read the capabilities",
+        session.capabilities().map_err(tidy),
+    )
+    .await?;
+    let has = |name: &str| {
+        capabilities
+            .iter()
+            .any(|c| matches!(c, Capability::Atom(a) if a.eq_ignore_ascii_case(name)))
+    };
+    let caps = Caps {
+        idle: has("IDLE"),
+        r#move: has("MOVE"),
+        uidplus: has("UIDPLUS"),
+    };
+    Ok((session, caps))
+}
+
+/// Sends one command and reads up to its tagged completion, passing every untagged response
+/// to `each`; EXISTS and RECENT set `mail_hint` instead. `Err` is a broken exchange (I/O,
+/// timeout, BYE); `Ok(Err(text))` is the server's NO or BAD on a healthy connection.
+pub(super) async fn command(
+    session: &mut Session<Conn>,
+    action: &'static str,
+    line: &str,
+    mail_hint: &mut bool,
+    mut each: impl FnMut(&Response<'_>),
+) -> Result<Result<Completion, String>, Failure> {
+    let tag = step(action, session.run_command(line)).await?;
+    loop {
+        let Some(response) = step(action, session.read_response()).await? else {
+            return Err(Failure::new(action, "the server closed the connection"));
+        };
+        match response.parsed() {
+            Response::Done {
+                tag: done,
+                status,
+                outcome,
+            } if *done == tag => {
+                return Ok(match status {
+                    Status::Ok => Ok(Completion {
+                        read_only: matches!(outcome.code, Some(ResponseCode::ReadOnly)),
+                    }),
+                    other => Err(format!(
+                        "{other:?}{}{}",
+                        outcome
+                            .code
+                            .as_ref()
+                            .map(|c| format!(" [{c:?}]"))
+                            .unwrap_or_default(),
+                        outcome
+                            .information
+                            .as_ref()
+                            .map(|i| format!(" {i}"))
+                            .unwrap_or_default()
+                    )),
+                });
+            }
+            Response::Data {
+                status: Status::Bye,
+                outcome,
+            } => {
+                return Err(Failure::new(
+                    action,
+                    format!(
+                        "the server closed the connection: {}",
+                        outcome.information.as_deref().unwrap_or("BYE")
+                    ),
+                ));
+            }
+            Response::MailboxData(MailboxDatum::Exists(_) | MailboxDatum::Recent(_)) => {
+                *mail_hint = true;
+            }
+            other => each(other),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_words_are_taken_out_of_async_imaps_text() {
+        assert_eq!(
+            server_text(
+                r#"code: None, info: Some("[AUTHENTICATIONFAILED] Authentication failed.")"#
+            ),
+            "[AUTHENTICATIONFAILED] Authentication failed."
+        );
+        assert_eq!(
+            server_text(r#"code: None, info: Some("say \"hi\"")"#),
+            "say \"hi\""
+        );
+        assert_eq!(server_text("odd"), "odd");
+    }
+}
