@@ -3,8 +3,9 @@
 //! - Every connection is our own `tokio::net::TcpStream` with `TCP_NODELAY` handed to lettre
 //!   (`AsyncSmtpConnection::connect_with_transport`): lettre's own connector leaves Nagle on,
 //!   which stalls each message ~40 ms on loopback (DESIGN.md, "Known performance trap").
-//! - Implicit TLS is done here with tokio-rustls before the greeting; STARTTLS is lettre's
-//!   upgrade of the same stream. Plaintext only when the config allowed it.
+//! - Implicit TLS is done here before the greeting ([`crate::tls::TlsClient`]); STARTTLS is
+//!   lettre's upgrade of the same stream, trusting the same [`crate::tls::Roots`]. Plaintext
+//!   only when the config allowed it.
 //! - Connections stay open across messages and passes; `parallel` of them share a batch. A
 //!   reused connection that turns out to be closed is replaced once, before anything of the
 //!   message was accepted, so a server's idle timeout never costs a retry delay.
@@ -22,8 +23,8 @@ use std::borrow::Cow;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -33,15 +34,18 @@ use lettre::transport::smtp::Error as SmtpError;
 use lettre::transport::smtp::authentication::{
     Credentials as SmtpCredentials, Mechanism as AuthMechanism,
 };
-use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream, TlsParameters};
+use lettre::transport::smtp::client::{
+    AsyncSmtpConnection, AsyncTokioStream, Certificate, CertificateStore, TlsParameters,
+};
 use lettre::transport::smtp::commands::{Data, Mail, Quit, Rcpt, Rset};
 use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use tokio_rustls::rustls;
 
 use super::{Queued, SendError, Sender};
 use crate::config::{Credentials, SmtpConfig, Tls};
+use crate::report::chain;
+use crate::tls::{Roots, TlsClient};
 
 /// Mail submission to one relay over up to `parallel` kept-open connections.
 pub struct SmtpSender {
@@ -64,10 +68,7 @@ struct Relay {
 
 #[derive(Clone)]
 enum TlsSetup {
-    Implicit {
-        connector: tokio_rustls::TlsConnector,
-        name: rustls::pki_types::ServerName<'static>,
-    },
+    Implicit(TlsClient),
     StartTls(TlsParameters),
 }
 
@@ -436,35 +437,21 @@ fn wire_body(raw: &[u8]) -> Cow<'_, [u8]> {
 }
 
 impl Relay {
-    /// Builds the TLS client configuration once; a failure is retried on the next batch.
+    /// Builds the TLS client once (it reads the system's CA certificates, `crate::tls`); a
+    /// failure is retried on the next batch.
     fn prepare_tls(&mut self) -> Result<(), String> {
         if self.tls_setup.is_some() || self.tls == Tls::None {
             return Ok(());
         }
+        let roots = Roots::system().map_err(|e| chain(&e))?;
         self.tls_setup = Some(match self.tls {
             Tls::Implicit => {
-                let roots = native_roots()?;
-                let provider = Arc::new(rustls::crypto::ring::default_provider());
-                let config = rustls::ClientConfig::builder_with_provider(provider)
-                    .with_safe_default_protocol_versions()
-                    .map_err(|e| format!("TLS setup: {e}"))?
-                    .with_root_certificates(roots)
-                    .with_no_client_auth();
-                let name =
-                    rustls::pki_types::ServerName::try_from(self.host.clone()).map_err(|e| {
-                        format!(
-                            "{:?} cannot be checked against a certificate: {e}",
-                            self.host
-                        )
-                    })?;
-                TlsSetup::Implicit {
-                    connector: tokio_rustls::TlsConnector::from(Arc::new(config)),
-                    name,
-                }
+                TlsSetup::Implicit(TlsClient::new(&self.host, &roots).map_err(|e| chain(&e))?)
             }
-            // lettre upgrades the stream itself; its parameters use the same native roots.
+            // lettre upgrades the stream itself, with a configuration it builds from the same
+            // roots.
             Tls::StartTls => TlsSetup::StartTls(
-                TlsParameters::new(self.host.clone()).map_err(|e| format!("TLS setup: {e}"))?,
+                starttls_parameters(&self.host, &roots).map_err(|e| format!("TLS setup: {e}"))?,
             ),
             Tls::None => return Ok(()),
         });
@@ -490,8 +477,8 @@ impl Relay {
         tcp.set_nodelay(true)
             .map_err(|e| fail("cannot set TCP_NODELAY towards", &e))?;
         let stream: Box<dyn AsyncTokioStream> = match &self.tls_setup {
-            Some(TlsSetup::Implicit { connector, name }) => {
-                match tokio::time::timeout(t, connector.connect(name.clone(), tcp)).await {
+            Some(TlsSetup::Implicit(client)) => {
+                match tokio::time::timeout(t, client.connect(tcp)).await {
                     Ok(Ok(tls)) => Box::new(TlsTcp(tls)),
                     Ok(Err(e)) => return Err(fail("TLS handshake failed with", &e)),
                     Err(_) => return Err(fail("TLS handshake timed out with", &"no answer")),
@@ -541,18 +528,17 @@ impl std::fmt::Display for Relay {
     }
 }
 
-fn native_roots() -> Result<rustls::RootCertStore, String> {
-    let found = rustls_native_certs::load_native_certs();
-    let mut roots = rustls::RootCertStore::empty();
-    let (added, _ignored) = roots.add_parsable_certificates(found.certs);
-    if added == 0 {
-        let errors: Vec<String> = found.errors.iter().map(ToString::to_string).collect();
-        return Err(format!(
-            "no trusted CA certificates found on this system ({})",
-            errors.join("; ")
-        ));
-    }
-    Ok(roots)
+/// lettre's STARTTLS parameters for `host`, trusting exactly `roots` (lettre's provider is ring
+/// too, its protocol versions TLS 1.2 and 1.3: the same setup as [`TlsClient`]).
+fn starttls_parameters(host: &str, roots: &Roots) -> Result<TlsParameters, SmtpError> {
+    roots
+        .certificates()
+        .iter()
+        .try_fold(
+            TlsParameters::builder(host.to_owned()).certificate_store(CertificateStore::None),
+            |builder, der| Ok(builder.add_root_certificate(Certificate::from_der(der.to_vec())?)),
+        )?
+        .build_rustls()
 }
 
 /// The EHLO name: the host's name when it is a fully qualified one, else lettre's default (an

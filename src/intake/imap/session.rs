@@ -4,7 +4,6 @@
 
 use std::error::Error as StdError;
 use std::io;
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_imap::imap_proto::{MailboxDatum, Response, ResponseCode, Status};
@@ -13,11 +12,11 @@ use async_imap::{Client, Session};
 use futures::TryFutureExt;
 use tokio::net::TcpStream;
 use tokio::time::timeout;
-use tokio_rustls::rustls;
 
 use super::codec::escaped;
 use super::wire::{Conn, Wire};
 use crate::config::{ImapConfig, Tls};
+use crate::tls::{Roots, TlsClient};
 
 /// The longest any single network step may take (connect, one response, a handshake).
 pub const IO_TIMEOUT: Duration = Duration::from_secs(60);
@@ -115,60 +114,29 @@ pub(super) struct Completion {
     pub(super) read_only: bool,
 }
 
-fn tls_config(
-    cache: &mut Option<Arc<rustls::ClientConfig>>,
-) -> Result<Arc<rustls::ClientConfig>, Failure> {
-    if let Some(config) = cache {
-        return Ok(config.clone());
-    }
-    let found = rustls_native_certs::load_native_certs();
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in found.certs {
-        // One unusable certificate in the system store does not stop the others.
-        let _ = roots.add(cert);
-    }
-    if roots.is_empty() {
-        return Err(Failure::new(
-            "load the trusted root certificates",
-            format!(
-                "no usable root certificate in the system store ({} errors)",
-                found.errors.len()
-            ),
-        ));
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| Failure::new("set up TLS", e))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let config = Arc::new(config);
-    *cache = Some(config.clone());
-    Ok(config)
-}
-
+/// The TLS handshake; the client (roots, configuration) is made on first use and kept in `tls`.
 async fn handshake(
     host: &str,
-    tls: &mut Option<Arc<rustls::ClientConfig>>,
+    tls: &mut Option<TlsClient>,
     tcp: TcpStream,
 ) -> Result<Wire, Failure> {
-    let config = tls_config(tls)?;
-    let server_name = rustls::pki_types::ServerName::try_from(host.to_owned())
-        .map_err(|e| Failure::new("start TLS", e))?;
-    let tls = step(
-        "start TLS",
-        tokio_rustls::TlsConnector::from(config).connect(server_name, tcp),
-    )
-    .await?;
-    Ok(Wire::Tls(Box::new(tls)))
+    let client = match tls.take() {
+        Some(client) => client,
+        None => Roots::system()
+            .and_then(|roots| TlsClient::new(host, &roots))
+            .map_err(|e| Failure::new("start TLS", e))?,
+    };
+    let stream = step("start TLS", client.connect(tcp)).await;
+    *tls = Some(client);
+    Ok(Wire::Tls(Box::new(stream?)))
 }
 
 /// A new session: connect, TLS, greeting, LOGIN, CAPABILITY. The password is read now (so
 /// rotating it needs no reload) and reaches the socket only in place of `placeholder`.
-/// `tls` keeps the TLS client configuration between connections.
+/// `tls` keeps the TLS client between connections.
 pub(super) async fn login(
     config: &ImapConfig,
-    tls: &mut Option<Arc<rustls::ClientConfig>>,
+    tls: &mut Option<TlsClient>,
     placeholder: &str,
 ) -> Result<(Session<Conn>, Caps), Failure> {
     let password = config

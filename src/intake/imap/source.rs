@@ -4,14 +4,12 @@
 use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasher;
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_imap::Session;
 use async_imap::imap_proto::{Outcome, Response, ResponseCode, Status};
 use async_imap::types::UnsolicitedResponse;
 use tokio::time::{Instant, timeout};
-use tokio_rustls::rustls;
 
 use super::ack::PendingAck;
 use super::codec::mailbox_arg;
@@ -20,6 +18,7 @@ use super::session::{self, Caps, Completion, Failure, step};
 use super::wire::Conn;
 use crate::config::ImapConfig;
 use crate::intake::{Ack, Incoming, IntakeError, Source};
+use crate::tls::TlsClient;
 
 /// One IDLE lasts at most this long: well within the 30 minutes after which servers may log an
 /// idle client out (RFC 2177).
@@ -99,7 +98,8 @@ pub(super) struct State {
     pub(super) retry_at: Option<Instant>,
     pub(super) random: RandomState,
     pub(super) draws: u64,
-    pub(super) tls: Option<Arc<rustls::ClientConfig>>,
+    /// Made at the first TLS connection and kept.
+    pub(super) tls: Option<TlsClient>,
     /// Acknowledged, not yet applied on the server.
     pub(super) pending: Vec<PendingAck>,
     /// Keys of the last fetched batch not yet acknowledged.
