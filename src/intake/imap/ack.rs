@@ -6,7 +6,7 @@ use std::io;
 use async_imap::Session;
 
 use super::codec::{mailbox_arg, parse_key, uid_set};
-use super::session::Failure;
+use super::error::{Failure, ImapError};
 use super::source::State;
 use super::wire::Conn;
 use crate::intake::{Ack, Incoming, IntakeError};
@@ -98,7 +98,16 @@ impl State {
         let target = mailbox_arg(folder);
         let what = &set;
         let refused = move |action: &'static str| {
-            move |text: String| Failure::new(action, format!("{what} to {folder:?}: {text}"))
+            move |refusal| {
+                Failure::new(
+                    action,
+                    ImapError::NotMoved {
+                        uids: what.clone(),
+                        folder: folder.to_owned(),
+                        refusal,
+                    },
+                )
+            }
         };
         if caps.r#move {
             self.command(

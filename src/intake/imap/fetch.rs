@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
 use super::codec::{message_key, parse_internal_date, uid_set};
-use super::session::Failure;
+use super::error::{Failure, ImapError};
 use super::source::State;
 use super::wire::Conn;
 use crate::intake::{Incoming, IntakeError};
@@ -72,7 +72,7 @@ impl State {
         max: usize,
     ) -> Result<(Vec<Incoming>, Option<(Failure, bool)>), Failure> {
         let Some(uidvalidity) = self.uidvalidity else {
-            return Err(Failure::new("fetch mail", "no mailbox is selected"));
+            return Err(Failure::new("fetch mail", ImapError::NotSelected));
         };
         // Whatever EXISTS announced so far, this search sees.
         self.mail_hint = false;
@@ -83,7 +83,7 @@ impl State {
             }
         })
         .await?
-        .map_err(|text| Failure::new("search the mailbox", text))?;
+        .map_err(|refusal| Failure::new("search the mailbox", refusal))?;
         // UIDs grow with delivery, so the lowest are the oldest mail.
         uids.sort_unstable();
         uids.dedup();
@@ -160,8 +160,8 @@ impl State {
                 .await;
             match status {
                 Ok(Ok(_)) => {}
-                Ok(Err(text)) => {
-                    tracing::warn!(server = %self.name, uids = %set, "The IMAP server did not return every message: {text}; they are tried again next pass.");
+                Ok(Err(refusal)) => {
+                    tracing::warn!(server = %self.name, uids = %set, "The IMAP server did not return every message: {refusal}; they are tried again next pass.");
                 }
                 Err(f) => {
                     // Servers answer in UID order: the first one missing is the likely culprit

@@ -15,10 +15,12 @@
 //! that keeps the password out of traces), `session` (connect, TLS, login, capabilities, one
 //! command's exchange), `source` ([`ImapSource`]: reconnects with backoff, folders, SELECT and
 //! UIDVALIDITY, IDLE), `fetch` (batches, messages that break the connection), `ack` (MOVE or
-//! COPY + EXPUNGE after commit).
+//! COPY + EXPUNGE after commit), `error` (what went wrong, typed: the cause inside
+//! [`crate::intake::IntakeError::Server`]).
 
 mod ack;
 mod codec;
+mod error;
 mod fetch;
 mod session;
 mod source;

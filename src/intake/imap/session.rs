@@ -2,18 +2,15 @@
 //! password kept out of traces, CAPABILITY; and [`command`], the exchange the source drives
 //! the session with. Every network wait has a deadline ([`IO_TIMEOUT`]).
 
-use std::error::Error as StdError;
-use std::io;
 use std::time::Duration;
 
-use async_imap::imap_proto::{MailboxDatum, Response, ResponseCode, Status};
-use async_imap::types::Capability;
+use async_imap::imap_proto::{Capability, MailboxDatum, Response, ResponseCode, Status};
 use async_imap::{Client, Session};
-use futures::TryFutureExt;
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
 use super::codec::escaped;
+use super::error::{Failure, ImapError, Refusal};
 use super::wire::{Conn, Wire};
 use crate::config::{ImapConfig, Tls};
 use crate::tls::{Roots, TlsClient};
@@ -21,64 +18,15 @@ use crate::tls::{Roots, TlsClient};
 /// The longest any single network step may take (connect, one response, a handshake).
 pub const IO_TIMEOUT: Duration = Duration::from_secs(60);
 
-pub(super) type BoxError = Box<dyn StdError + Send + Sync>;
-
-/// The server's own words from async-imap's NO/BAD text (`code: …, info: Some("…")`).
-pub(super) fn server_text(text: &str) -> String {
-    text.split_once("info: Some(\"")
-        .and_then(|(_, rest)| rest.rsplit_once("\")"))
-        .map(|(info, _)| info.replace("\\\"", "\""))
-        .unwrap_or_else(|| text.to_owned())
-}
-
-/// async-imap's error with the server's NO or BAD said plainly.
-fn tidy(e: async_imap::error::Error) -> BoxError {
-    match e {
-        async_imap::error::Error::No(text) => {
-            format!("the server said NO: {}", server_text(&text)).into()
-        }
-        async_imap::error::Error::Bad(text) => {
-            format!("the server said BAD: {}", server_text(&text)).into()
-        }
-        other => Box::new(other),
-    }
-}
-
-fn timed_out() -> io::Error {
-    io::Error::new(
-        io::ErrorKind::TimedOut,
-        format!("no answer within {} s", IO_TIMEOUT.as_secs()),
-    )
-}
-
-/// What went wrong, before it becomes an [`crate::intake::IntakeError`] (and a log line) in
-/// the source.
-pub(super) struct Failure {
-    pub(super) action: &'static str,
-    pub(super) source: BoxError,
-    /// The server said no to the user and password: worth an error line, not just a warning.
-    pub(super) login_refused: bool,
-}
-
-impl Failure {
-    pub(super) fn new(action: &'static str, source: impl Into<BoxError>) -> Self {
-        Failure {
-            action,
-            source: source.into(),
-            login_refused: false,
-        }
-    }
-}
-
 /// Awaits one network step with [`IO_TIMEOUT`].
-pub(super) async fn step<T, E: Into<BoxError>>(
+pub(super) async fn step<T, E: Into<ImapError>>(
     action: &'static str,
     work: impl Future<Output = Result<T, E>>,
 ) -> Result<T, Failure> {
     match timeout(IO_TIMEOUT, work).await {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(e)) => Err(Failure::new(action, e)),
-        Err(_) => Err(Failure::new(action, timed_out())),
+        Err(_) => Err(Failure::new(action, ImapError::TimedOut)),
     }
 }
 
@@ -86,7 +34,7 @@ pub(super) async fn step<T, E: Into<BoxError>>(
 async fn greeted(mut client: Client<Conn>) -> Result<Client<Conn>, Failure> {
     let action = "read the greeting";
     let Some(greeting) = step(action, client.read_response()).await? else {
-        return Err(Failure::new(action, "the server closed the connection"));
+        return Err(Failure::new(action, ImapError::Closed));
     };
     match greeting.parsed() {
         Response::Data {
@@ -94,7 +42,7 @@ async fn greeted(mut client: Client<Conn>) -> Result<Client<Conn>, Failure> {
         } => Ok(client),
         other => Err(Failure::new(
             action,
-            format!("the server did not greet with OK: {other:?}"),
+            ImapError::Greeting(format!("{other:?}")),
         )),
     }
 }
@@ -146,7 +94,7 @@ pub(super) async fn login(
     if password.contains(['\r', '\n', '\0']) {
         return Err(Failure::new(
             "read the IMAP password",
-            "the password contains a line break or NUL",
+            ImapError::PasswordUnusable,
         ));
     }
     let tcp = step(
@@ -168,15 +116,13 @@ pub(super) async fn login(
             let mut plain = greeted(Client::new(Conn::new(Wire::Plain(tcp)))).await?;
             step(
                 "start TLS",
-                plain
-                    .run_command_and_check_ok("STARTTLS", None)
-                    .map_err(tidy),
+                plain.run_command_and_check_ok("STARTTLS", None),
             )
             .await?;
             // Whatever the server sent after its OK is dropped with the plaintext buffer, so
             // nothing injected before the handshake can pass for a response.
             let Wire::Plain(tcp) = plain.into_inner().into_wire() else {
-                return Err(Failure::new("start TLS", "TLS is already on"));
+                return Err(Failure::new("start TLS", ImapError::TlsAlreadyOn));
             };
             Client::new(Conn::new(handshake(&config.host, tls, tcp).await?))
         }
@@ -186,33 +132,35 @@ pub(super) async fn login(
     drop(password);
     let mut session = match timeout(IO_TIMEOUT, client.login(&config.user, placeholder)).await {
         Ok(Ok(session)) => session,
-        Ok(Err((async_imap::error::Error::No(text), _))) => {
-            return Err(Failure {
-                action: "log in",
-                source: format!(
-                    "the server refused the login for user {:?}: {}",
-                    config.user,
-                    server_text(&text)
-                )
-                .into(),
-                login_refused: true,
-            });
+        Ok(Err((async_imap::error::Error::No(detail), _))) => {
+            return Err(Failure::new(
+                "log in",
+                ImapError::LoginRefused {
+                    user: config.user.clone(),
+                    detail,
+                },
+            ));
         }
-        Ok(Err((e, _))) => return Err(Failure::new("log in", tidy(e))),
-        Err(_) => return Err(Failure::new("log in", timed_out())),
+        Ok(Err((e, _))) => return Err(Failure::new("log in", e)),
+        Err(_) => return Err(Failure::new("log in", ImapError::TimedOut)),
     };
     session.get_mut().disarm();
 
-    let capabilities = step(
-        "read the capabilities",
-        session.capabilities().map_err(tidy),
-    )
-    .await?;
-    let has = |name: &str| {
-        capabilities
-            .iter()
-            .any(|c| matches!(c, Capability::Atom(a) if a.eq_ignore_ascii_case(name)))
-    };
+    let action = "read the capabilities";
+    let mut atoms: Vec<String> = Vec::new();
+    // Nothing is selected yet: no mail to hear about.
+    let mut no_mailbox = false;
+    command(&mut session, action, "CAPABILITY", &mut no_mailbox, |r| {
+        if let Response::Capabilities(found) = r {
+            atoms.extend(found.iter().filter_map(|c| match c {
+                Capability::Atom(a) => Some(a.to_string()),
+                _ => None,
+            }));
+        }
+    })
+    .await?
+    .map_err(|refusal| Failure::new(action, refusal))?;
+    let has = |name: &str| atoms.iter().any(|a| a.eq_ignore_ascii_case(name));
     let caps = Caps {
         idle: has("IDLE"),
         r#move: has("MOVE"),
@@ -223,18 +171,18 @@ pub(super) async fn login(
 
 /// Sends one command and reads up to its tagged completion, passing every untagged response
 /// to `each`; EXISTS and RECENT set `mail_hint` instead. `Err` is a broken exchange (I/O,
-/// timeout, BYE); `Ok(Err(text))` is the server's NO or BAD on a healthy connection.
+/// timeout, BYE); `Ok(Err(refusal))` is the server's NO or BAD on a healthy connection.
 pub(super) async fn command(
     session: &mut Session<Conn>,
     action: &'static str,
     line: &str,
     mail_hint: &mut bool,
     mut each: impl FnMut(&Response<'_>),
-) -> Result<Result<Completion, String>, Failure> {
+) -> Result<Result<Completion, Refusal>, Failure> {
     let tag = step(action, session.run_command(line)).await?;
     loop {
         let Some(response) = step(action, session.read_response()).await? else {
-            return Err(Failure::new(action, "the server closed the connection"));
+            return Err(Failure::new(action, ImapError::Closed));
         };
         match response.parsed() {
             Response::Done {
@@ -246,19 +194,11 @@ pub(super) async fn command(
                     Status::Ok => Ok(Completion {
                         read_only: matches!(outcome.code, Some(ResponseCode::ReadOnly)),
                     }),
-                    other => Err(format!(
-                        "{other:?}{}{}",
-                        outcome
-                            .code
-                            .as_ref()
-                            .map(|c| format!(" [{c:?}]"))
-                            .unwrap_or_default(),
-                        outcome
-                            .information
-                            .as_ref()
-                            .map(|i| format!(" {i}"))
-                            .unwrap_or_default()
-                    )),
+                    other => Err(Refusal {
+                        bad: *other == Status::Bad,
+                        code: outcome.code.as_ref().map(|c| format!("{c:?}")),
+                        text: outcome.information.as_ref().map(|i| i.to_string()),
+                    }),
                 });
             }
             Response::Data {
@@ -267,10 +207,7 @@ pub(super) async fn command(
             } => {
                 return Err(Failure::new(
                     action,
-                    format!(
-                        "the server closed the connection: {}",
-                        outcome.information.as_deref().unwrap_or("BYE")
-                    ),
+                    ImapError::Bye(outcome.information.as_deref().unwrap_or("BYE").to_owned()),
                 ));
             }
             Response::MailboxData(MailboxDatum::Exists(_) | MailboxDatum::Recent(_)) => {
@@ -278,25 +215,5 @@ pub(super) async fn command(
             }
             other => each(other),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn server_words_are_taken_out_of_async_imaps_text() {
-        assert_eq!(
-            server_text(
-                r#"code: None, info: Some("[AUTHENTICATIONFAILED] Authentication failed.")"#
-            ),
-            "[AUTHENTICATIONFAILED] Authentication failed."
-        );
-        assert_eq!(
-            server_text(r#"code: None, info: Some("say \"hi\"")"#),
-            "say \"hi\""
-        );
-        assert_eq!(server_text("odd"), "odd");
     }
 }

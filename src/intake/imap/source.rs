@@ -13,11 +13,13 @@ use tokio::time::{Instant, timeout};
 
 use super::ack::PendingAck;
 use super::codec::mailbox_arg;
+use super::error::{Failure, ImapError, Refusal};
 use super::fetch::Suspect;
-use super::session::{self, Caps, Completion, Failure, step};
+use super::session::{self, Caps, Completion, step};
 use super::wire::Conn;
 use crate::config::ImapConfig;
 use crate::intake::{Ack, Incoming, IntakeError, Source};
+use crate::report::chain;
 use crate::tls::TlsClient;
 
 /// One IDLE lasts at most this long: well within the 30 minutes after which servers may log an
@@ -148,7 +150,7 @@ impl State {
         IntakeError::Server {
             action: f.action,
             server: self.name.clone(),
-            source: f.source,
+            source: Box::new(f.error),
         }
     }
 
@@ -160,10 +162,11 @@ impl State {
         let delay = backoff_delay(self.failures, self.random.hash_one(self.draws));
         self.retry_at = Some(Instant::now() + delay);
         let retry_in = format!("{:.1} s", delay.as_secs_f64());
-        if f.login_refused {
-            tracing::error!(server = %self.name, %retry_in, "Cannot log in to the IMAP server: {}; check intake.user and the password.", f.source);
+        let why = chain(&f.error);
+        if f.login_refused() {
+            tracing::error!(server = %self.name, %retry_in, "Cannot log in to the IMAP server: {why}; check intake.user and the password.");
         } else {
-            tracing::warn!(server = %self.name, %retry_in, "Cannot {} on the IMAP server: {}; reconnecting.", f.action, f.source);
+            tracing::warn!(server = %self.name, %retry_in, "Cannot {} on the IMAP server: {why}; reconnecting.", f.action);
         }
         self.error(f)
     }
@@ -199,7 +202,7 @@ impl State {
             if name.chars().any(char::is_control) {
                 return Err(Failure::new(
                     "select the mailbox",
-                    format!("the folder name {name:?} contains a control character"),
+                    ImapError::FolderName(name.clone()),
                 ));
             }
         }
@@ -236,10 +239,10 @@ impl State {
                         )
                         .await?;
                 }
-                Err(text) if text.to_ascii_lowercase().contains("exists") => {}
+                Err(refusal) if refusal.already_exists() => {}
                 // Not fatal here: a move into it fails later with the server's reason.
-                Err(text) => {
-                    tracing::warn!(server = %self.name, %folder, "Cannot create the IMAP folder: {text}.")
+                Err(refusal) => {
+                    tracing::warn!(server = %self.name, %folder, "Cannot create the IMAP folder: {refusal}.")
                 }
             }
         }
@@ -266,21 +269,15 @@ impl State {
             )
             .await?;
         match selected {
-            Err(text) => return Err(Failure::new("select the mailbox", text)),
+            Err(refusal) => return Err(Failure::new("select the mailbox", refusal)),
             // Moving mail out needs write access; better said now than at every move.
             Ok(Completion { read_only: true }) => {
-                return Err(Failure::new(
-                    "select the mailbox",
-                    "the server opened it read-only",
-                ));
+                return Err(Failure::new("select the mailbox", ImapError::ReadOnly));
             }
             Ok(_) => {}
         }
         let Some(uidvalidity) = uidvalidity else {
-            return Err(Failure::new(
-                "select the mailbox",
-                "the server reports no UIDVALIDITY",
-            ));
+            return Err(Failure::new("select the mailbox", ImapError::NoUidValidity));
         };
         if let Some(old) = self.uidvalidity
             && old != uidvalidity
@@ -305,7 +302,7 @@ impl State {
         action: &'static str,
         line: &str,
         each: impl FnMut(&Response<'_>),
-    ) -> Result<Result<Completion, String>, Failure> {
+    ) -> Result<Result<Completion, Refusal>, Failure> {
         session::command(session, action, line, &mut self.mail_hint, each).await
     }
 
