@@ -276,25 +276,11 @@ fn smtp_starttls_and_implicit_tls_deliver_when_the_certificate_is_trusted() {
     assert_temporary(&send(Tls::StartTls, starttls.port()), "STARTTLS");
     assert_temporary(&send(Tls::Implicit, implicit.port()), "TLS handshake");
 
-    let out = std::process::Command::new(std::env::current_exe().expect("test binary"))
-        .args([
-            "smtp::smtp_starttls_and_implicit_tls_deliver_when_the_certificate_is_trusted",
-            "--exact",
-            "--nocapture",
-        ])
-        .env(
-            TLS_CHILD,
-            format!("{},{}", starttls.port(), implicit.port()),
-        )
-        .env("SSL_CERT_FILE", certs.path().join("ca.pem"))
-        .env_remove("SSL_CERT_DIR")
-        .output()
-        .expect("run the TLS part");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains("1 passed"),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    crate::util::run_trusting(
+        "smtp::smtp_starttls_and_implicit_tls_deliver_when_the_certificate_is_trusted",
+        &certs.path().join("ca.pem"),
+        TLS_CHILD,
+        &format!("{},{}", starttls.port(), implicit.port()),
     );
     for sink in [&starttls, &implicit] {
         let received = sink.messages();

@@ -12,7 +12,7 @@ use crate::tls::TlsError;
 #[derive(Debug, thiserror::Error)]
 pub(super) enum ImapError {
     #[error(transparent)]
-    Io(io::Error),
+    Io(#[from] io::Error),
     #[error("no answer within {} s", IO_TIMEOUT.as_secs())]
     TimedOut,
     #[error("the server closed the connection")]
@@ -59,12 +59,6 @@ pub(super) enum ImapError {
     /// A response async-imap could not parse, or input it would not send.
     #[error(transparent)]
     Protocol(async_imap::error::Error),
-}
-
-impl From<io::Error> for ImapError {
-    fn from(e: io::Error) -> Self {
-        ImapError::Io(e)
-    }
 }
 
 impl From<async_imap::error::Error> for ImapError {
