@@ -11,5 +11,7 @@ pub mod endpoints;
 pub mod intake;
 pub mod mail;
 pub mod outbound;
+pub mod report;
 pub mod store;
 pub mod timearg;
+pub mod tls;

@@ -3,8 +3,9 @@
 //! - Every connection is our own `tokio::net::TcpStream` with `TCP_NODELAY` handed to lettre
 //!   (`AsyncSmtpConnection::connect_with_transport`): lettre's own connector leaves Nagle on,
 //!   which stalls each message ~40 ms on loopback (DESIGN.md, "Known performance trap").
-//! - Implicit TLS is done here with tokio-rustls before the greeting; STARTTLS is lettre's
-//!   upgrade of the same stream. Plaintext only when the config allowed it.
+//! - Implicit TLS is done here before the greeting ([`crate::tls::TlsClient`]); STARTTLS is
+//!   lettre's upgrade of the same stream, trusting the same [`crate::tls::Roots`]. Plaintext
+//!   only when the config allowed it.
 //! - Connections stay open across messages and passes; `parallel` of them share a batch. A
 //!   reused connection that turns out to be closed is replaced once, before anything of the
 //!   message was accepted, so a server's idle timeout never costs a retry delay.
@@ -22,26 +23,30 @@ use std::borrow::Cow;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures::future::join_all;
 use lettre::Address;
-use lettre::transport::smtp::Error as SmtpError;
+use lettre::address::AddressError;
+use lettre::transport::smtp::Error as LettreError;
 use lettre::transport::smtp::authentication::{
     Credentials as SmtpCredentials, Mechanism as AuthMechanism,
 };
-use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream, TlsParameters};
+use lettre::transport::smtp::client::{
+    AsyncSmtpConnection, AsyncTokioStream, Certificate, CertificateStore, TlsParameters,
+};
 use lettre::transport::smtp::commands::{Data, Mail, Quit, Rcpt, Rset};
 use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use tokio_rustls::rustls;
 
 use super::{Queued, SendError, Sender};
-use crate::config::{Credentials, SmtpConfig, Tls};
+use crate::config::{Credentials, SecretError, SmtpConfig, Tls};
+use crate::report::chain;
+use crate::tls::{Roots, TlsClient, TlsError};
 
 /// Mail submission to one relay over up to `parallel` kept-open connections.
 pub struct SmtpSender {
@@ -64,10 +69,7 @@ struct Relay {
 
 #[derive(Clone)]
 enum TlsSetup {
-    Implicit {
-        connector: tokio_rustls::TlsConnector,
-        name: rustls::pki_types::ServerName<'static>,
-    },
+    Implicit(TlsClient),
     StartTls(TlsParameters),
 }
 
@@ -122,7 +124,8 @@ impl Sender for SmtpSender {
         if batch.is_empty() {
             return Vec::new();
         }
-        if let Err(why) = self.relay.prepare_tls() {
+        if let Err(e) = self.relay.prepare_tls() {
+            let why = chain(&e);
             tracing::warn!(relay = %self.relay, error = %why, "Cannot set up TLS for the SMTP relay.");
             return batch
                 .iter()
@@ -175,7 +178,8 @@ async fn worker(
         match deliver(relay, slot, message).await {
             Ok(()) => done.push((index, Ok(()))),
             Err(Failure::Message(e)) => done.push((index, Err(e))),
-            Err(Failure::Unreachable(why)) => {
+            Err(Failure::Unreachable(e)) => {
+                let why = chain(&e);
                 let _ = gave_up.set(why.clone());
                 done.push((index, Err(SendError::Temporary(why))));
                 return done;
@@ -188,7 +192,100 @@ enum Failure {
     /// This message failed; the next one may be tried.
     Message(SendError),
     /// No connection could be opened; stop using this slot for the batch.
-    Unreachable(String),
+    Unreachable(SmtpError),
+}
+
+/// Why a message or a connection failed. The outbox gets it as text (this error and its
+/// causes, [`chain`]) in a [`SendError`], temporary or permanent as decided in [`deliver`].
+#[derive(Debug, thiserror::Error)]
+enum SmtpError {
+    #[error("cannot use {address:?} as an SMTP address")]
+    Address {
+        address: String,
+        #[source]
+        source: AddressError,
+    },
+    #[error("cannot send a message without recipients")]
+    NoRecipients,
+    #[error("cannot set up TLS for {relay}")]
+    Tls {
+        relay: String,
+        #[source]
+        source: TlsError,
+    },
+    #[error("cannot set up STARTTLS for {relay}")]
+    StartTlsSetup {
+        relay: String,
+        #[source]
+        source: LettreError,
+    },
+    #[error("cannot connect to {relay}")]
+    Connect {
+        relay: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot set TCP_NODELAY towards {relay}")]
+    NoDelay {
+        relay: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot complete the TLS handshake with {relay}")]
+    Handshake {
+        relay: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot open an SMTP session with {relay}")]
+    Session {
+        relay: String,
+        #[source]
+        source: StepError,
+    },
+    #[error("cannot send in clear: STARTTLS is not offered by {relay}")]
+    NoStartTls { relay: String },
+    #[error("cannot switch to TLS (STARTTLS) with {relay}")]
+    StartTls {
+        relay: String,
+        #[source]
+        source: StepError,
+    },
+    #[error("cannot read the SMTP password for {relay}")]
+    Password {
+        relay: String,
+        #[source]
+        source: SecretError,
+    },
+    #[error("cannot log in as {user} to {relay}")]
+    Login {
+        user: String,
+        relay: String,
+        #[source]
+        source: StepError,
+    },
+    /// Nothing was sent, and retrying the same relay cannot help.
+    #[error("cannot send through {relay}: the relay does not offer {extension}")]
+    Unsupported {
+        relay: String,
+        extension: &'static str,
+    },
+    #[error("cannot send through {relay}: {step} was refused")]
+    Refused {
+        relay: String,
+        step: Step,
+        #[source]
+        source: StepError,
+    },
+    #[error("cannot send through {relay}: the connection failed at {step}")]
+    Broken {
+        relay: String,
+        step: Step,
+        #[source]
+        source: StepError,
+    },
+    #[error("cannot send through {relay}: the connection closed twice in a row")]
+    ClosedTwice { relay: String },
 }
 
 /// Sends one message on the slot's connection, opening one when needed.
@@ -197,7 +294,8 @@ async fn deliver(
     slot: &mut Option<AsyncSmtpConnection>,
     message: &Queued,
 ) -> Result<(), Failure> {
-    let envelope = Envelope::of(message).map_err(|why| {
+    let envelope = Envelope::of(message).map_err(|e| {
+        let why = chain(&e);
         tracing::warn!(outbox = message.outbox_id, error = %why, "Cannot send a message over SMTP.");
         Failure::Message(SendError::Permanent(why))
     })?;
@@ -210,31 +308,39 @@ async fn deliver(
             Some(conn) => conn,
             None => match relay.connect().await {
                 Ok(conn) => slot.insert(conn),
-                Err(why) => {
-                    tracing::warn!(relay = %relay, error = %why, "Cannot open an SMTP connection.");
-                    return Err(Failure::Unreachable(why));
+                Err(e) => {
+                    tracing::warn!(relay = %relay, error = %chain(&e), "Cannot open an SMTP connection.");
+                    return Err(Failure::Unreachable(e));
                 }
             },
         };
-        let Err((step, error)) = transaction(conn, &envelope, &body, relay.timeout).await else {
-            return Ok(());
-        };
-        let reply = match &error {
-            StepError::Smtp(e) => e.status().map(u16::from),
-            StepError::Timeout => None,
-            StepError::Unsupported(_) => {
-                let why = format!("cannot send through {relay}: {error}");
+        let parameters = match mail_parameters(conn, &envelope, &body) {
+            Ok(parameters) => parameters,
+            Err(extension) => {
+                let why = chain(&SmtpError::Unsupported {
+                    relay: relay.to_string(),
+                    extension,
+                });
                 tracing::warn!(outbox = message.outbox_id, error = %why, "SMTP relay cannot take a message.");
                 return Err(Failure::Message(SendError::Permanent(why)));
             }
         };
-        match reply {
+        let Err((step, error)) =
+            transaction(conn, &envelope, parameters, &body, relay.timeout).await
+        else {
+            return Ok(());
+        };
+        match error.reply_code() {
             // A refusal inside a healthy session: reset the transaction, keep the connection.
             Some(code) if code != 421 => {
                 if !reset(conn, relay.timeout).await {
                     *slot = None;
                 }
-                let why = format!("{step} refused by {relay}: {error}");
+                let why = chain(&SmtpError::Refused {
+                    relay: relay.to_string(),
+                    step,
+                    source: error,
+                });
                 tracing::warn!(outbox = message.outbox_id, reply = code, error = %why, "SMTP relay did not accept a message.");
                 return Err(Failure::Message(if code >= 500 {
                     SendError::Permanent(why)
@@ -249,14 +355,20 @@ async fn deliver(
                     tracing::debug!(relay = %relay, error = %error, "Kept-open SMTP connection was closed; reconnecting.");
                     continue;
                 }
-                let why = format!("connection to {relay} failed at {step}: {error}");
+                let why = chain(&SmtpError::Broken {
+                    relay: relay.to_string(),
+                    step,
+                    source: error,
+                });
                 tracing::warn!(outbox = message.outbox_id, error = %why, "SMTP send failed.");
                 return Err(Failure::Message(SendError::Temporary(why)));
             }
         }
     }
-    Err(Failure::Message(SendError::Temporary(format!(
-        "connection to {relay} closed twice in a row"
+    Err(Failure::Message(SendError::Temporary(chain(
+        &SmtpError::ClosedTwice {
+            relay: relay.to_string(),
+        },
     ))))
 }
 
@@ -267,10 +379,12 @@ struct Envelope {
 }
 
 impl Envelope {
-    fn of(message: &Queued) -> Result<Envelope, String> {
+    fn of(message: &Queued) -> Result<Envelope, SmtpError> {
         let parse = |a: &str| {
-            a.parse::<Address>()
-                .map_err(|e| format!("{a:?} is not an SMTP address: {e}"))
+            a.parse::<Address>().map_err(|source| SmtpError::Address {
+                address: a.to_owned(),
+                source,
+            })
         };
         // An empty sender is the null reverse-path (`MAIL FROM:<>`).
         let from = match message.sender.as_str() {
@@ -283,7 +397,7 @@ impl Envelope {
             .map(|r| parse(r))
             .collect::<Result<Vec<_>, _>>()?;
         if to.is_empty() {
-            return Err("the message has no recipients".to_string());
+            return Err(SmtpError::NoRecipients);
         }
         Ok(Envelope { from, to })
     }
@@ -317,28 +431,28 @@ impl std::fmt::Display for Step {
     }
 }
 
-#[derive(Debug)]
+/// One SMTP exchange that did not get its positive reply in time.
+#[derive(Debug, thiserror::Error)]
 enum StepError {
-    Smtp(SmtpError),
+    #[error(transparent)]
+    Smtp(LettreError),
+    #[error("timed out waiting for the server")]
     Timeout,
-    /// The relay lacks an extension this message needs: nothing was sent, and retrying the
-    /// same relay cannot help.
-    Unsupported(&'static str),
 }
 
-impl std::fmt::Display for StepError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl StepError {
+    /// The server's reply code, when it gave a negative one.
+    fn reply_code(&self) -> Option<u16> {
         match self {
-            StepError::Smtp(e) => write!(f, "{e}"),
-            StepError::Timeout => f.write_str("timed out waiting for the server"),
-            StepError::Unsupported(what) => write!(f, "the relay does not offer {what}"),
+            StepError::Smtp(e) => e.status().map(u16::from),
+            StepError::Timeout => None,
         }
     }
 }
 
 async fn timed<T>(
     timeout: Duration,
-    future: impl Future<Output = Result<T, SmtpError>>,
+    future: impl Future<Output = Result<T, LettreError>>,
 ) -> Result<T, StepError> {
     match tokio::time::timeout(timeout, future).await {
         Ok(result) => result.map_err(StepError::Smtp),
@@ -346,33 +460,37 @@ async fn timed<T>(
     }
 }
 
-/// MAIL, RCPT…, DATA, body: `Ok` only on the 250 after the final dot.
-async fn transaction(
-    conn: &mut AsyncSmtpConnection,
+/// The MAIL FROM parameters the message needs, or the extension the relay lacks for it.
+fn mail_parameters(
+    conn: &AsyncSmtpConnection,
     envelope: &Envelope,
     body: &[u8],
-    timeout: Duration,
-) -> Result<(), (Step, StepError)> {
+) -> Result<Vec<MailParameter>, &'static str> {
     let mut parameters = Vec::new();
     let info = conn.server_info();
     if envelope.non_ascii() {
         if !info.supports_feature(Extension::SmtpUtfEight) {
-            return Err((
-                Step::Mail,
-                StepError::Unsupported("SMTPUTF8 (non-ASCII addresses)"),
-            ));
+            return Err("SMTPUTF8 (non-ASCII addresses)");
         }
         parameters.push(MailParameter::SmtpUtfEight);
     }
     if !body.is_ascii() {
         if !info.supports_feature(Extension::EightBitMime) {
-            return Err((
-                Step::Mail,
-                StepError::Unsupported("8BITMIME (8-bit message data)"),
-            ));
+            return Err("8BITMIME (8-bit message data)");
         }
         parameters.push(MailParameter::Body(MailBodyParameter::EightBitMime));
     }
+    Ok(parameters)
+}
+
+/// MAIL, RCPT…, DATA, body: `Ok` only on the 250 after the final dot.
+async fn transaction(
+    conn: &mut AsyncSmtpConnection,
+    envelope: &Envelope,
+    parameters: Vec<MailParameter>,
+    body: &[u8],
+    timeout: Duration,
+) -> Result<(), (Step, StepError)> {
     timed(
         timeout,
         conn.command(Mail::new(envelope.from.clone(), parameters)),
@@ -436,67 +554,68 @@ fn wire_body(raw: &[u8]) -> Cow<'_, [u8]> {
 }
 
 impl Relay {
-    /// Builds the TLS client configuration once; a failure is retried on the next batch.
-    fn prepare_tls(&mut self) -> Result<(), String> {
+    /// Builds the TLS client once (it reads the system's CA certificates, `crate::tls`); a
+    /// failure is retried on the next batch.
+    fn prepare_tls(&mut self) -> Result<(), SmtpError> {
         if self.tls_setup.is_some() || self.tls == Tls::None {
             return Ok(());
         }
-        self.tls_setup = Some(match self.tls {
+        let tls_error = |source| SmtpError::Tls {
+            relay: self.to_string(),
+            source,
+        };
+        let roots = Roots::system().map_err(tls_error)?;
+        let setup = match self.tls {
             Tls::Implicit => {
-                let roots = native_roots()?;
-                let provider = Arc::new(rustls::crypto::ring::default_provider());
-                let config = rustls::ClientConfig::builder_with_provider(provider)
-                    .with_safe_default_protocol_versions()
-                    .map_err(|e| format!("TLS setup: {e}"))?
-                    .with_root_certificates(roots)
-                    .with_no_client_auth();
-                let name =
-                    rustls::pki_types::ServerName::try_from(self.host.clone()).map_err(|e| {
-                        format!(
-                            "{:?} cannot be checked against a certificate: {e}",
-                            self.host
-                        )
-                    })?;
-                TlsSetup::Implicit {
-                    connector: tokio_rustls::TlsConnector::from(Arc::new(config)),
-                    name,
-                }
+                TlsSetup::Implicit(TlsClient::new(&self.host, &roots).map_err(tls_error)?)
             }
-            // lettre upgrades the stream itself; its parameters use the same native roots.
-            Tls::StartTls => TlsSetup::StartTls(
-                TlsParameters::new(self.host.clone()).map_err(|e| format!("TLS setup: {e}"))?,
-            ),
+            // lettre upgrades the stream itself, with a configuration it builds from the same
+            // roots.
+            Tls::StartTls => {
+                TlsSetup::StartTls(starttls_parameters(&self.host, &roots).map_err(|source| {
+                    SmtpError::StartTlsSetup {
+                        relay: self.to_string(),
+                        source,
+                    }
+                })?)
+            }
             Tls::None => return Ok(()),
-        });
+        };
+        self.tls_setup = Some(setup);
         Ok(())
     }
 
     /// Opens a session ready for MAIL: TCP (no Nagle), TLS, greeting, EHLO, STARTTLS, AUTH.
-    async fn connect(&self) -> Result<AsyncSmtpConnection, String> {
+    async fn connect(&self) -> Result<AsyncSmtpConnection, SmtpError> {
         let t = self.timeout;
-        let fail = |what: &str, e: &dyn std::fmt::Display| format!("{what} {self}: {e}");
-        let tcp = match tokio::time::timeout(t, TcpStream::connect((self.host.as_str(), self.port)))
-            .await
-        {
-            Ok(Ok(tcp)) => tcp,
-            Ok(Err(e)) => return Err(fail("cannot connect to", &e)),
-            Err(_) => {
-                return Err(fail(
-                    "timed out connecting to",
-                    &format!("{}s", t.as_secs()),
-                ));
-            }
+        let relay = || self.to_string();
+        let no_answer = || {
+            io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("no answer within {} s", t.as_secs()),
+            )
         };
-        tcp.set_nodelay(true)
-            .map_err(|e| fail("cannot set TCP_NODELAY towards", &e))?;
+        let tcp = tokio::time::timeout(t, TcpStream::connect((self.host.as_str(), self.port)))
+            .await
+            .unwrap_or_else(|_| Err(no_answer()))
+            .map_err(|source| SmtpError::Connect {
+                relay: relay(),
+                source,
+            })?;
+        tcp.set_nodelay(true).map_err(|source| SmtpError::NoDelay {
+            relay: relay(),
+            source,
+        })?;
         let stream: Box<dyn AsyncTokioStream> = match &self.tls_setup {
-            Some(TlsSetup::Implicit { connector, name }) => {
-                match tokio::time::timeout(t, connector.connect(name.clone(), tcp)).await {
-                    Ok(Ok(tls)) => Box::new(TlsTcp(tls)),
-                    Ok(Err(e)) => return Err(fail("TLS handshake failed with", &e)),
-                    Err(_) => return Err(fail("TLS handshake timed out with", &"no answer")),
-                }
-            }
+            Some(TlsSetup::Implicit(client)) => Box::new(TlsTcp(
+                tokio::time::timeout(t, client.connect(tcp))
+                    .await
+                    .unwrap_or_else(|_| Err(no_answer()))
+                    .map_err(|source| SmtpError::Handshake {
+                        relay: relay(),
+                        source,
+                    })?,
+            )),
             _ => Box::new(tcp),
         };
         let mut conn = timed(
@@ -504,32 +623,42 @@ impl Relay {
             AsyncSmtpConnection::connect_with_transport(stream, &self.hello),
         )
         .await
-        .map_err(|e| fail("no SMTP session with", &e))?;
+        .map_err(|source| SmtpError::Session {
+            relay: relay(),
+            source,
+        })?;
         if let Some(TlsSetup::StartTls(parameters)) = &self.tls_setup {
             // Never fall back to plaintext when the relay does not offer STARTTLS.
             if !conn.can_starttls() {
-                return Err(fail(
-                    "STARTTLS is not offered by",
-                    &"refusing to send in clear",
-                ));
+                return Err(SmtpError::NoStartTls { relay: relay() });
             }
             timed(t, conn.starttls(parameters.clone(), &self.hello))
                 .await
-                .map_err(|e| fail("STARTTLS failed with", &e))?;
+                .map_err(|source| SmtpError::StartTls {
+                    relay: relay(),
+                    source,
+                })?;
         }
         if let Some(auth) = &self.auth {
             // Read at each connect, so a rotated password file is picked up without a restart.
             let password = auth
                 .password
                 .resolve()
-                .map_err(|e| fail("no password for", &e))?;
+                .map_err(|source| SmtpError::Password {
+                    relay: relay(),
+                    source,
+                })?;
             let credentials = SmtpCredentials::new(auth.user.clone(), password);
             timed(
                 t,
                 conn.auth(&[AuthMechanism::Plain, AuthMechanism::Login], &credentials),
             )
             .await
-            .map_err(|e| fail(&format!("login as {} refused by", auth.user), &e))?;
+            .map_err(|source| SmtpError::Login {
+                user: auth.user.clone(),
+                relay: relay(),
+                source,
+            })?;
         }
         Ok(conn)
     }
@@ -541,18 +670,17 @@ impl std::fmt::Display for Relay {
     }
 }
 
-fn native_roots() -> Result<rustls::RootCertStore, String> {
-    let found = rustls_native_certs::load_native_certs();
-    let mut roots = rustls::RootCertStore::empty();
-    let (added, _ignored) = roots.add_parsable_certificates(found.certs);
-    if added == 0 {
-        let errors: Vec<String> = found.errors.iter().map(ToString::to_string).collect();
-        return Err(format!(
-            "no trusted CA certificates found on this system ({})",
-            errors.join("; ")
-        ));
-    }
-    Ok(roots)
+/// lettre's STARTTLS parameters for `host`, trusting exactly `roots` (lettre's provider is ring
+/// too, its protocol versions TLS 1.2 and 1.3: the same setup as [`TlsClient`]).
+fn starttls_parameters(host: &str, roots: &Roots) -> Result<TlsParameters, LettreError> {
+    roots
+        .certificates()
+        .iter()
+        .try_fold(
+            TlsParameters::builder(host.to_owned()).certificate_store(CertificateStore::None),
+            |builder, der| Ok(builder.add_root_certificate(Certificate::from_der(der.to_vec())?)),
+        )?
+        .build_rustls()
 }
 
 /// The EHLO name: the host's name when it is a fully qualified one, else lettre's default (an

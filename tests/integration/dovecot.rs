@@ -353,8 +353,9 @@ impl Drop for Dovecot {
     }
 }
 
-/// A private CA and a server certificate for 127.0.0.1 in `dir` (P-256 keys: quick to make).
-fn make_certificates(dir: &Path) {
+/// A private CA (`ca.pem`) and a server certificate for 127.0.0.1 (`server.pem`, `server.key`)
+/// in `dir` (P-256 keys: quick to make). The SMTP TLS test uses them too.
+pub fn make_certificates(dir: &Path) {
     fs::write(
         dir.join("server.ext"),
         "subjectAltName = IP:127.0.0.1\n\

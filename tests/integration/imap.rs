@@ -718,30 +718,16 @@ async fn starttls_and_implicit_tls_log_in_when_the_certificate_is_trusted() {
         "{err:?}"
     );
 
-    let out = std::process::Command::new(std::env::current_exe().expect("test binary"))
-        .args([
-            "imap::starttls_and_implicit_tls_log_in_when_the_certificate_is_trusted",
-            "--exact",
-            "--nocapture",
-        ])
-        .env(
-            TLS_CHILD,
-            format!(
-                "{},{},{}",
-                dovecot.port(),
-                dovecot.imaps_port(),
-                dovecot.password_file().display()
-            ),
-        )
-        .env("SSL_CERT_FILE", dovecot.ca_file())
-        .env_remove("SSL_CERT_DIR")
-        .output()
-        .expect("run the TLS part");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains("1 passed"),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    crate::util::run_trusting(
+        "imap::starttls_and_implicit_tls_log_in_when_the_certificate_is_trusted",
+        &dovecot.ca_file(),
+        TLS_CHILD,
+        &format!(
+            "{},{},{}",
+            dovecot.port(),
+            dovecot.imaps_port(),
+            dovecot.password_file().display()
+        ),
     );
     assert_eq!(dovecot.count("INBOX"), 0);
     assert_eq!(dovecot.count("Processed"), 2);

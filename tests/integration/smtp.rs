@@ -241,6 +241,54 @@ fn smtp_tls_trouble_is_temporary_and_never_falls_back_to_plaintext() {
     assert!(sink.messages().is_empty());
 }
 
+const TLS_CHILD: &str = "MADOGUCHI_SMTP_TLS_TEST_CHILD";
+
+/// STARTTLS and implicit TLS to a relay whose certificate comes from a private CA. The system
+/// roots must trust that CA, which they do through `SSL_CERT_FILE`; as in the IMAP TLS test, the
+/// trusting part runs in a child run of this test binary with the variable set.
+#[test]
+fn smtp_starttls_and_implicit_tls_deliver_when_the_certificate_is_trusted() {
+    let send = |tls: Tls, port: u16| {
+        let mut sender = SmtpSender::new(&SmtpConfig {
+            tls,
+            ..config(port, 1)
+        });
+        block_on(sender.send(&plain(1, &["a@example.jp"], "over TLS\r\n")))
+    };
+    if let Ok(ports) = std::env::var(TLS_CHILD) {
+        let (starttls, implicit) = ports.split_once(',').expect("two ports");
+        for (tls, port) in [(Tls::StartTls, starttls), (Tls::Implicit, implicit)] {
+            let sent = send(tls, port.parse().expect("port"));
+            assert!(sent.is_ok(), "{tls}: {sent:?}");
+        }
+        return;
+    }
+
+    let certs = tempfile::tempdir().expect("temp dir");
+    crate::dovecot::make_certificates(certs.path());
+    let (cert, key) = (
+        certs.path().join("server.pem"),
+        certs.path().join("server.key"),
+    );
+    let starttls = SmtpSink::start_tls(&cert, &key, false);
+    let implicit = SmtpSink::start_tls(&cert, &key, true);
+    // Without the CA among the trusted roots: nothing is sent, and it is worth a retry.
+    assert_temporary(&send(Tls::StartTls, starttls.port()), "STARTTLS");
+    assert_temporary(&send(Tls::Implicit, implicit.port()), "TLS handshake");
+
+    crate::util::run_trusting(
+        "smtp::smtp_starttls_and_implicit_tls_deliver_when_the_certificate_is_trusted",
+        &certs.path().join("ca.pem"),
+        TLS_CHILD,
+        &format!("{},{}", starttls.port(), implicit.port()),
+    );
+    for sink in [&starttls, &implicit] {
+        let received = sink.messages();
+        assert_eq!(received.len(), 1);
+        assert!(has(&received[0], "over TLS"));
+    }
+}
+
 #[test]
 fn smtp_auth_reads_the_password_when_connecting_and_a_refused_login_is_temporary() {
     let sink = SmtpSink::start_with_auth("desk", "correct-horse");

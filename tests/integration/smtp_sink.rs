@@ -5,7 +5,7 @@
 
 use std::fs;
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -30,6 +30,8 @@ pub struct SmtpSink {
     port: u16,
     /// `USER:PASSWORD` the sink requires, if any.
     auth: Option<String>,
+    /// `CERT:KEY` for STARTTLS, and whether TLS starts at once instead (SMTPS).
+    tls: Option<(String, bool)>,
     running: Option<Running>,
 }
 
@@ -50,15 +52,22 @@ pub struct Received {
 impl SmtpSink {
     /// Starts a sink on a free loopback port, mode `accept`.
     pub fn start() -> SmtpSink {
-        SmtpSink::launch_new(None)
+        SmtpSink::launch_new(None, None)
     }
 
     /// Starts a sink that requires AUTH with this user and password.
     pub fn start_with_auth(user: &str, password: &str) -> SmtpSink {
-        SmtpSink::launch_new(Some(format!("{user}:{password}")))
+        SmtpSink::launch_new(Some(format!("{user}:{password}")), None)
     }
 
-    fn launch_new(auth: Option<String>) -> SmtpSink {
+    /// Starts a sink with TLS: STARTTLS, or with `implicit` TLS from the first byte, using this
+    /// certificate chain and key (see [`crate::dovecot::make_certificates`]).
+    pub fn start_tls(cert: &Path, key: &Path, implicit: bool) -> SmtpSink {
+        let files = format!("{}:{}", cert.display(), key.display());
+        SmtpSink::launch_new(None, Some((files, implicit)))
+    }
+
+    fn launch_new(auth: Option<String>, tls: Option<(String, bool)>) -> SmtpSink {
         let dir = tempfile::Builder::new()
             .prefix("madoguchi-smtp-")
             .tempdir()
@@ -67,6 +76,7 @@ impl SmtpSink {
             dir,
             port: 0,
             auth,
+            tls,
             running: None,
         };
         sink.launch(0);
@@ -163,6 +173,12 @@ impl SmtpSink {
             .arg("--exit-on-stdin-eof");
         if let Some(auth) = &self.auth {
             command.arg("--auth").arg(auth);
+        }
+        if let Some((files, implicit)) = &self.tls {
+            command.arg("--tls").arg(files);
+            if *implicit {
+                command.arg("--implicit-tls");
+            }
         }
         let mut child = command
             .stdin(Stdio::piped())

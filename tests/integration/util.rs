@@ -297,3 +297,23 @@ pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
 pub fn count(store: &madoguchi::store::Store, sql: &str) -> i64 {
     store.count(sql).expect("count")
 }
+
+/// Runs the test `name` of this binary again in a child process whose only trusted CA
+/// certificates are those in `ca_file` (`SSL_CERT_FILE`, no `SSL_CERT_DIR`), with `var` set to
+/// `value` so the test knows it is the child, and asserts that it passed. For TLS tests: the
+/// system roots come from the process environment, which must not change under other tests.
+pub fn run_trusting(name: &str, ca_file: &Path, var: &str, value: &str) {
+    let out = Command::new(std::env::current_exe().expect("test binary"))
+        .args([name, "--exact", "--nocapture"])
+        .env(var, value)
+        .env("SSL_CERT_FILE", ca_file)
+        .env_remove("SSL_CERT_DIR")
+        .output()
+        .expect("run the child test");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -15,6 +15,9 @@ envelope.
 With --auth USER:PASSWORD the sink requires AUTH (PLAIN or LOGIN; allowed without TLS, it is
 a loopback test server) and accepts only that pair.
 
+With --tls CERT:KEY the sink offers STARTTLS with that certificate chain and key; adding
+--implicit-tls makes it speak TLS from the first byte instead (SMTPS).
+
 D/mode is read at every RCPT and DATA, so tests switch behaviour without a restart:
     accept         (default, also when the file is missing)
     tempfail       451 to RCPT TO          permfail       550 to RCPT TO
@@ -25,6 +28,7 @@ import argparse
 import asyncio
 import os
 import re
+import ssl
 import sys
 import threading
 
@@ -82,6 +86,9 @@ async def main():
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--dir", required=True)
     parser.add_argument("--auth", metavar="USER:PASSWORD", help="require this login")
+    parser.add_argument("--tls", metavar="CERT:KEY", help="offer STARTTLS with this certificate")
+    parser.add_argument("--implicit-tls", action="store_true",
+                        help="with --tls: TLS from the first byte instead of STARTTLS")
     parser.add_argument("--exit-on-stdin-eof", action="store_true",
                         help="exit when stdin closes (the harness died without cleaning up)")
     args = parser.parse_args()
@@ -96,12 +103,21 @@ async def main():
             # handled=False: aiosmtpd then answers a failure with 535 itself.
             return AuthResult(success=ok, handled=False)
 
-        options = dict(authenticator=authenticator, auth_required=True, auth_require_tls=False)
+        options.update(authenticator=authenticator, auth_required=True, auth_require_tls=False)
+    implicit = None
+    if args.tls:
+        cert, key = args.tls.split(":", 1)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        if args.implicit_tls:
+            implicit = context
+        else:
+            options.update(tls_context=context)
     loop = asyncio.get_running_loop()
     # A fixed hostname: aiosmtpd would otherwise look up the FQDN on every connection.
     server = await loop.create_server(
         lambda: SMTP(sink, hostname="sink.test", enable_SMTPUTF8=True, **options),
-        host="127.0.0.1", port=args.port, reuse_address=True)
+        host="127.0.0.1", port=args.port, reuse_address=True, ssl=implicit)
     port = server.sockets[0].getsockname()[1]
     print("READY", port, flush=True)
     if args.exit_on_stdin_eof:

@@ -1,0 +1,31 @@
+//! The support mailbox on an IMAP server (async-imap on tokio; rustls with the system's roots).
+//!
+//! - One session, SELECTed on the configured mailbox. A message's key is `UIDVALIDITY:UID`, so a
+//!   mailbox whose UIDVALIDITY changed yields new keys; the desk then recognises the messages by
+//!   Message-ID and content hash instead of ticketing them twice.
+//! - Acknowledging moves the message into the processed or quarantine folder: UID MOVE, else
+//!   UID COPY + `\Deleted` + UID EXPUNGE (plain EXPUNGE only without UIDPLUS). Nothing is flagged
+//!   deleted before its copy succeeded. The moves of one fetched batch go out as one command per
+//!   folder once the desk has acknowledged the whole batch (always after its commit).
+//! - Any I/O or protocol error drops the session; the next call reconnects after a capped,
+//!   jittered exponential pause, with one log line per failure and one when it is back.
+//! - Every network wait has a deadline ([`IO_TIMEOUT`]), so a silent server cannot hang the desk.
+//!
+//! The parts: `codec` (mailbox names, UID sets, dates, keys as text), `wire` (the byte stream
+//! that keeps the password out of traces), `session` (connect, TLS, login, capabilities, one
+//! command's exchange), `source` ([`ImapSource`]: reconnects with backoff, folders, SELECT and
+//! UIDVALIDITY, IDLE), `fetch` (batches, messages that break the connection), `ack` (MOVE or
+//! COPY + EXPUNGE after commit), `error` (what went wrong, typed: the cause inside
+//! [`crate::intake::IntakeError::Server`]).
+
+mod ack;
+mod codec;
+mod error;
+mod fetch;
+mod session;
+mod source;
+mod wire;
+
+pub use fetch::SUSPECT_PAUSE_MAX;
+pub use session::IO_TIMEOUT;
+pub use source::{BACKOFF_FIRST, BACKOFF_MAX, IDLE_MAX, ImapSource, backoff_delay};
