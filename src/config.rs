@@ -23,9 +23,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::core::classify::ClassifyRules;
+use crate::core::date::parse_ymd;
 use crate::core::form::FormLabels;
 use crate::outbound::ReplyCharset;
-use chrono::{NaiveDate, NaiveTime, Weekday};
+use chrono::{NaiveTime, Weekday};
 use chrono_tz::Tz;
 use serde::Deserialize;
 use serde::de::{DeserializeOwned, IgnoredAny};
@@ -1563,27 +1564,12 @@ fn parse_weekday(s: &str) -> Option<Weekday> {
         .map(|(_, _, d)| *d)
 }
 
-/// Strict `YYYY-MM-DD` (chrono alone would also take `2026-8-1`).
-fn parse_date(s: &str) -> Option<NaiveDate> {
-    let b = s.as_bytes();
-    let shape = b.len() == 10
-        && b[4] == b'-'
-        && b[7] == b'-'
-        && b.iter()
-            .enumerate()
-            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
-    if !shape {
-        return None;
-    }
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()
-}
-
 fn parse_closure(s: &str) -> Result<CompanyClosure, &'static str> {
     let (a, b) = match s.split_once("..") {
         Some((a, b)) => (a.trim(), b.trim()),
         None => (s.trim(), s.trim()),
     };
-    let (Some(first), Some(last)) = (parse_date(a), parse_date(b)) else {
+    let (Ok(first), Ok(last)) = (parse_ymd(a), parse_ymd(b)) else {
         return Err("is not a date (YYYY-MM-DD) or range (YYYY-MM-DD..YYYY-MM-DD)");
     };
     if last < first {
@@ -1618,6 +1604,7 @@ fn parse_duration(s: &str) -> Result<Duration, &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::NaiveDate;
     use std::collections::HashMap;
 
     fn parse(text: &str) -> Result<Config, ConfigErrors> {

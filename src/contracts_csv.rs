@@ -23,6 +23,7 @@ use chrono::NaiveDate;
 use crate::core::contract::{
     ContractPeriods, Order, OrderError, OrderKind, OrderProblem, SupportPeriod, periods_from_orders,
 };
+use crate::core::date::{DateError, parse_ymd};
 
 /// Input larger than this is refused rather than read into memory (real files are kilobytes).
 const MAX_BYTES: u64 = 64 * 1024 * 1024;
@@ -779,11 +780,9 @@ impl<'a> Fields<'a> {
 
     fn kind(&mut self, column: &str) -> Option<OrderKind> {
         let value = self.text(column);
-        match value.to_ascii_lowercase().as_str() {
-            "initial" => Some(OrderKind::Initial),
-            "renewal" => Some(OrderKind::Renewal),
-            "recontinuation" => Some(OrderKind::Recontinuation),
-            _ => {
+        match value.to_ascii_lowercase().parse::<OrderKind>() {
+            Ok(kind) => Some(kind),
+            Err(_) => {
                 self.problem(
                     column,
                     format!(
@@ -808,8 +807,15 @@ impl<'a> Fields<'a> {
         }
         match parse_ymd(value) {
             Ok(date) => Some(Some(date)),
-            Err(reason) => {
-                self.problem(column, reason);
+            Err(DateError::Shape) => {
+                self.problem(
+                    column,
+                    format!("expected a date YYYY-MM-DD, got {}", shown(value)),
+                );
+                None
+            }
+            Err(DateError::NoSuchDate) => {
+                self.problem(column, format!("no such date {}", shown(value)));
                 None
             }
         }
@@ -843,28 +849,6 @@ impl<'a> Fields<'a> {
             return None;
         }
         ok.then_some(out)
-    }
-}
-
-/// Strict `YYYY-MM-DD` (chrono's `%Y-%m-%d` also takes `2026-3-5` and signed years).
-fn parse_ymd(value: &str) -> Result<NaiveDate, String> {
-    let b = value.as_bytes();
-    let shape_ok = b.len() == 10
-        && b[4] == b'-'
-        && b[7] == b'-'
-        && b.iter()
-            .enumerate()
-            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
-    if !shape_ok {
-        return Err(format!("expected a date YYYY-MM-DD, got {}", shown(value)));
-    }
-    let num = |r: std::ops::Range<usize>| value.get(r).and_then(|s| s.parse::<u32>().ok());
-    match (num(0..4), num(5..7), num(8..10)) {
-        (Some(y), Some(m), Some(d)) => i32::try_from(y)
-            .ok()
-            .and_then(|y| NaiveDate::from_ymd_opt(y, m, d))
-            .ok_or_else(|| format!("no such date {}", shown(value))),
-        _ => Err(format!("expected a date YYYY-MM-DD, got {}", shown(value))),
     }
 }
 

@@ -135,6 +135,26 @@ impl std::fmt::Display for OrderKind {
     }
 }
 
+/// A text that is not one of [`OrderKind::as_str`]'s spellings.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not an order kind (initial, renewal or recontinuation)")]
+pub struct UnknownOrderKind(pub String);
+
+/// The inverse of [`OrderKind::as_str`] (exact spelling; callers lowercase what people type).
+impl std::str::FromStr for OrderKind {
+    type Err = UnknownOrderKind;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [
+            OrderKind::Initial,
+            OrderKind::Renewal,
+            OrderKind::Recontinuation,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+        .ok_or_else(|| UnknownOrderKind(s.to_string()))
+    }
+}
+
 /// One support order of a contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Order {
@@ -681,6 +701,15 @@ mod tests {
             RenewalKind::RecontinuationRequired
         );
         assert_eq!(renewal_deadline(d("2027-02-28")), d("2028-02-29"));
+    }
+
+    #[test]
+    fn order_kind_spelling_round_trips() {
+        for kind in [Initial, Ren, Recontinuation] {
+            assert_eq!(kind.as_str().parse::<OrderKind>(), Ok(kind));
+        }
+        assert!("Renewal".parse::<OrderKind>().is_err());
+        assert!("".parse::<OrderKind>().is_err());
     }
 
     #[test]

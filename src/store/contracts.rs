@@ -10,6 +10,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use super::{QueryContext, Store, StoreError};
 use crate::contracts_csv::{ContractRecord, OrderRecord};
 use crate::core::contract::{Order, OrderKind, SupportPeriod};
+use crate::core::date::parse_ymd;
 
 /// A contract as stored, with the orders its periods come from.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,29 +36,12 @@ pub struct ImportSummary {
     pub orders: usize,
 }
 
-fn kind_code(kind: OrderKind) -> &'static str {
-    match kind {
-        OrderKind::Initial => "initial",
-        OrderKind::Renewal => "renewal",
-        OrderKind::Recontinuation => "recontinuation",
-    }
-}
-
-fn kind_from_code(code: &str) -> Option<OrderKind> {
-    match code {
-        "initial" => Some(OrderKind::Initial),
-        "renewal" => Some(OrderKind::Renewal),
-        "recontinuation" => Some(OrderKind::Recontinuation),
-        _ => None,
-    }
-}
-
 fn date_text(d: NaiveDate) -> String {
     d.format("%Y-%m-%d").to_string()
 }
 
 fn date_from_text(text: &str) -> Result<NaiveDate, StoreError> {
-    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+    parse_ymd(text)
         .map_err(|_| StoreError::Corrupt(format!("stored date {text:?} is not YYYY-MM-DD")))
 }
 
@@ -184,8 +168,9 @@ impl Store {
             .doing("read orders")?;
         rows.into_iter()
             .map(|(kind, received, purchased, start, end)| {
-                let kind = kind_from_code(&kind)
-                    .ok_or_else(|| StoreError::Corrupt(format!("unknown order kind {kind:?}")))?;
+                let kind = kind
+                    .parse::<OrderKind>()
+                    .map_err(|_| StoreError::Corrupt(format!("unknown order kind {kind:?}")))?;
                 let certificate = match (start, end) {
                     (Some(s), Some(e)) => Some(SupportPeriod {
                         start: date_from_text(&s)?,
@@ -315,7 +300,7 @@ fn replace_orders(
             params![
                 contract_id,
                 seq as i64,
-                kind_code(order.kind),
+                order.kind.as_str(),
                 date_text(order.received),
                 order.purchased.map(date_text),
                 order.certificate.map(|p| date_text(p.start)),
