@@ -34,8 +34,7 @@ pub struct Composed {
     pub raw: Vec<u8>,
 }
 
-/// Our loop marker: mail carrying it that comes back to the desk is never answered.
-pub const LOOP_HEADER: &str = "X-Madoguchi-Loop";
+pub use crate::core::guard::LOOP_HEADER;
 
 fn mailbox(address: &str, name: Option<&str>) -> Result<Mailbox, ComposeError> {
     let addr = address.parse().map_err(|source| ComposeError::Address {
