@@ -25,11 +25,11 @@ use std::time::Duration;
 use crate::core::classify::ClassifyRules;
 use crate::core::date::parse_ymd;
 use crate::core::form::FormLabels;
-use crate::outbound::ReplyCharset;
 use chrono::{NaiveTime, Weekday};
 use chrono_tz::Tz;
 use serde::Deserialize;
 use serde::de::{DeserializeOwned, IgnoredAny};
+use std::str::FromStr;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
@@ -265,6 +265,53 @@ impl fmt::Display for Tls {
         f.write_str(self.as_str())
     }
 }
+
+/// The inverse of [`Tls::as_str`].
+impl FromStr for Tls {
+    type Err = UnknownValue;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [Tls::Implicit, Tls::StartTls, Tls::None]
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or(UnknownValue)
+    }
+}
+
+/// The charset of the mail the desk writes. UTF-8 by default; ISO-2022-JP for customers whose
+/// old mail clients show anything else as garbage (DESIGN.md, "Mail formats").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ReplyCharset {
+    #[default]
+    Utf8,
+    Iso2022Jp,
+}
+
+impl ReplyCharset {
+    /// The spelling in the config (`desk.reply_charset`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReplyCharset::Utf8 => "utf-8",
+            ReplyCharset::Iso2022Jp => "iso-2022-jp",
+        }
+    }
+}
+
+/// [`ReplyCharset::as_str`]'s spellings in any ASCII case, and `utf8`.
+impl FromStr for ReplyCharset {
+    type Err = UnknownValue;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "utf-8" | "utf8" => Ok(ReplyCharset::Utf8),
+            "iso-2022-jp" => Ok(ReplyCharset::Iso2022Jp),
+            _ => Err(UnknownValue),
+        }
+    }
+}
+
+/// A config value that is none of its enum's spellings; the validator says which key and
+/// which values would do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnknownValue;
 
 // ───────────────────────────── secrets ─────────────────────────────
 
@@ -934,21 +981,18 @@ fn validate_desk(raw: &RawDesk, p: &mut Problems) -> Option<Desk> {
         1,
         u32::MAX,
     );
-    let reply_charset = match raw
-        .reply_charset
-        .as_deref()
-        .map(str::to_ascii_lowercase)
-        .as_deref()
-    {
-        None | Some("utf-8") | Some("utf8") => ReplyCharset::Utf8,
-        Some("iso-2022-jp") => ReplyCharset::Iso2022Jp,
-        Some(other) => {
+    let reply_charset = match raw.reply_charset.as_deref() {
+        None => ReplyCharset::default(),
+        Some(text) => text.parse().unwrap_or_else(|UnknownValue| {
             p.push(
                 "desk.reply_charset",
-                format!("{other:?} is not a reply charset; use \"utf-8\" or \"iso-2022-jp\""),
+                format!(
+                    "{:?} is not a reply charset; use \"utf-8\" or \"iso-2022-jp\"",
+                    text.to_ascii_lowercase()
+                ),
             );
-            ReplyCharset::Utf8
-        }
+            ReplyCharset::default()
+        }),
     };
     Some(Desk {
         address: address?,
@@ -1317,14 +1361,13 @@ fn connection(
         }
         Some(h) => Some(h.to_owned()),
     };
-    let tls = match k.tls.as_deref().unwrap_or("implicit") {
-        "implicit" => Some(Tls::Implicit),
-        "starttls" => Some(Tls::StartTls),
-        "none" => Some(Tls::None),
-        other => {
+    let tls_text = k.tls.as_deref().unwrap_or(Tls::Implicit.as_str());
+    let tls = match tls_text.parse::<Tls>() {
+        Ok(tls) => Some(tls),
+        Err(UnknownValue) => {
             p.push(
                 key("tls"),
-                format!("{other:?} is not one of \"implicit\", \"starttls\", \"none\""),
+                format!("{tls_text:?} is not one of \"implicit\", \"starttls\", \"none\""),
             );
             None
         }

@@ -48,14 +48,9 @@ fn angle(id: &str) -> String {
     format!("<{id}>")
 }
 
-/// The charset of the mail the desk writes. UTF-8 by default; ISO-2022-JP for customers whose
-/// old mail clients show anything else as garbage (DESIGN.md, "Mail formats").
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum ReplyCharset {
-    #[default]
-    Utf8,
-    Iso2022Jp,
-}
+/// Chosen in the config (`desk.reply_charset`); defined there so the config needs nothing from
+/// here.
+pub use crate::config::ReplyCharset;
 
 /// `text` in strict ISO-2022-JP (RFC 1468 as mail clients read it), or `None` when some
 /// character has no such form.
