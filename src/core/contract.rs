@@ -167,6 +167,31 @@ pub struct Order {
     pub certificate: Option<SupportPeriod>,
 }
 
+/// A contract as registered (contracts.csv): who the customer is, who may see its details, and
+/// what routes mail to it. Its support periods are not here: they follow from its orders.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContractRecord {
+    pub contract_id: String,
+    pub customer: String,
+    pub license_serial: String,
+    /// Registered contacts: lowercased addresses, at least one, no duplicates.
+    pub contacts: Vec<String>,
+    /// Lowercased domains without `@`, possibly none, no duplicates.
+    pub domains: Vec<String>,
+    pub customized: bool,
+    /// Whether the customer also holds desknet's NEO annual support (R3).
+    pub neo_support: bool,
+    /// May be empty (not known yet).
+    pub server_id: String,
+}
+
+/// One order of a contract, as recorded (orders.csv).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderRecord {
+    pub contract_id: String,
+    pub order: Order,
+}
+
 /// A period bought by one order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct OrderPeriod {

@@ -8,8 +8,7 @@ use chrono::NaiveDate;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::{QueryContext, Store, StoreError};
-use crate::contracts_csv::{ContractRecord, OrderRecord};
-use crate::core::contract::{Order, OrderKind, SupportPeriod};
+use crate::core::contract::{ContractRecord, Order, OrderKind, OrderRecord, SupportPeriod};
 use crate::core::date::parse_ymd;
 
 /// A contract as stored, with the orders its periods come from.
@@ -49,7 +48,7 @@ impl Store {
     /// Loads contracts (and, when given, the complete order history of the contracts the orders
     /// name) in one transaction: either all of it lands or none. Re-importing the same files
     /// changes nothing. Contracts absent from the file are kept, since tickets refer to them.
-    /// The caller has validated the files (`contracts_csv`), including that every order names a
+    /// The caller has validated the files (`crate::import`), including that every order names a
     /// contract known either to the file or to the store (`known_contract_ids`).
     pub fn import_contracts(
         &mut self,
