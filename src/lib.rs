@@ -3,11 +3,11 @@
 
 pub mod clock;
 pub mod config;
-pub mod contracts_csv;
 pub mod core;
 pub mod daemon;
 pub mod desk;
 pub mod endpoints;
+pub mod import;
 pub mod intake;
 pub mod mail;
 pub mod outbound;

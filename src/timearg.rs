@@ -4,6 +4,8 @@
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
+use crate::core::date::parse_ymd;
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum TimeArgError {
     #[error(
@@ -44,10 +46,10 @@ pub fn parse_instant(
         .ok_or_else(|| TimeArgError::NonexistentLocal(text.to_string(), tz))
 }
 
-/// Parses a calendar date `YYYY-MM-DD`.
+/// Parses a calendar date, exactly `YYYY-MM-DD` (surrounding spaces ignored), with the same
+/// parser as the config and the CSV files.
 pub fn parse_date(text: &str) -> Result<NaiveDate, TimeArgError> {
-    NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
-        .map_err(|_| TimeArgError::BadDate(text.to_string()))
+    parse_ymd(text.trim()).map_err(|_| TimeArgError::BadDate(text.to_string()))
 }
 
 #[cfg(test)]
@@ -106,6 +108,11 @@ mod tests {
         assert_eq!(
             parse_date("2026-02-30"),
             Err(TimeArgError::BadDate("2026-02-30".into()))
+        );
+        // Strict, like the config and the CSV files: chrono alone would take this.
+        assert_eq!(
+            parse_date("2026-2-28"),
+            Err(TimeArgError::BadDate("2026-2-28".into()))
         );
         assert_eq!(
             parse_date(" 2026-02-28 ").unwrap(),

@@ -7,11 +7,11 @@ use anyhow::Context;
 use chrono::NaiveDate;
 use clap::Subcommand;
 use madoguchi::clock::system_now;
-use madoguchi::contracts_csv::check_import;
 use madoguchi::core::calendar::CalendarSpec;
 use madoguchi::core::contract::{
     ContractPeriods, CoverageStatus, first_year, periods_from_orders, renewal, status_on,
 };
+use madoguchi::import::check_import;
 use madoguchi::store::{Store, StoredContract};
 use madoguchi::timearg::parse_date;
 use serde_json::json;

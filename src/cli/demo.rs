@@ -9,8 +9,8 @@ use anyhow::Context;
 use chrono::Duration;
 use madoguchi::clock::system_now;
 use madoguchi::config::Config;
-use madoguchi::contracts_csv::check_import;
 use madoguchi::desk::Desk;
+use madoguchi::import::check_import;
 use madoguchi::mail::read_message;
 
 use super::Output;

@@ -190,9 +190,12 @@ fn check_config(path: Option<&Path>, out: &Output) -> anyhow::Result<ExitCode> {
         }
         Err(err) => {
             let problems: Vec<String> = match &err {
-                ConfigError::Invalid(errors) => {
-                    errors.problems.iter().map(ToString::to_string).collect()
-                }
+                // The heading names the file; each problem says where in it.
+                ConfigError::Invalid(errors) => errors
+                    .problems
+                    .iter()
+                    .map(|p| p.without_file().to_string())
+                    .collect(),
                 other => vec![other.to_string()],
             };
             let summary = serde_json::json!({

@@ -39,17 +39,7 @@ impl Address {
         if !local_ok {
             return Err(AddressError::Local(value.to_string()));
         }
-        let labels: Vec<&str> = domain.split('.').collect();
-        let domain_ok = labels.len() >= 2
-            && domain.len() <= 253
-            && labels.iter().all(|l| {
-                !l.is_empty()
-                    && l.len() <= 63
-                    && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-                    && !l.starts_with('-')
-                    && !l.ends_with('-')
-            });
-        if !domain_ok {
+        if check_domain(domain).is_err() {
             return Err(AddressError::Domain(value.to_string()));
         }
         Ok(Address(value.to_ascii_lowercase()))
@@ -72,6 +62,40 @@ impl Address {
     pub fn is(&self, other: &str) -> bool {
         self.0.eq_ignore_ascii_case(other.trim())
     }
+}
+
+/// Why a text is not a domain name mail can go to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum DomainError {
+    #[error("too long")]
+    TooLong,
+    #[error("needs a dot")]
+    NoDot,
+    #[error("not a valid host name")]
+    NotHostName,
+}
+
+/// An ASCII host name with at least two labels (IDNs in punycode, `xn--…`), in any case: the
+/// domain rule of [`Address::parse`], for places that read a domain alone (contract domains).
+pub fn check_domain(domain: &str) -> Result<(), DomainError> {
+    if domain.len() > 253 {
+        return Err(DomainError::TooLong);
+    }
+    let labels: Vec<&str> = domain.split('.').collect();
+    if labels.len() < 2 {
+        return Err(DomainError::NoDot);
+    }
+    let label_ok = |l: &&str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    if !labels.iter().all(label_ok) {
+        return Err(DomainError::NotHostName);
+    }
+    Ok(())
 }
 
 impl FromStr for Address {
@@ -135,6 +159,20 @@ mod tests {
         assert_eq!(
             Address::parse("x@Example.JP").unwrap().domain(),
             "example.jp"
+        );
+    }
+
+    #[test]
+    fn domains_alone() {
+        assert_eq!(check_domain("Example.co.jp"), Ok(()));
+        assert_eq!(check_domain("xn--wgv71a.jp"), Ok(()));
+        assert_eq!(check_domain("localhost"), Err(DomainError::NoDot));
+        for bad in ["exa_mple.jp", "a..jp", "-a.jp", "a.jp.", "@a.jp", "あ.jp"] {
+            assert_eq!(check_domain(bad), Err(DomainError::NotHostName), "{bad}");
+        }
+        assert_eq!(
+            check_domain(&format!("{}.jp", "a.".repeat(130))),
+            Err(DomainError::TooLong)
         );
     }
 

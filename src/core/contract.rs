@@ -135,6 +135,26 @@ impl std::fmt::Display for OrderKind {
     }
 }
 
+/// A text that is not one of [`OrderKind::as_str`]'s spellings.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not an order kind (initial, renewal or recontinuation)")]
+pub struct UnknownOrderKind(pub String);
+
+/// The inverse of [`OrderKind::as_str`] (exact spelling; callers lowercase what people type).
+impl std::str::FromStr for OrderKind {
+    type Err = UnknownOrderKind;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [
+            OrderKind::Initial,
+            OrderKind::Renewal,
+            OrderKind::Recontinuation,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+        .ok_or_else(|| UnknownOrderKind(s.to_string()))
+    }
+}
+
 /// One support order of a contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Order {
@@ -145,6 +165,31 @@ pub struct Order {
     pub purchased: Option<NaiveDate>,
     /// The period printed on the 年間サポート証書; when present it replaces the computed one (R12).
     pub certificate: Option<SupportPeriod>,
+}
+
+/// A contract as registered (contracts.csv): who the customer is, who may see its details, and
+/// what routes mail to it. Its support periods are not here: they follow from its orders.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContractRecord {
+    pub contract_id: String,
+    pub customer: String,
+    pub license_serial: String,
+    /// Registered contacts: lowercased addresses, at least one, no duplicates.
+    pub contacts: Vec<String>,
+    /// Lowercased domains without `@`, possibly none, no duplicates.
+    pub domains: Vec<String>,
+    pub customized: bool,
+    /// Whether the customer also holds desknet's NEO annual support (R3).
+    pub neo_support: bool,
+    /// May be empty (not known yet).
+    pub server_id: String,
+}
+
+/// One order of a contract, as recorded (orders.csv).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderRecord {
+    pub contract_id: String,
+    pub order: Order,
 }
 
 /// A period bought by one order.
@@ -681,6 +726,15 @@ mod tests {
             RenewalKind::RecontinuationRequired
         );
         assert_eq!(renewal_deadline(d("2027-02-28")), d("2028-02-29"));
+    }
+
+    #[test]
+    fn order_kind_spelling_round_trips() {
+        for kind in [Initial, Ren, Recontinuation] {
+            assert_eq!(kind.as_str().parse::<OrderKind>(), Ok(kind));
+        }
+        assert!("Renewal".parse::<OrderKind>().is_err());
+        assert!("".parse::<OrderKind>().is_err());
     }
 
     #[test]

@@ -32,6 +32,10 @@ use serde::ser::SerializeStruct;
 
 use super::inbound::InboundMail;
 
+/// Our loop marker: every mail the desk writes carries this header, and mail that comes back
+/// with it is never answered (check 1). The one definition, for the writer and the reader.
+pub const LOOP_HEADER: &str = "X-Madoguchi-Loop";
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NoReplyReason {
     LoopMarker,

@@ -4,6 +4,7 @@ pub mod address;
 pub mod calendar;
 pub mod classify;
 pub mod contract;
+pub mod date;
 pub mod decide;
 pub mod form;
 pub mod guard;

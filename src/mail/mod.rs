@@ -30,8 +30,7 @@ use decode::{Charset, FieldKind};
 /// Longest text kept in `InboundMail::text` (the raw message is stored whole elsewhere).
 pub const MAX_TEXT_BYTES: usize = 256 * 1024;
 
-/// The header our outgoing mail carries; seeing it inbound means a loop.
-pub const LOOP_HEADER: &str = "X-Madoguchi-Loop";
+pub use crate::core::guard::LOOP_HEADER;
 
 /// A read message and the decoded attachment bodies, parallel to `mail.attachments`, for the
 /// shell to store.

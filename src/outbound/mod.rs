@@ -34,8 +34,7 @@ pub struct Composed {
     pub raw: Vec<u8>,
 }
 
-/// Our loop marker: mail carrying it that comes back to the desk is never answered.
-pub const LOOP_HEADER: &str = "X-Madoguchi-Loop";
+pub use crate::core::guard::LOOP_HEADER;
 
 fn mailbox(address: &str, name: Option<&str>) -> Result<Mailbox, ComposeError> {
     let addr = address.parse().map_err(|source| ComposeError::Address {
@@ -49,14 +48,9 @@ fn angle(id: &str) -> String {
     format!("<{id}>")
 }
 
-/// The charset of the mail the desk writes. UTF-8 by default; ISO-2022-JP for customers whose
-/// old mail clients show anything else as garbage (DESIGN.md, "Mail formats").
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum ReplyCharset {
-    #[default]
-    Utf8,
-    Iso2022Jp,
-}
+/// Chosen in the config (`desk.reply_charset`); defined there so the config needs nothing from
+/// here.
+pub use crate::config::ReplyCharset;
 
 /// `text` in strict ISO-2022-JP (RFC 1468 as mail clients read it), or `None` when some
 /// character has no such form.

@@ -8,8 +8,8 @@ use chrono::NaiveDate;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::{QueryContext, Store, StoreError};
-use crate::contracts_csv::{ContractRecord, OrderRecord};
-use crate::core::contract::{Order, OrderKind, SupportPeriod};
+use crate::core::contract::{ContractRecord, Order, OrderKind, OrderRecord, SupportPeriod};
+use crate::core::date::parse_ymd;
 
 /// A contract as stored, with the orders its periods come from.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,29 +35,12 @@ pub struct ImportSummary {
     pub orders: usize,
 }
 
-fn kind_code(kind: OrderKind) -> &'static str {
-    match kind {
-        OrderKind::Initial => "initial",
-        OrderKind::Renewal => "renewal",
-        OrderKind::Recontinuation => "recontinuation",
-    }
-}
-
-fn kind_from_code(code: &str) -> Option<OrderKind> {
-    match code {
-        "initial" => Some(OrderKind::Initial),
-        "renewal" => Some(OrderKind::Renewal),
-        "recontinuation" => Some(OrderKind::Recontinuation),
-        _ => None,
-    }
-}
-
 fn date_text(d: NaiveDate) -> String {
     d.format("%Y-%m-%d").to_string()
 }
 
 fn date_from_text(text: &str) -> Result<NaiveDate, StoreError> {
-    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+    parse_ymd(text)
         .map_err(|_| StoreError::Corrupt(format!("stored date {text:?} is not YYYY-MM-DD")))
 }
 
@@ -65,7 +48,7 @@ impl Store {
     /// Loads contracts (and, when given, the complete order history of the contracts the orders
     /// name) in one transaction: either all of it lands or none. Re-importing the same files
     /// changes nothing. Contracts absent from the file are kept, since tickets refer to them.
-    /// The caller has validated the files (`contracts_csv`), including that every order names a
+    /// The caller has validated the files (`crate::import`), including that every order names a
     /// contract known either to the file or to the store (`known_contract_ids`).
     pub fn import_contracts(
         &mut self,
@@ -184,8 +167,9 @@ impl Store {
             .doing("read orders")?;
         rows.into_iter()
             .map(|(kind, received, purchased, start, end)| {
-                let kind = kind_from_code(&kind)
-                    .ok_or_else(|| StoreError::Corrupt(format!("unknown order kind {kind:?}")))?;
+                let kind = kind
+                    .parse::<OrderKind>()
+                    .map_err(|_| StoreError::Corrupt(format!("unknown order kind {kind:?}")))?;
                 let certificate = match (start, end) {
                     (Some(s), Some(e)) => Some(SupportPeriod {
                         start: date_from_text(&s)?,
@@ -315,7 +299,7 @@ fn replace_orders(
             params![
                 contract_id,
                 seq as i64,
-                kind_code(order.kind),
+                order.kind.as_str(),
                 date_text(order.received),
                 order.purchased.map(date_text),
                 order.certificate.map(|p| date_text(p.start)),

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use madoguchi::config::Config;
-use madoguchi::contracts_csv::{parse_contracts, parse_orders};
 use madoguchi::desk::{Desk, PassSummary};
+use madoguchi::import::{parse_contracts, parse_orders};
 use madoguchi::intake::maildir::Maildir;
 use madoguchi::intake::{Ack, Incoming, IntakeError, Source};
 use madoguchi::mail::read_message;

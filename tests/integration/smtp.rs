@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use madoguchi::config::{Config, Credentials, Secret, SmtpConfig, Tls};
-use madoguchi::contracts_csv::{parse_contracts, parse_orders};
 use madoguchi::core::reply::{OutgoingKind, OutgoingMail};
 use madoguchi::desk::Desk;
 use madoguchi::endpoints::MailSender;
+use madoguchi::import::{parse_contracts, parse_orders};
 use madoguchi::intake::maildir::Maildir;
 use madoguchi::outbound::smtp::SmtpSender;
 use madoguchi::outbound::{Queued, ReplyCharset, SendError, Sender, compose};

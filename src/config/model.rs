@@ -1,0 +1,261 @@
+//! The validated configuration the daemon runs on, with its defaults. Built only by
+//! `validate` (from the raw file) so every value here has passed its checks.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use super::secrets::Secret;
+use crate::core::calendar::CalendarSpec;
+use crate::core::classify::ClassifyRules;
+use crate::core::form::FormLabels;
+
+// `[hours]` defaults are `CalendarSpec::default()` (the support terms), not repeated here.
+pub const DEFAULT_TICKET_PREFIX: &str = "NEO-DS";
+pub const DEFAULT_REOPEN_DAYS: u32 = 14;
+pub const DEFAULT_AUTO_REPLY_LIMIT_PER_HOUR: u32 = 5;
+pub const DEFAULT_DATABASE: &str = "var/madoguchi.sqlite3";
+pub const DEFAULT_FILES: &str = "var/files";
+pub const DEFAULT_MAILDIR: &str = "var/inbox";
+pub const DEFAULT_OUTBOX: &str = "var/outbox";
+pub const DEFAULT_IMAP_MAILBOX: &str = "INBOX";
+pub const DEFAULT_IMAP_PROCESSED: &str = "Processed";
+pub const DEFAULT_IMAP_QUARANTINE: &str = "Quarantine";
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(60);
+pub const DEFAULT_BATCH_SIZE: u32 = 100;
+pub const DEFAULT_SMTP_PARALLEL: u32 = 4;
+pub const DEFAULT_SMTP_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A validated configuration. Paths are absolute when the config came from a file (relative
+/// ones are resolved against the file's directory).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub desk: Desk,
+    pub calendar: CalendarSpec,
+    pub storage: Storage,
+    pub intake: Intake,
+    pub outbound: Outbound,
+    pub classify: ClassifyRules,
+    pub form_labels: FormLabels,
+    /// The file this was loaded from, if any.
+    pub source_path: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Desk {
+    /// The support mailbox; From of every reply.
+    pub address: String,
+    pub ticket_prefix: String,
+    pub staff: Vec<String>,
+    pub notify: Vec<String>,
+    pub form_senders: Vec<String>,
+    pub reopen_days: u32,
+    pub auto_reply_limit_per_hour: u32,
+    /// The charset of the mail the desk writes (a message with a character ISO-2022-JP cannot
+    /// carry still goes in UTF-8).
+    pub reply_charset: ReplyCharset,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Storage {
+    pub database: PathBuf,
+    /// Raw mail and attachments.
+    pub files: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Intake {
+    Maildir { dir: PathBuf },
+    Imap(ImapConfig),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImapConfig {
+    pub host: String,
+    pub port: u16,
+    pub tls: Tls,
+    pub user: String,
+    pub password: Secret,
+    pub mailbox: String,
+    pub processed: String,
+    pub quarantine: String,
+    pub idle: bool,
+    /// How often to look for new mail when IDLE is off or unsupported.
+    pub poll_interval: Duration,
+    pub batch_size: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outbound {
+    File { dir: PathBuf },
+    Smtp(SmtpConfig),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    pub tls: Tls,
+    /// `None`: the relay accepts mail without authentication.
+    pub auth: Option<Credentials>,
+    pub parallel: u32,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub user: String,
+    pub password: Secret,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tls {
+    /// TLS from the first byte (IMAPS 993, SMTPS 465).
+    Implicit,
+    /// Plain connect, then STARTTLS (IMAP 143, submission 587).
+    StartTls,
+    /// No encryption; only with `allow_plaintext = true`.
+    None,
+}
+
+impl Tls {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tls::Implicit => "implicit",
+            Tls::StartTls => "starttls",
+            Tls::None => "none",
+        }
+    }
+}
+
+impl fmt::Display for Tls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The inverse of [`Tls::as_str`].
+impl FromStr for Tls {
+    type Err = UnknownValue;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [Tls::Implicit, Tls::StartTls, Tls::None]
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or(UnknownValue)
+    }
+}
+
+/// The charset of the mail the desk writes. UTF-8 by default; ISO-2022-JP for customers whose
+/// old mail clients show anything else as garbage (DESIGN.md, "Mail formats").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ReplyCharset {
+    #[default]
+    Utf8,
+    Iso2022Jp,
+}
+
+impl ReplyCharset {
+    /// The spelling in the config (`desk.reply_charset`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReplyCharset::Utf8 => "utf-8",
+            ReplyCharset::Iso2022Jp => "iso-2022-jp",
+        }
+    }
+}
+
+/// [`ReplyCharset::as_str`]'s spellings in any ASCII case, and `utf8`.
+impl FromStr for ReplyCharset {
+    type Err = UnknownValue;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "utf-8" | "utf8" => Ok(ReplyCharset::Utf8),
+            "iso-2022-jp" => Ok(ReplyCharset::Iso2022Jp),
+            _ => Err(UnknownValue),
+        }
+    }
+}
+
+/// A config value that is none of its enum's spellings; the validator says which key and
+/// which values would do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnknownValue;
+
+impl Config {
+    /// A few lines for `check-config`: what the desk will actually do.
+    pub fn summary(&self) -> String {
+        let d = &self.desk;
+        let c = &self.calendar;
+        let windows: Vec<String> = c
+            .windows
+            .iter()
+            .map(|w| format!("{}-{}", w.start.format("%H:%M"), w.end.format("%H:%M")))
+            .collect();
+        let days: Vec<String> = c.weekdays.iter().map(|w| w.to_string()).collect();
+        let mut s = format!(
+            "desk: {} (tickets [{}#…], {} staff, {} notify, {} form senders, reopen {} days, \
+             {} auto-replies/hour/sender)\n",
+            d.address,
+            d.ticket_prefix,
+            d.staff.len(),
+            d.notify.len(),
+            d.form_senders.len(),
+            d.reopen_days,
+            d.auto_reply_limit_per_hour
+        );
+        s += &format!(
+            "hours: {} {} {}, {} on national holidays, {} company closures, license cutoff {}\n",
+            c.timezone.name(),
+            days.join(","),
+            windows.join(" "),
+            if c.national_holidays {
+                "closed"
+            } else {
+                "open"
+            },
+            c.company_holidays.len(),
+            c.license_cutoff.format("%H:%M")
+        );
+        s += &format!(
+            "storage: database {}, files {}\n",
+            self.storage.database.display(),
+            self.storage.files.display()
+        );
+        s += &match &self.intake {
+            Intake::Maildir { dir } => format!("intake: maildir {}\n", dir.display()),
+            Intake::Imap(i) => format!(
+                "intake: imap {}:{} tls={} user {} ({}), mailbox {} → {} / {}, {}\n",
+                i.host,
+                i.port,
+                i.tls,
+                i.user,
+                i.password,
+                i.mailbox,
+                i.processed,
+                i.quarantine,
+                if i.idle {
+                    "IDLE".to_owned()
+                } else {
+                    format!("poll every {}s", i.poll_interval.as_secs())
+                }
+            ),
+        };
+        s += &match &self.outbound {
+            Outbound::File { dir } => format!("outbound: file {}", dir.display()),
+            Outbound::Smtp(o) => format!(
+                "outbound: smtp {}:{} tls={} {}, {} parallel, timeout {}s",
+                o.host,
+                o.port,
+                o.tls,
+                match &o.auth {
+                    Some(a) => format!("user {} ({})", a.user, a.password),
+                    None => "no auth".to_owned(),
+                },
+                o.parallel,
+                o.timeout.as_secs()
+            ),
+        };
+        s
+    }
+}
