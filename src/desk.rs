@@ -13,8 +13,8 @@ use crate::core::calendar::{BusinessCalendar, CalendarError};
 use crate::core::classify::{ClassifyRules, classify};
 use crate::core::contract::periods_from_orders;
 use crate::core::decide::{
-    DeskRules, Effect, Intake, Outcome, SameMessage, decide, delivery_failed, reply_address,
-    single_address,
+    Decision, DeskRules, Effect, Intake, Outcome, SameMessage, decide, delivery_failed,
+    reply_address, single_address,
 };
 use crate::core::form::FormField;
 use crate::core::guard::{Guard, NoReplyReason, assess};
@@ -108,8 +108,13 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Desk {
     pub fn open(config: Config) -> Result<Self, DeskError> {
-        let calendar = BusinessCalendar::new(config.calendar.clone())?;
         let store = Store::open(&config.storage.database)?;
+        Self::with_store(config, store)
+    }
+
+    /// A desk over a store already open (an in-memory one for dry runs and tests).
+    pub fn with_store(config: Config, store: Store) -> Result<Self, DeskError> {
+        let calendar = BusinessCalendar::new(config.calendar.clone())?;
         let desk_address = config.desk.address.to_ascii_lowercase();
         let domain = desk_address
             .rsplit_once('@')
@@ -163,6 +168,28 @@ impl Desk {
     /// The contract register as the decision needs it, with each contract's periods.
     pub fn contract_book(&self) -> Result<ContractBook, DeskError> {
         contract_book(&self.store())
+    }
+
+    /// What the desk would do with `raw` arriving at `received_at`, decided at `now` by the
+    /// same code a pass runs, against the real store, in a transaction that is rolled back:
+    /// `mail inspect` can never disagree with `run`.
+    pub fn explain(
+        &self,
+        raw: Vec<u8>,
+        received_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(crate::mail::ReadMessage, Decision), DeskError> {
+        let shell = &self.shell;
+        let store = lock(&shell.store);
+        let book = shell.current_book(&store)?;
+        let sha = hex::encode(Sha256::digest(&raw));
+        let message = Incoming {
+            key: format!("inspect:{sha}"),
+            handle: String::new(),
+            raw,
+            received_at,
+        };
+        store.dry_run(|tx| shell.consider(tx, &message, &sha, &book, now))
     }
 
     /// The next moment scheduled work falls due (read off the runtime).
@@ -404,6 +431,28 @@ impl Shell {
         summary.messages += 1;
         // The raw bytes, in the same transaction as the verdict (invariant 3).
         let raw_path = tx.keep_raw(sha, &message.raw)?;
+        let (read, decision) = self.consider(tx, message, sha, book, now)?;
+        let message_in = MessageIn {
+            source,
+            message,
+            read: &read,
+            sha,
+            raw_path: &raw_path,
+        };
+        self.execute(tx, &decision.effects, Some(&message_in), now)?;
+        Ok(account(&decision.outcome, &message.key, summary))
+    }
+
+    /// Reads a message, gathers what the decision needs and decides: everything but carrying
+    /// it out. `mail inspect` runs exactly this (in a transaction it rolls back).
+    fn consider(
+        &self,
+        tx: &Tx<'_>,
+        message: &Incoming,
+        sha: &str,
+        book: &ContractBook,
+        now: DateTime<Utc>,
+    ) -> Result<(crate::mail::ReadMessage, Decision), DeskError> {
         let read = read_message_with(
             &message.raw,
             &ReadOptions {
@@ -456,15 +505,7 @@ impl Shell {
             next_ticket: tx.next_ticket_number()?,
         };
         let decision = decide(&intake, &self.rules, &self.calendar);
-        let message_in = MessageIn {
-            source,
-            message,
-            read: &read,
-            sha,
-            raw_path: &raw_path,
-        };
-        self.execute(tx, &decision.effects, Some(&message_in), now)?;
-        Ok(account(&decision.outcome, &message.key, summary))
+        Ok((read, decision))
     }
 
     /// Carries out effects in order, in the caller's transaction. `message` is the incoming

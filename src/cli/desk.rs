@@ -7,13 +7,13 @@ use chrono::{DateTime, Utc};
 use clap::{Subcommand, ValueEnum};
 use madoguchi::clock::system_now;
 use madoguchi::config::Config;
-use madoguchi::core::classify::{ClassifyRules, classify};
-use madoguchi::core::guard::{Guard, NoReplyReason, assess};
+use madoguchi::core::classify::classify;
+use madoguchi::core::decide::Outcome;
 use madoguchi::core::reply::time_ja;
 use madoguchi::core::ticket::TicketState;
 use madoguchi::desk::{Desk, PassSummary};
 use madoguchi::endpoints::{MailSender, MailSource};
-use madoguchi::mail::read_message;
+use madoguchi::store::Store;
 use madoguchi::store::tickets::TicketListing;
 use madoguchi::timearg::parse_instant;
 use serde_json::json;
@@ -246,27 +246,55 @@ pub fn queue(config_path: Option<&Path>, out: &Output) -> anyhow::Result<()> {
 pub fn inspect(config_path: Option<&Path>, file: &Path, out: &Output) -> anyhow::Result<()> {
     let config = load_config(config_path, ConfigChoice::Optional)?;
     let raw = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let (form_senders, desk) = match &config {
-        Some(c) => (
-            c.desk.form_senders.clone(),
-            vec![c.desk.address.to_ascii_lowercase()],
-        ),
-        None => (Vec::new(), Vec::new()),
+    // The same decision `run` makes: with the real config and register when there is one (its
+    // database only read, in a transaction rolled back), else the defaults on an empty store.
+    let desk = match config {
+        Some(config) if config.storage.database.exists() => Desk::open(config)?,
+        Some(config) => Desk::with_store(config, Store::open_in_memory()?)?,
+        None => {
+            let config = Config::default_for(Path::new("."), "support@madoguchi.invalid")
+                .map_err(|e| anyhow::anyhow!(madoguchi::config::render_errors(&e)))?;
+            Desk::with_store(config, Store::open_in_memory()?)?
+        }
     };
-    let read = read_message(&raw, &form_senders);
+    let now = system_now();
+    let (read, decision) = desk.explain(raw, now, now)?;
     let mail = &read.mail;
-    let guard = assess(mail, &desk);
-    let category = classify(mail, &ClassifyRules::default());
-    let (auto_generated, verdict) = match &guard {
-        // As `core::ticket::decide`: no From at all is for a person, not an automatic record.
-        Guard::NoReply(NoReplyReason::NoFrom) => {
-            (true, "quarantine: no usable From address".to_string())
-        }
-        Guard::Human if mail.from.is_none() => {
-            (false, "quarantine: no usable From address".to_string())
-        }
-        Guard::Human => (false, "ticket".to_string()),
-        Guard::NoReply(reason) => (true, format!("recorded: {}", reason.code())),
+    let (category, auto_generated, verdict) = match &decision.outcome {
+        Outcome::NewTicket(new) => (
+            new.category,
+            false,
+            match (&new.reply, &new.reply_withheld) {
+                (Some((kind, to)), _) => format!("ticket; reply {} to {to}", kind.code()),
+                (None, why) => format!("ticket; no reply ({})", why.clone().unwrap_or_default()),
+            },
+        ),
+        Outcome::FollowUp {
+            ticket, from_staff, ..
+        } => (
+            classify(mail, &desk.config().classify),
+            false,
+            if *from_staff {
+                format!("follow-up on ticket {ticket} (staff address, not acted on)")
+            } else {
+                format!("follow-up on ticket {ticket}")
+            },
+        ),
+        Outcome::Recorded { reason, .. } => (
+            classify(mail, &desk.config().classify),
+            true,
+            format!("recorded: {}", reason.code()),
+        ),
+        Outcome::Duplicate { of } => (
+            classify(mail, &desk.config().classify),
+            true,
+            format!("duplicate of message {of}"),
+        ),
+        Outcome::Quarantine { reason } => (
+            classify(mail, &desk.config().classify),
+            false,
+            format!("quarantine: {reason}"),
+        ),
     };
     let doc = json!({
         "from": mail.from,

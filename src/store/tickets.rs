@@ -549,6 +549,19 @@ impl Store {
         }
     }
 
+    /// Runs `work` in a transaction that is always rolled back: a dry run of writes.
+    pub fn dry_run<T, E: From<StoreError>>(
+        &self,
+        work: impl FnOnce(&Tx<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        self.conn.execute_batch("BEGIN").doing("begin a dry run")?;
+        let result = work(&Tx { conn: &self.conn });
+        self.conn
+            .execute_batch("ROLLBACK")
+            .doing("roll a dry run back")?;
+        result
+    }
+
     /// A read-only query with every cell as text (`NULL` as `None`): for tests, reports and
     /// an admin's look inside, never for the desk's own logic.
     pub fn select_text(

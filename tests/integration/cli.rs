@@ -986,3 +986,44 @@ fn demo_refuses_a_directory_it_did_not_create() {
     .assert_success();
     assert!(desk.dir().join(".madoguchi-demo").is_file());
 }
+
+/// Issue 8 item 5: `mail inspect` runs the daemon's own decision with the real config, so it
+/// cannot disagree with `run`: custom form labels are read, the notify address is recorded,
+/// and the reply address and contract details are what the desk would use.
+#[test]
+fn mail_inspect_decides_as_the_daemon_does() {
+    let desk = Desk::with_config(
+        "[desk]\naddress = \"support@example.co.jp\"\nnotify = [\"team@example.co.jp\"]\n\
+         form_senders = [\"form@example.co.jp\"]\n[forms]\nemail = \"E-mail\"\n",
+    );
+    desk.import_demo();
+    let form = desk.write(
+        "form.eml",
+        "From: form@example.co.jp\r\nTo: support@example.co.jp\r\nSubject: お問合せ\r\n\
+         Message-ID: <f1@example.co.jp>\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\n\
+         【会社名】アルファ商事\r\n【E-mail】yamada@alpha.example.co.jp\r\n【お問合せ内容】設定方法\r\n",
+    );
+    let doc = desk.json(&["mail", "inspect", arg(&form)]);
+    let fields = doc["form"]["fields"].as_array().expect("fields");
+    assert!(
+        fields
+            .iter()
+            .any(|f| f["field"] == "email" && f["value"] == "yamada@alpha.example.co.jp"),
+        "{doc}"
+    );
+    assert_eq!(
+        str_at(&doc, "verdict"),
+        "ticket; reply acknowledgement to yamada@alpha.example.co.jp"
+    );
+    let notify = desk.write(
+        "notify.eml",
+        "From: team@example.co.jp\r\nTo: support@example.co.jp\r\nSubject: Re: [NEO-DS#000001] x\r\n\
+         Message-ID: <n1@example.co.jp>\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\n不在です\r\n",
+    );
+    let doc = desk.json(&["mail", "inspect", arg(&notify)]);
+    assert_eq!(str_at(&doc, "verdict"), "recorded: from_notify_address");
+    assert_eq!(doc["auto_generated"], true);
+    // Inspecting changes nothing: no ticket was opened by either.
+    let tickets = desk.json(&["tickets", "list"]);
+    assert_eq!(tickets.as_array().map(Vec::len), Some(0), "{tickets}");
+}
