@@ -11,7 +11,6 @@ use sha2::{Digest, Sha256};
 use crate::config::Config;
 use crate::core::calendar::{BusinessCalendar, CalendarError};
 use crate::core::classify::{ClassifyRules, classify};
-use crate::core::contract::periods_from_orders;
 use crate::core::decide::{
     Decision, DeskRules, Effect, Intake, Outcome, SameMessage, decide, delivery_failed,
     reply_address, single_address,
@@ -353,14 +352,13 @@ fn contract_book(store: &Store) -> Result<ContractBook, DeskError> {
     Ok(ContractBook::new(
         contracts
             .into_iter()
-            .map(|c| ContractFacts {
-                periods: periods_from_orders(&c.orders).ok(),
-                contract_id: c.contract_id,
-                customer: c.customer,
-                license_serial: c.license_serial,
-                contacts: c.contacts,
-                domains: c.domains,
-                neo_support: c.neo_support,
+            .map(|c| {
+                let facts = ContractFacts::from_orders(c.contract, &c.orders);
+                if let Err(problem) = &facts.periods {
+                    // Entitlement says "unknown" and staff are told; the why goes to the log.
+                    tracing::warn!(contract = %facts.contract_id, %problem, "A contract's orders give no support period.");
+                }
+                facts
             })
             .collect(),
     ))

@@ -213,11 +213,12 @@ struct ContractView {
     problem: Option<String>,
 }
 
-fn describe(c: &StoredContract, today: NaiveDate) -> ContractView {
-    let (periods, problem) = if c.orders.is_empty() {
+fn describe(stored: &StoredContract, today: NaiveDate) -> ContractView {
+    let c = &stored.contract;
+    let (periods, problem) = if stored.orders.is_empty() {
         (None, Some("no orders recorded".to_string()))
     } else {
-        match periods_from_orders(&c.orders) {
+        match periods_from_orders(&stored.orders) {
             Ok(p) => (Some(p), None),
             Err(e) => (None, Some(e.to_string())),
         }

@@ -170,7 +170,7 @@ pub struct Order {
 /// A contract as registered (contracts.csv): who the customer is, who may see its details, and
 /// what routes mail to it. Its support periods are not here: they follow from its orders.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ContractRecord {
+pub struct Contract {
     pub contract_id: String,
     pub customer: String,
     pub license_serial: String,

@@ -127,15 +127,19 @@ mod tests {
     use super::*;
 
     fn facts(id: &str, contacts: &[&str], serial: &str, domains: &[&str]) -> ContractFacts {
-        ContractFacts {
-            contract_id: id.into(),
-            customer: format!("{id} 株式会社"),
-            license_serial: serial.into(),
-            contacts: contacts.iter().map(|s| s.to_string()).collect(),
-            domains: domains.iter().map(|s| s.to_string()).collect(),
-            neo_support: false,
-            periods: None,
-        }
+        ContractFacts::from_orders(
+            crate::core::contract::Contract {
+                contract_id: id.into(),
+                customer: format!("{id} 株式会社"),
+                license_serial: serial.into(),
+                contacts: contacts.iter().map(|s| s.to_string()).collect(),
+                domains: domains.iter().map(|s| s.to_string()).collect(),
+                customized: false,
+                neo_support: false,
+                server_id: String::new(),
+            },
+            &[],
+        )
     }
 
     fn book() -> ContractBook {

@@ -6,7 +6,8 @@ use serde::Serialize;
 
 use super::classify::Category;
 use super::contract::{
-    ContractPeriods, CoverageStatus, RenewalKind, SupportPeriod, renewal, status_on,
+    Contract, ContractPeriods, CoverageStatus, Order, OrderError, RenewalKind, SupportPeriod,
+    periods_from_orders, renewal, status_on,
 };
 
 /// The ticket tag every subject the desk sends carries: `[NEO-DS#000123]`.
@@ -186,19 +187,31 @@ pub enum ThreadedBy {
     SubjectTag,
 }
 
-/// A contract as the decision needs it.
+/// A contract as the decision needs it: the registered record, and its support periods as
+/// computed from its orders (invariant 7), or why they cannot be.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContractFacts {
-    pub contract_id: String,
-    pub customer: String,
-    pub license_serial: String,
-    pub contacts: Vec<String>,
-    pub domains: Vec<String>,
-    pub neo_support: bool,
-    pub periods: Option<ContractPeriods>,
+    pub contract: Contract,
+    pub periods: Result<ContractPeriods, OrderError>,
+}
+
+/// The record's fields read through (`facts.contract_id`): the facts are the contract.
+impl std::ops::Deref for ContractFacts {
+    type Target = Contract;
+    fn deref(&self) -> &Contract {
+        &self.contract
+    }
 }
 
 impl ContractFacts {
+    /// The contract with the periods its orders give (R9–R12).
+    pub fn from_orders(contract: Contract, orders: &[Order]) -> Self {
+        Self {
+            periods: periods_from_orders(orders),
+            contract,
+        }
+    }
+
     /// Whether `address` is one of the contract's registered contacts.
     pub fn is_contact(&self, address: &str) -> bool {
         self.contacts
@@ -299,7 +312,7 @@ pub fn entitlement(
     if category == Category::BaseProduct && !contract.neo_support {
         return Entitlement::OutOfScope;
     }
-    let Some(periods) = &contract.periods else {
+    let Ok(periods) = &contract.periods else {
         return Entitlement::Unknown {
             problem: ContractProblem::NoValidOrders,
         };

@@ -1,5 +1,5 @@
 //! contracts.csv: `contract_id,customer,license_serial,contacts,domains,customized,neo_support,
-//! server_id` → [`ContractRecord`]s. `contacts` and `domains` are `;`-separated lists; contacts
+//! server_id` → [`Contract`]s. `contacts` and `domains` are `;`-separated lists; contacts
 //! are read by `core::address::Address` like every other address the desk reads.
 
 use std::collections::HashMap;
@@ -8,7 +8,7 @@ use std::io::Read;
 use super::table::{Column, Fields, FileRead, Lined, Problems, Table, read_table, shown};
 use crate::config::Diagnostics;
 use crate::core::address::{Address, check_domain};
-use crate::core::contract::ContractRecord;
+use crate::core::contract::Contract;
 
 const CONTRACT_COLUMNS: &[Column] = &[
     Column::required("contract_id"),
@@ -23,14 +23,11 @@ const CONTRACT_COLUMNS: &[Column] = &[
 
 /// Parses contracts.csv. Contract ids must be unique (ignoring ASCII case, since customers
 /// type them into mail and the desk matches them loosely).
-pub fn parse_contracts(
-    file_name: &str,
-    input: impl Read,
-) -> Result<Vec<ContractRecord>, Diagnostics> {
+pub fn parse_contracts(file_name: &str, input: impl Read) -> Result<Vec<Contract>, Diagnostics> {
     read_contracts(file_name, input).finish()
 }
 
-pub(super) fn read_contracts(file_name: &str, input: impl Read) -> FileRead<ContractRecord> {
+pub(super) fn read_contracts(file_name: &str, input: impl Read) -> FileRead<Contract> {
     let mut p = Problems::new(file_name);
     let Some(Table { rows, dropped_keys }) = read_table(&mut p, input, CONTRACT_COLUMNS) else {
         return FileRead::unreadable(p);
@@ -87,7 +84,7 @@ pub(super) fn read_contracts(file_name: &str, input: impl Read) -> FileRead<Cont
         ) {
             records.push(Lined {
                 line: row.line,
-                record: ContractRecord {
+                record: Contract {
                     contract_id,
                     customer,
                     license_serial,

@@ -1,5 +1,5 @@
 //! `contracts import`: contracts.csv and orders.csv (DESIGN.md, "Files") read and checked into
-//! plain [`ContractRecord`]s and [`OrderRecord`]s for the store; no database here.
+//! plain [`Contract`]s and [`OrderRecord`]s for the store; no database here.
 //!
 //! Both files are UTF-8 with a header line; a UTF-8 BOM is skipped and every field (and header
 //! name) is trimmed. Every problem in a file is reported, each with its file, line (1-based, the
@@ -29,7 +29,7 @@ mod tests;
 use std::io::Read;
 
 use crate::config::{Diagnostic, Diagnostics};
-use crate::core::contract::{ContractRecord, OrderRecord};
+use crate::core::contract::{Contract, OrderRecord};
 use contracts::read_contracts;
 use orders::{check_contracts_known, periods_by_contract, read_orders};
 use table::Lined;
@@ -40,7 +40,7 @@ pub use orders::parse_orders;
 /// The files of one `contracts import`, checked together.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImportFiles {
-    pub contracts: Vec<ContractRecord>,
+    pub contracts: Vec<Contract>,
     /// `None` when no orders file was given.
     pub orders: Option<Vec<OrderRecord>>,
 }

@@ -17,7 +17,7 @@ const CONTRACTS_HEADER: &str =
     "contract_id,customer,license_serial,contacts,domains,customized,neo_support,server_id\n";
 const ORDERS_HEADER: &str = "contract_id,kind,received,purchased,start,end\n";
 
-fn contracts(body: &str) -> Result<Vec<ContractRecord>, Diagnostics> {
+fn contracts(body: &str) -> Result<Vec<Contract>, Diagnostics> {
     parse_contracts(
         "contracts.csv",
         format!("{CONTRACTS_HEADER}{body}").as_bytes(),
@@ -52,7 +52,7 @@ fn good_contracts_file() {
     assert_eq!(
         got,
         vec![
-            ContractRecord {
+            Contract {
                 contract_id: "C-001".into(),
                 customer: "株式会社サンプル".into(),
                 license_serial: "NEO-1234".into(),
@@ -62,7 +62,7 @@ fn good_contracts_file() {
                 neo_support: false,
                 server_id: "srv-01".into(),
             },
-            ContractRecord {
+            Contract {
                 contract_id: "C-002".into(),
                 customer: "Other".into(),
                 license_serial: "NEO-9".into(),

@@ -8,20 +8,13 @@ use chrono::NaiveDate;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::{QueryContext, Store, StoreError};
-use crate::core::contract::{ContractRecord, Order, OrderKind, OrderRecord, SupportPeriod};
+use crate::core::contract::{Contract, Order, OrderKind, OrderRecord, SupportPeriod};
 use crate::core::date::parse_ymd;
 
 /// A contract as stored, with the orders its periods come from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredContract {
-    pub contract_id: String,
-    pub customer: String,
-    pub license_serial: String,
-    pub contacts: Vec<String>,
-    pub domains: Vec<String>,
-    pub customized: bool,
-    pub neo_support: bool,
-    pub server_id: String,
+    pub contract: Contract,
     pub orders: Vec<Order>,
 }
 
@@ -52,7 +45,7 @@ impl Store {
     /// contract known either to the file or to the store (`known_contract_ids`).
     pub fn import_contracts(
         &mut self,
-        contracts: &[ContractRecord],
+        contracts: &[Contract],
         orders: Option<&[OrderRecord]>,
     ) -> Result<ImportSummary, StoreError> {
         let tx = self.conn.transaction().doing("begin the import")?;
@@ -132,14 +125,16 @@ impl Store {
         let contacts = list(&self.conn, CONTACTS_SQL, contract_id)?;
         let domains = list(&self.conn, DOMAINS_SQL, contract_id)?;
         Ok(Some(StoredContract {
-            contract_id: contract_id.to_string(),
-            customer,
-            license_serial,
-            contacts,
-            domains,
-            customized,
-            neo_support,
-            server_id,
+            contract: Contract {
+                contract_id: contract_id.to_string(),
+                customer,
+                license_serial,
+                contacts,
+                domains,
+                customized,
+                neo_support,
+                server_id,
+            },
             orders: self.orders(contract_id)?,
         }))
     }
@@ -194,7 +189,7 @@ enum Upsert {
     Unchanged,
 }
 
-fn upsert_contract(tx: &Transaction<'_>, r: &ContractRecord) -> Result<Upsert, StoreError> {
+fn upsert_contract(tx: &Transaction<'_>, r: &Contract) -> Result<Upsert, StoreError> {
     let before: Option<(String, String, bool, bool, String)> = tx
         .query_row(
             "SELECT customer, license_serial, customized, neo_support, server_id

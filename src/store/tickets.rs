@@ -482,8 +482,10 @@ impl Tx<'_> {
 
 fn delivery(row: &rusqlite::Row<'_>) -> rusqlite::Result<Delivery> {
     let recipients: String = row.get(3)?;
-    let list: Vec<String> =
-        serde_json::from_str(&recipients).unwrap_or_else(|_| vec![recipients.clone()]);
+    // Stored as a JSON list by `insert_outbox`; anything else is damage, surfaced as such.
+    let list: Vec<String> = serde_json::from_str(&recipients).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(3, rusqlite::types::Type::Text, Box::new(e))
+    })?;
     Ok(Delivery {
         outbox_id: row.get(0)?,
         ticket: row.get::<_, i64>(1)? as u64,
@@ -745,7 +747,13 @@ fn listing(row: &rusqlite::Row<'_>) -> rusqlite::Result<(TicketListing, String, 
             received_at: DateTime::<Utc>::MIN_UTC,
             license_due: row.get(9)?,
             continues: row.get::<_, Option<i64>>(10)?.map(|n| n as u64),
-            entitlement: serde_json::from_str(&entitlement).unwrap_or(serde_json::Value::Null),
+            entitlement: serde_json::from_str(&entitlement).map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    11,
+                    rusqlite::types::Type::Text,
+                    Box::new(e),
+                )
+            })?,
         },
         row.get(7)?,
         row.get(8)?,
@@ -874,5 +882,42 @@ impl Store {
             )
             .doing("find the next due work")?;
         next.as_deref().map(time_from_text).transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Damaged stored data is an error that says so, never a silent `null`.
+    #[test]
+    fn a_damaged_entitlement_is_an_error_not_null() {
+        let store = Store::open_in_memory().expect("store");
+        let t = DateTime::<Utc>::MIN_UTC;
+        store
+            .write(|tx| {
+                tx.insert_ticket(&TicketRow {
+                    number: 1,
+                    state: TicketState::Open,
+                    category: "other",
+                    contract_id: None,
+                    matched_by: None,
+                    entitlement_json: "{not json",
+                    customer_address: "a@b.jp",
+                    customer_name: "",
+                    subject: "s",
+                    received_at: t,
+                    accepted_at: t,
+                    license_due: None,
+                    continues: None,
+                    now: t,
+                })
+            })
+            .expect("insert");
+        let err = store.tickets(None).expect_err("damaged entitlement");
+        assert!(
+            format!("{err:?}").contains("FromSqlConversionFailure"),
+            "{err:?}"
+        );
     }
 }

@@ -9,7 +9,7 @@ fn decide(i: &Intake<'_>, r: &DeskRules, c: &BusinessCalendar) -> Outcome {
     super::decide(i, r, c).outcome
 }
 use crate::core::calendar::CalendarSpec;
-use crate::core::contract::{Order, OrderKind, periods_from_orders};
+use crate::core::contract::{Order, OrderKind};
 use crate::core::inbound::{AutoHeaders, InboundMail, Mailbox};
 
 fn jst(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
@@ -66,22 +66,24 @@ fn mail(from: &str, subject: &str) -> InboundMail {
 }
 
 fn contract(neo_support: bool, received: NaiveDate) -> ContractFacts {
-    let periods = periods_from_orders(&[Order {
-        kind: OrderKind::Initial,
-        received,
-        purchased: None,
-        certificate: None,
-    }])
-    .unwrap();
-    ContractFacts {
-        contract_id: "C-1001".into(),
-        customer: "アルファ株式会社".into(),
-        license_serial: "NEO-1".into(),
-        contacts: vec!["yamada@alpha.example.co.jp".into()],
-        domains: vec!["alpha.example.co.jp".into()],
-        neo_support,
-        periods: Some(periods),
-    }
+    ContractFacts::from_orders(
+        crate::core::contract::Contract {
+            contract_id: "C-1001".into(),
+            customer: "アルファ株式会社".into(),
+            license_serial: "NEO-1".into(),
+            contacts: vec!["yamada@alpha.example.co.jp".into()],
+            domains: vec!["alpha.example.co.jp".into()],
+            customized: false,
+            neo_support,
+            server_id: String::new(),
+        },
+        &[Order {
+            kind: OrderKind::Initial,
+            received,
+            purchased: None,
+            certificate: None,
+        }],
+    )
 }
 
 fn intake<'a>(mail: &'a InboundMail, guard: &'a Guard, received_at: DateTime<Utc>) -> Intake<'a> {
