@@ -163,6 +163,9 @@ pub async fn run<E: std::fmt::Display>(
                 PassEnd::ReloadAfter(result) => {
                     report(result, observer);
                     reload_desk(&mut desk, &reload, &mut endpoints, observer);
+                    // Straight to a pass with the new config (and endpoints), not to a wait
+                    // without any: that waited `max_wait` before reading mail again.
+                    continue;
                 }
             }
         } else {

@@ -220,12 +220,12 @@ fn a_reload_takes_the_new_config_for_the_next_mail() {
 
 /// Mail that arrives outside reception hours makes the loop wait for the opening (R5): the
 /// wait it announces ends exactly then, and at that time the ticket opens. Tokio's clock is
-/// paused, so the 63-hour weekend passes at once.
+/// paused, so the lunch break passes at once.
 #[test]
 fn due_work_wakes_the_loop_at_the_next_opening() {
     let setup = Setup::new("");
-    // Friday 18:00 → accepted Monday 09:00.
-    setup.deliver(0, jst(2026, 11, 27, 18, 0));
+    // Wednesday 12:05, in the lunch break → accepted at 13:00.
+    setup.deliver(0, jst(2026, 11, 25, 12, 5));
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .start_paused(true)
@@ -233,7 +233,7 @@ fn due_work_wakes_the_loop_at_the_next_opening() {
         .expect("runtime");
     tokio::task::LocalSet::new().block_on(&rt, async {
         let began = tokio::time::Instant::now();
-        let t0 = jst(2026, 11, 27, 18, 1);
+        let t0 = jst(2026, 11, 25, 12, 6);
         // Business time runs with tokio's (paused, auto-advancing) clock.
         let clock = move || t0 + chrono::Duration::from_std(began.elapsed()).unwrap_or_default();
         let timing = Timing {
@@ -255,13 +255,13 @@ fn due_work_wakes_the_loop_at_the_next_opening() {
         let Some(Seen::Waiting(wait)) = waits.last() else {
             panic!("{waits:?}")
         };
-        let until_opening = (jst(2026, 11, 30, 9, 0) - t0).to_std().expect("positive");
+        let until_opening = (jst(2026, 11, 25, 13, 0) - t0).to_std().expect("positive");
         assert!(
             wait.abs_diff(until_opening) < Duration::from_secs(1),
             "waits {wait:?}, opening in {until_opening:?}"
         );
         until(&mut seen, |e| matches!(e, Seen::Pass { opened: 1, .. })).await;
-        assert!(clock() >= jst(2026, 11, 30, 9, 0));
+        assert!(clock() >= jst(2026, 11, 25, 13, 0));
         controls.send(Control::Stop).expect("send");
         until(&mut seen, |e| *e == Seen::Stopped).await;
         task.await.expect("the loop ends");
