@@ -12,3 +12,6 @@ pub mod inbound;
 pub mod matching;
 pub mod reply;
 pub mod ticket;
+
+#[cfg(test)]
+pub(crate) mod test_support;

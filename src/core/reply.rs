@@ -301,6 +301,19 @@ pub fn customer_reply(kind: ReplyKind, to: &str, letter: &TicketLetter<'_>) -> O
     }
 }
 
+/// A notification to staff (`Auto-Submitted: auto-generated`), not threaded to anything.
+fn to_staff(notify: &[String], ticket: u64, subject: String, body: String) -> OutgoingMail {
+    OutgoingMail {
+        kind: OutgoingKind::StaffNotification,
+        ticket,
+        to: notify.to_vec(),
+        subject,
+        body,
+        in_reply_to: None,
+        references: Vec::new(),
+    }
+}
+
 /// What a new ticket's notification says was sent to the customer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReplyNote {
@@ -353,15 +366,12 @@ pub fn staff_notification(
             ("text", &cut(letter.text, TEXT_ECHO_CHARS, false)),
         ],
     );
-    OutgoingMail {
-        kind: OutgoingKind::StaffNotification,
-        ticket: letter.ticket,
-        to: notify.to_vec(),
-        subject: format!("{tag} 新規: {subject}"),
+    to_staff(
+        notify,
+        letter.ticket,
+        format!("{tag} 新規: {subject}"),
         body,
-        in_reply_to: None,
-        references: Vec::new(),
-    }
+    )
 }
 
 /// The notification staff get for a new article on an existing ticket.
@@ -399,15 +409,12 @@ pub fn follow_up_notification(
             ("text", &cut(letter.text, TEXT_ECHO_CHARS, false)),
         ],
     );
-    OutgoingMail {
-        kind: OutgoingKind::StaffNotification,
-        ticket: letter.ticket,
-        to: notify.to_vec(),
-        subject: format!("{tag} {title}: {subject}"),
+    to_staff(
+        notify,
+        letter.ticket,
+        format!("{tag} {title}: {subject}"),
         body,
-        in_reply_to: None,
-        references: Vec::new(),
-    }
+    )
 }
 
 /// Tells staff that mail the desk sent for a ticket was refused for good (a 5xx from the relay,
@@ -430,15 +437,8 @@ pub fn delivery_failure_notice(
             ("detail", detail),
         ],
     );
-    OutgoingMail {
-        kind: OutgoingKind::StaffNotification,
-        ticket,
-        to: notify.to_vec(),
-        subject: format!("{} 送信失敗: {recipients}", tag(prefix, ticket)),
-        body,
-        in_reply_to: None,
-        references: Vec::new(),
-    }
+    let subject = format!("{} 送信失敗: {recipients}", tag(prefix, ticket));
+    to_staff(notify, ticket, subject, body)
 }
 
 fn describe_entitlement(e: &Entitlement) -> String {

@@ -1,23 +1,11 @@
 //! Replies as data: one-pass templates (issue 7 item 1), echo limits (6), greetings (2, 14),
 //! Japanese notifications (15).
 
-use chrono::{NaiveDate, TimeZone};
 use proptest::prelude::*;
 
 use super::*;
 use crate::core::contract::SupportPeriod;
-
-fn jst(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
-    chrono_tz::Asia::Tokyo
-        .with_ymd_and_hms(y, m, d, h, min, 0)
-        .single()
-        .unwrap()
-        .with_timezone(&Utc)
-}
-
-fn date(y: i32, m: u32, d: u32) -> NaiveDate {
-    NaiveDate::from_ymd_opt(y, m, d).unwrap()
-}
+use crate::core::test_support::{date, jst};
 
 fn expired() -> Entitlement {
     Entitlement::Expired {

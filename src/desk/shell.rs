@@ -1,19 +1,15 @@
-//! The desk: one pass of intake → decide → commit → acknowledge, the acceptance scheduler and
-//! the outbox worker. This is the shell around `core::ticket::decide`: it gathers what the
-//! decision needs from the store, runs it, and executes the result in one transaction per batch.
+//! The store side of the desk: gathers what a decision needs inside the batch's transaction,
+//! calls `core::decide`, and carries out the effects it returns. Runs on a blocking thread.
 
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use sha2::{Digest, Sha256};
 
-use crate::config::Config;
-use crate::core::calendar::{BusinessCalendar, CalendarError};
-use crate::core::classify::{ClassifyRules, classify};
+use super::{DESK_NAME, DeskError, PassSummary, Shell, lock, retry_delay};
+use crate::core::classify::classify;
 use crate::core::decide::{
-    Decision, DeskRules, Effect, Intake, Outcome, SameMessage, decide, delivery_failed,
-    reply_address, single_address,
+    Decision, Effect, Intake, Outcome, SameMessage, decide, delivery_failed, reply_address,
+    single_address,
 };
 use crate::core::form::FormField;
 use crate::core::guard::{Guard, NoReplyReason, assess};
@@ -24,330 +20,14 @@ use crate::core::ticket::{
     ContractFacts, ThreadedBy, TicketFacts, Verdict, admits, find_tag, message_id,
     ticket_in_message_id,
 };
-use crate::intake::{Ack, Incoming, IntakeError, Source};
+use crate::intake::{Ack, Incoming};
 use crate::mail::{ReadOptions, read_message_with};
-use crate::outbound::{ComposeError, Queued, SendError, Sender, compose};
+use crate::outbound::{Queued, SendError, compose};
 use crate::store::tickets::{ArticleRow, MessageRow, OutboxRow, TicketRow, Tx};
 use crate::store::{Store, StoreError};
 
-#[derive(Debug, thiserror::Error)]
-pub enum DeskError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error(transparent)]
-    Intake(#[from] IntakeError),
-    #[error("cannot build the business calendar")]
-    Calendar(#[from] CalendarError),
-    #[error("cannot keep raw mail in {path}")]
-    Files {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("the store worker failed: {0}")]
-    Worker(String),
-    #[error("cannot read random bytes from the operating system")]
-    Random(#[source] getrandom::Error),
-    #[error("cannot compose a reply for ticket {ticket}")]
-    Compose {
-        ticket: u64,
-        #[source]
-        source: ComposeError,
-    },
-}
-
-/// What one pass did, for logs, `run --once` and the demo.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-pub struct PassSummary {
-    pub messages: usize,
-    pub new_tickets: usize,
-    pub follow_ups: usize,
-    pub recorded: usize,
-    pub quarantined: usize,
-    pub duplicates: usize,
-    pub already_seen: usize,
-    pub opened: usize,
-    pub sent: usize,
-    pub send_retries: usize,
-    pub send_failures: usize,
-}
-
-/// The desk: the configured rules, the calendar and the store, shared with the blocking
-/// threads the store work runs on (nothing blocks the async runtime: IDLE keep-alives,
-/// signals and the watchdog are served while SQLite waits for a lock).
-pub struct Desk {
-    shell: Arc<Shell>,
-}
-
-/// What the store work needs, owned together so it can move to a blocking thread.
-struct Shell {
-    config: Config,
-    calendar: BusinessCalendar,
-    store: Mutex<Store>,
-    rules: DeskRules,
-    classify_rules: ClassifyRules,
-    domain: String,
-    /// The contract register as last loaded, with the database's `data_version` then: reloaded
-    /// only when another connection (a `contracts import`) has committed since.
-    book: Mutex<Option<(i64, Arc<ContractBook>)>>,
-}
-
-/// Messages taken from the source in one transaction.
-pub const BATCH: usize = 200;
-
-/// Staff notifications about one ticket in an hour, at most: a ticket that mail keeps arriving
-/// on (a loop, a flood) cannot flood the staff in turn; everything stays on the ticket.
-pub const NOTIFY_LIMIT_PER_TICKET_HOUR: u32 = 6;
-
-/// A lock whose holder panicked still guards consistent data: SQLite rolled the transaction
-/// back, and the register cache is only a cache.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-impl Desk {
-    pub fn open(config: Config) -> Result<Self, DeskError> {
-        let store = Store::open(&config.storage.database)?;
-        Self::with_store(config, store)
-    }
-
-    /// A desk over a store already open (an in-memory one for dry runs and tests).
-    pub fn with_store(config: Config, store: Store) -> Result<Self, DeskError> {
-        let calendar = BusinessCalendar::new(config.calendar.clone())?;
-        let desk_address = config.desk.address.to_ascii_lowercase();
-        let domain = desk_address
-            .rsplit_once('@')
-            .map_or("madoguchi.invalid".to_string(), |(_, d)| d.to_string());
-        let lower = |list: &[String]| list.iter().map(|s| s.to_ascii_lowercase()).collect();
-        let rules = DeskRules {
-            desk_addresses: vec![desk_address],
-            desk_address: config.desk.address.clone(),
-            ticket_prefix: config.desk.ticket_prefix.clone(),
-            timezone: calendar.timezone(),
-            staff: lower(&config.desk.staff),
-            notify: lower(&config.desk.notify),
-            reopen_days: i64::from(config.desk.reopen_days),
-            auto_reply_limit_per_hour: config.desk.auto_reply_limit_per_hour,
-            notify_limit_per_ticket_hour: NOTIFY_LIMIT_PER_TICKET_HOUR,
-        };
-        let classify_rules = config.classify.clone();
-        Ok(Self {
-            shell: Arc::new(Shell {
-                config,
-                calendar,
-                store: Mutex::new(store),
-                rules,
-                classify_rules,
-                domain,
-                book: Mutex::new(None),
-            }),
-        })
-    }
-
-    /// The store, for the CLI and tests (blocking: not for the daemon's async task).
-    pub fn store(&self) -> MutexGuard<'_, Store> {
-        lock(&self.shell.store)
-    }
-
-    /// Mutable access may change the contracts through this very connection, which
-    /// `data_version` does not see: the cached register is dropped.
-    pub fn store_mut(&mut self) -> MutexGuard<'_, Store> {
-        *lock(&self.shell.book) = None;
-        lock(&self.shell.store)
-    }
-
-    pub fn calendar(&self) -> &BusinessCalendar {
-        &self.shell.calendar
-    }
-
-    pub fn config(&self) -> &Config {
-        &self.shell.config
-    }
-
-    /// The contract register as the decision needs it, with each contract's periods.
-    pub fn contract_book(&self) -> Result<ContractBook, DeskError> {
-        contract_book(&self.store())
-    }
-
-    /// What the desk would do with `raw` arriving at `received_at`, decided at `now` by the
-    /// same code a pass runs, against the real store, in a transaction that is rolled back:
-    /// `mail inspect` can never disagree with `run`.
-    pub fn explain(
-        &self,
-        raw: Vec<u8>,
-        received_at: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Result<(crate::mail::ReadMessage, Decision), DeskError> {
-        let shell = &self.shell;
-        let store = lock(&shell.store);
-        let book = shell.current_book(&store)?;
-        let sha = hex::encode(Sha256::digest(&raw));
-        let message = Incoming {
-            key: format!("inspect:{sha}"),
-            handle: String::new(),
-            raw,
-            received_at,
-        };
-        store.dry_run(|tx| shell.consider(tx, &message, &sha, &book, now))
-    }
-
-    /// The next moment scheduled work falls due (read off the runtime).
-    pub async fn next_due(&self) -> Result<Option<DateTime<Utc>>, DeskError> {
-        self.off_runtime(|shell| Ok(lock(&shell.store).next_due()?))
-            .await
-    }
-
-    /// Runs store and file work on a blocking thread, off the async runtime. If the caller
-    /// stops waiting (a stop's deadline), the work still finishes or rolls back on its own:
-    /// nothing is acknowledged or marked sent before it committed.
-    async fn off_runtime<T: Send + 'static>(
-        &self,
-        work: impl FnOnce(&Shell) -> Result<T, DeskError> + Send + 'static,
-    ) -> Result<T, DeskError> {
-        let shell = self.shell.clone();
-        tokio::task::spawn_blocking(move || work(&shell))
-            .await
-            .map_err(|e| DeskError::Worker(e.to_string()))?
-    }
-
-    /// Everything pending and due: all mail in the source, tickets whose acceptance time has
-    /// come, and the outbox.
-    pub async fn pass<S: Source, T: Sender>(
-        &mut self,
-        source: &mut S,
-        sender: &mut T,
-        now: DateTime<Utc>,
-    ) -> Result<PassSummary, DeskError> {
-        let mut summary = PassSummary::default();
-        loop {
-            let batch = source.fetch(BATCH).await?;
-            if batch.is_empty() {
-                break;
-            }
-            // Until the source is empty, whatever batch size it hands out; but a batch of only
-            // already-recorded messages (one the source could not move on) ends the pass, so a
-            // stuck message cannot spin it.
-            let before = summary.messages;
-            self.intake_batch(source, batch, now, &mut summary).await?;
-            if summary.messages == before {
-                break;
-            }
-        }
-        summary.opened = self
-            .off_runtime(move |shell| Ok(lock(&shell.store).write(|tx| tx.open_accepted(now))?))
-            .await?;
-        self.send_due(sender, now, &mut summary).await?;
-        Ok(summary)
-    }
-
-    /// Records a batch in one transaction, then acknowledges each message to the source.
-    pub async fn intake_batch<S: Source>(
-        &mut self,
-        source: &mut S,
-        batch: Vec<Incoming>,
-        now: DateTime<Utc>,
-        summary: &mut PassSummary,
-    ) -> Result<(), DeskError> {
-        let source_name = source.name();
-        let mut counts = *summary;
-        let (batch, acks, counts) = self
-            .off_runtime(move |shell| {
-                let shas: Vec<String> = batch
-                    .iter()
-                    .map(|m| hex::encode(Sha256::digest(&m.raw)))
-                    .collect();
-                let store = lock(&shell.store);
-                let book = shell.current_book(&store)?;
-                let acks = store.write(|tx| {
-                    let mut acks = Vec::with_capacity(batch.len());
-                    for (message, sha) in batch.iter().zip(&shas) {
-                        let ack = shell.record(
-                            tx,
-                            &source_name,
-                            message,
-                            sha,
-                            &book,
-                            now,
-                            &mut counts,
-                        )?;
-                        acks.push(ack);
-                    }
-                    Ok::<_, DeskError>(acks)
-                })?;
-                Ok((batch, acks, counts))
-            })
-            .await?;
-        *summary = counts;
-        for (message, ack) in batch.iter().zip(acks) {
-            source.ack(message, ack).await?;
-        }
-        Ok(())
-    }
-
-    /// Sends what is due. A message is marked sent only after the sender accepted it.
-    pub async fn send_due<T: Sender>(
-        &mut self,
-        sender: &mut T,
-        now: DateTime<Utc>,
-        summary: &mut PassSummary,
-    ) -> Result<(), DeskError> {
-        loop {
-            let due = self
-                .off_runtime(move |shell| Ok(lock(&shell.store).due_outbox(now, BATCH)?))
-                .await?;
-            if due.is_empty() {
-                return Ok(());
-            }
-            let mut progressed = false;
-            // In slices of the sender's parallelism, each recorded before the next goes out:
-            // a crash mid-send resends at most one slice (invariant 4).
-            let mut relay_down: Option<String> = None;
-            for slice in due.chunks(sender.parallelism().max(1)) {
-                let results: Vec<Result<(), SendError>> = match &relay_down {
-                    // The relay refused a whole slice for temporary reasons: the rest wait for
-                    // the next attempt too, instead of each paying for its own connect.
-                    Some(why) => slice
-                        .iter()
-                        .map(|_| Err(SendError::Temporary(why.clone())))
-                        .collect(),
-                    None => sender.send_all(slice).await,
-                };
-                if relay_down.is_none()
-                    && let Some(Err(SendError::Temporary(why))) = results.first()
-                    && results
-                        .iter()
-                        .all(|r| matches!(r, Err(SendError::Temporary(_))))
-                {
-                    relay_down = Some(why.clone());
-                }
-                // One transaction per slice: the outcomes land together, fast.
-                let slice = slice.to_vec();
-                let mut counts = *summary;
-                let (moved, counts) = self
-                    .off_runtime(move |shell| {
-                        let moved = lock(&shell.store).write(|tx| {
-                            let mut moved = false;
-                            for (message, result) in slice.iter().zip(results) {
-                                moved |=
-                                    shell.record_send(tx, message, result, now, &mut counts)?;
-                            }
-                            Ok::<_, DeskError>(moved)
-                        })?;
-                        Ok((moved, counts))
-                    })
-                    .await?;
-                *summary = counts;
-                progressed |= moved;
-            }
-            if !progressed || due.len() < BATCH {
-                return Ok(());
-            }
-        }
-    }
-}
-
 /// The contract register as the decision needs it, with each contract's periods.
-fn contract_book(store: &Store) -> Result<ContractBook, DeskError> {
+pub(super) fn contract_book(store: &Store) -> Result<ContractBook, DeskError> {
     let contracts = store.contracts()?;
     Ok(ContractBook::new(
         contracts
@@ -384,7 +64,7 @@ impl Shell {
     }
 
     /// The contract register, from the cache unless the database changed under it.
-    fn current_book(&self, store: &Store) -> Result<Arc<ContractBook>, DeskError> {
+    pub(super) fn current_book(&self, store: &Store) -> Result<Arc<ContractBook>, DeskError> {
         let version = store.data_version()?;
         let mut cache = lock(&self.book);
         if let Some((seen, book)) = &*cache
@@ -407,7 +87,7 @@ impl Shell {
     /// Records one message: gathers what the decision needs, decides (pure), executes the
     /// effects in the batch's transaction, and says how to acknowledge it.
     #[allow(clippy::too_many_arguments)]
-    fn record(
+    pub(super) fn record(
         &self,
         tx: &Tx<'_>,
         source: &str,
@@ -443,7 +123,7 @@ impl Shell {
 
     /// Reads a message, gathers what the decision needs and decides: everything but carrying
     /// it out. `mail inspect` runs exactly this (in a transaction it rolls back).
-    fn consider(
+    pub(super) fn consider(
         &self,
         tx: &Tx<'_>,
         message: &Incoming,
@@ -743,7 +423,7 @@ impl Shell {
     }
 
     /// Records one send's outcome; true when the outbox moved on (sent, or failed for good).
-    fn record_send(
+    pub(super) fn record_send(
         &self,
         tx: &Tx<'_>,
         message: &Queued,
@@ -776,14 +456,6 @@ impl Shell {
             }
         }
     }
-}
-
-/// The name on the desk's From line.
-pub const DESK_NAME: &str = "desknet's NEO 分散サーバー サポート窓口";
-
-/// Capped exponential backoff for temporary send failures: 30 s, 1 min, 2 min … 1 h.
-pub fn retry_delay(attempts: u32) -> Duration {
-    Duration::seconds((30i64 << attempts.min(7)).min(3600))
 }
 
 /// The incoming message effects are about.
