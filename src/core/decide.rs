@@ -511,6 +511,7 @@ pub fn delivery_failed(delivery: &Delivery, detail: &str, rules: &DeskRules) -> 
     vec![Effect::QueueMail {
         mail: delivery_failure_notice(
             &rules.notify,
+            &rules.desk_address,
             &rules.ticket_prefix,
             delivery.ticket,
             &delivery.kind,

@@ -22,6 +22,14 @@ const NOTIFY_NEW: &str = include_str!("../../templates/notify_new.txt");
 const NOTIFY_FOLLOWUP: &str = include_str!("../../templates/notify_followup.txt");
 const NOTIFY_FAILED: &str = include_str!("../../templates/notify_failed.txt");
 
+/// The first line of every staff notification: staff write their reply above it. The desk
+/// cuts a staff reply at this line (and at quotes), so it is also the safest place to answer.
+pub const REPLY_MARKER: &str = "##- この行より上に書いた内容が、お客様への返信として送信されます。1行目に #note と書くと社内メモになり、お客様には送信されません。 -##";
+/// The lines that open and close a notification's internal section (contract status,
+/// entitlement, what was sent automatically): nothing between them may ever reach a customer.
+pub const INTERNAL_BEGIN: &str = "----- 社内情報（お客様には送信されません）-----";
+pub const INTERNAL_END: &str = "----- 社内情報ここまで -----";
+
 /// Why a mail is sent; also its `Auto-Submitted` value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -53,6 +61,8 @@ pub struct OutgoingMail {
     pub kind: OutgoingKind,
     pub ticket: u64,
     pub to: Vec<String>,
+    /// Where answers should go (`Reply-To:`), when not to the sender.
+    pub reply_to: Option<String>,
     pub subject: String,
     pub body: String,
     /// The message this one answers (without angle brackets).
@@ -294,6 +304,7 @@ pub fn customer_reply(kind: ReplyKind, to: &str, letter: &TicketLetter<'_>) -> O
         kind: OutgoingKind::AutoReply(kind),
         ticket: letter.ticket,
         to: vec![to.to_string()],
+        reply_to: None,
         subject: format!("{tag} {title}：{subject}"),
         body,
         in_reply_to: letter.message_id.map(str::to_string),
@@ -302,11 +313,19 @@ pub fn customer_reply(kind: ReplyKind, to: &str, letter: &TicketLetter<'_>) -> O
 }
 
 /// A notification to staff (`Auto-Submitted: auto-generated`), not threaded to anything.
-fn to_staff(notify: &[String], ticket: u64, subject: String, body: String) -> OutgoingMail {
+/// Staff answer it: `Reply-To:` the desk, so a reply comes back as staff mail on the ticket.
+fn to_staff(
+    notify: &[String],
+    desk_address: &str,
+    ticket: u64,
+    subject: String,
+    body: String,
+) -> OutgoingMail {
     OutgoingMail {
         kind: OutgoingKind::StaffNotification,
         ticket,
         to: notify.to_vec(),
+        reply_to: Some(desk_address.to_string()),
         subject,
         body,
         in_reply_to: None,
@@ -364,10 +383,14 @@ pub fn staff_notification(
             ("reply", &reply.text_ja()),
             ("subject", &subject),
             ("text", &cut(letter.text, TEXT_ECHO_CHARS, false)),
+            ("reply_marker", REPLY_MARKER),
+            ("internal_begin", INTERNAL_BEGIN),
+            ("internal_end", INTERNAL_END),
         ],
     );
     to_staff(
         notify,
+        letter.desk_address,
         letter.ticket,
         format!("{tag} 新規: {subject}"),
         body,
@@ -407,10 +430,14 @@ pub fn follow_up_notification(
             ("from", &cut(letter.from, NAME_ECHO_CHARS * 3, true)),
             ("subject", &subject),
             ("text", &cut(letter.text, TEXT_ECHO_CHARS, false)),
+            ("reply_marker", REPLY_MARKER),
+            ("internal_begin", INTERNAL_BEGIN),
+            ("internal_end", INTERNAL_END),
         ],
     );
     to_staff(
         notify,
+        letter.desk_address,
         letter.ticket,
         format!("{tag} {title}: {subject}"),
         body,
@@ -421,6 +448,7 @@ pub fn follow_up_notification(
 /// or a bounce that came back), so a person can reach the customer another way.
 pub fn delivery_failure_notice(
     notify: &[String],
+    desk_address: &str,
     prefix: &str,
     ticket: u64,
     failed_kind: &str,
@@ -438,7 +466,7 @@ pub fn delivery_failure_notice(
         ],
     );
     let subject = format!("{} 送信失敗: {recipients}", tag(prefix, ticket));
-    to_staff(notify, ticket, subject, body)
+    to_staff(notify, desk_address, ticket, subject, body)
 }
 
 fn describe_entitlement(e: &Entitlement) -> String {

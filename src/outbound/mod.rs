@@ -231,6 +231,9 @@ pub fn compose(
     for to in &mail.to {
         builder = builder.to(mailbox(to, None)?);
     }
+    if let Some(reply_to) = &mail.reply_to {
+        builder = builder.reply_to(mailbox(reply_to, None)?);
+    }
     if let Some(id) = &mail.in_reply_to {
         builder = builder.in_reply_to(angle(id));
     }
@@ -349,6 +352,7 @@ mod tests {
             kind: OutgoingKind::AutoReply(ReplyKind::Acknowledgement),
             ticket: 7,
             to: vec!["yamada@alpha.example.co.jp".into()],
+            reply_to: None,
             subject: subject.into(),
             body: body.into(),
             in_reply_to: Some("q1@alpha.example.co.jp".into()),

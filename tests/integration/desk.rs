@@ -711,8 +711,14 @@ fn a_forged_staff_from_changes_no_ticket_and_staff_are_told() {
     );
     let sent = t.sent();
     assert_eq!(sent.len(), before + 1, "only staff are told");
-    let (to, notice, _) = sent.last().expect("notice");
+    let (to, notice, raw) = sent.last().expect("notice");
     assert_eq!(to, "support-team@example.co.jp");
+    // Staff answer notifications to the desk (issue 9 item 1).
+    assert!(
+        raw.contains("\r\nReply-To: support@example.co.jp\r\n"),
+        "{raw}"
+    );
+    assert!(notice.text.starts_with("##- "), "{}", notice.text);
     assert!(notice.text.contains("なりすまし"), "{}", notice.text);
     assert!(notice.subject.contains("要確認"), "{}", notice.subject);
 }

@@ -232,3 +232,65 @@ fn a_huge_customer_text_is_cut_in_the_notification() {
     assert!(body.len() < TEXT_ECHO_CHARS + 2_000, "{}", body.len());
     assert!(body.contains('…'));
 }
+
+/// Issue 9 item 1: a notification staff can answer: the first line says where to write, the
+/// internal section is delimited, the customer's text is outside it, replies go to the desk.
+#[test]
+fn notifications_tell_staff_where_to_write_and_fence_the_internal_section() {
+    let covered = Entitlement::Covered {
+        period: SupportPeriod {
+            start: date(2026, 4, 1),
+            end: date(2027, 3, 31),
+        },
+    };
+    let l = TicketLetter {
+        text: "同期がエラーになります。",
+        ..letter("同期エラー", &covered)
+    };
+    let sent = ReplyNote::Sent {
+        kind: ReplyKind::Acknowledgement,
+        to: "x@example.jp".into(),
+    };
+    let team = ["team@example.co.jp".to_string()];
+    for notice in [
+        staff_notification(&team, &l, &sent),
+        follow_up_notification(&team, &l, FollowUpNote::Customer { reopened: false }),
+    ] {
+        assert_eq!(
+            notice.body.lines().next(),
+            Some(REPLY_MARKER),
+            "{}",
+            notice.body
+        );
+        assert!(REPLY_MARKER.contains("#note"));
+        assert_eq!(notice.reply_to.as_deref(), Some("support@example.co.jp"));
+        let (before, internal) = notice
+            .body
+            .split_once(INTERNAL_BEGIN)
+            .expect("an internal section");
+        let (internal, after) = internal.split_once(INTERNAL_END).expect("its end");
+        assert!(
+            before.contains("同期がエラーになります。"),
+            "{}",
+            notice.body
+        );
+        assert!(internal.contains("状態"), "{internal}");
+        assert!(
+            after.trim().is_empty(),
+            "nothing after the section: {after:?}"
+        );
+    }
+    let body = staff_notification(&team, &l, &sent).body;
+    let internal = body
+        .split_once(INTERNAL_BEGIN)
+        .map(|(_, i)| i)
+        .unwrap_or("");
+    for secret in ["契約状況", "2026年4月1日", "自動応答"] {
+        assert!(internal.contains(secret), "{secret} belongs inside: {body}");
+        assert_eq!(
+            body.matches(secret).count(),
+            1,
+            "{secret} only inside: {body}"
+        );
+    }
+}
