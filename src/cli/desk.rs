@@ -43,6 +43,8 @@ pub enum StateArg {
     #[value(alias = "waiting-acceptance")]
     WaitingAcceptance,
     Open,
+    /// Staff answered; waiting for the customer.
+    Pending,
     Closed,
 }
 
@@ -51,6 +53,7 @@ impl StateArg {
         match self {
             StateArg::WaitingAcceptance => TicketState::WaitingAcceptance,
             StateArg::Open => TicketState::Open,
+            StateArg::Pending => TicketState::Pending,
             StateArg::Closed => TicketState::Closed,
         }
     }

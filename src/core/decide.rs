@@ -316,8 +316,14 @@ fn outcome(intake: &Intake<'_>, rules: &DeskRules, calendar: &BusinessCalendar) 
             reopen_as,
             notify_staff,
         };
-        if from_staff || ticket.state != TicketState::Closed {
+        if from_staff {
             return follow_up(None);
+        }
+        match ticket.state {
+            // The customer answered: the ticket waits for staff again.
+            TicketState::Pending => return follow_up(Some(TicketState::Open)),
+            TicketState::WaitingAcceptance | TicketState::Open => return follow_up(None),
+            TicketState::Closed => {}
         }
         let within = ticket.closed_at.is_some_and(|closed| {
             intake.received_at - closed <= chrono::Duration::days(rules.reopen_days)
@@ -466,7 +472,7 @@ fn effects(outcome: &Outcome, intake: &Intake<'_>, rules: &DeskRules) -> Vec<Eff
                     FollowUpNote::UnauthenticatedStaff
                 } else {
                     FollowUpNote::Customer {
-                        reopened: reopen_as.is_some(),
+                        reopened: facts.is_some_and(|t| t.state == TicketState::Closed),
                     }
                 };
                 let unknown = Entitlement::Unmatched;

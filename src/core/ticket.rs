@@ -65,6 +65,8 @@ pub enum TicketState {
     /// Received outside reception hours; accepted at the next opening (R5).
     WaitingAcceptance,
     Open,
+    /// Staff answered; waiting for the customer. A customer's follow-up opens it again.
+    Pending,
     Closed,
 }
 
@@ -73,6 +75,7 @@ impl TicketState {
         match self {
             TicketState::WaitingAcceptance => "waiting_acceptance",
             TicketState::Open => "open",
+            TicketState::Pending => "pending",
             TicketState::Closed => "closed",
         }
     }
@@ -81,6 +84,7 @@ impl TicketState {
         match code {
             "waiting_acceptance" => Some(TicketState::WaitingAcceptance),
             "open" => Some(TicketState::Open),
+            "pending" => Some(TicketState::Pending),
             "closed" => Some(TicketState::Closed),
             _ => None,
         }
@@ -91,6 +95,7 @@ impl TicketState {
         match self {
             TicketState::WaitingAcceptance => "受付待ち（受付時間外）",
             TicketState::Open => "対応中",
+            TicketState::Pending => "お客様の返答待ち",
             TicketState::Closed => "完了",
         }
     }

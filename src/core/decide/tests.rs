@@ -528,3 +528,41 @@ fn message_ids_carry_a_128_bit_token() {
         Some(7)
     );
 }
+
+/// Issue 9 item 6: a customer's answer to a ticket waiting for them opens it again.
+#[test]
+fn a_customer_answer_opens_a_pending_ticket() {
+    let guard = Guard::Human;
+    let m = mail(
+        "yamada@alpha.example.co.jp",
+        "Re: [NEO-DS#000001] 回答ありがとうございます",
+    );
+    let pending = TicketFacts {
+        number: 1,
+        state: TicketState::Pending,
+        accepted_at: jst(2026, 11, 2, 10, 0),
+        closed_at: None,
+        contract_id: None,
+        customer_address: "yamada@alpha.example.co.jp".into(),
+    };
+    let mut i = intake(&m, &guard, jst(2026, 11, 25, 10, 0));
+    i.thread = Some((&pending, ThreadedBy::OurMessageId));
+    let decision = super::decide(&i, &rules(), &calendar());
+    assert!(matches!(
+        decision.outcome,
+        Outcome::FollowUp {
+            reopen_as: Some(TicketState::Open),
+            ..
+        }
+    ));
+    assert!(decision.effects.contains(&Effect::SetState {
+        ticket: 1,
+        state: TicketState::Open
+    }));
+    // The notice does not call it a reopened closed ticket.
+    let notice = decision.effects.iter().find_map(|e| match e {
+        Effect::QueueMail { mail, .. } => Some(mail.body.clone()),
+        _ => None,
+    });
+    assert!(!notice.unwrap_or_default().contains("再オープン"));
+}
