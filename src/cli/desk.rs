@@ -283,6 +283,19 @@ pub fn inspect(config_path: Option<&Path>, file: &Path, out: &Output) -> anyhow:
                 format!("follow-up on ticket {ticket}")
             },
         ),
+        Outcome::StaffMail(staff) => (
+            classify(mail, &desk.config().classify),
+            false,
+            format!(
+                "staff mail on ticket {}: {}",
+                staff.ticket,
+                match (&staff.relayed, &staff.note) {
+                    (Some(_), _) => "relayed to the customer",
+                    (None, Some(_)) => "internal note",
+                    (None, None) => "not relayed",
+                }
+            ),
+        ),
         Outcome::Recorded { reason, .. } => (
             classify(mail, &desk.config().classify),
             true,

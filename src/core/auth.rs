@@ -552,3 +552,39 @@ fn joined_key(words: &[&str]) -> (String, bool) {
 
 #[cfg(test)]
 mod tests;
+
+/// How the desk authenticates mail from a staff address (from `[staff] authentication`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StaffPolicy {
+    /// [`evaluate`] with these trusted authserv-ids (empty: nothing authenticates).
+    AuthenticationResults { trusted_authserv_ids: Vec<String> },
+    /// The desk verifies DKIM itself (not built yet: nothing authenticates).
+    Dkim,
+    /// A staff From is believed (`check-config` warns).
+    None,
+}
+
+impl Default for StaffPolicy {
+    fn default() -> Self {
+        StaffPolicy::AuthenticationResults {
+            trusted_authserv_ids: Vec::new(),
+        }
+    }
+}
+
+impl StaffPolicy {
+    /// The verdict on mail `From:` a staff address whose domain is `from_domain`.
+    pub fn judge(&self, headers_top_first: &[String], from_domain: &str) -> StaffAuth {
+        match self {
+            StaffPolicy::AuthenticationResults {
+                trusted_authserv_ids,
+            } => evaluate(headers_top_first, trusted_authserv_ids, from_domain),
+            StaffPolicy::Dkim => StaffAuth::Unauthenticated {
+                reason: "DKIM verification in the desk is not built yet".into(),
+            },
+            StaffPolicy::None => StaffAuth::Authenticated {
+                method: "none (staff.authentication = \"none\")".into(),
+            },
+        }
+    }
+}

@@ -7,7 +7,12 @@ use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 
+mod staff;
+
+pub use staff::{Command, CustomerThread, StaffContext, StaffMail};
+
 use super::address::Address;
+use super::auth::StaffAuth;
 use super::calendar::BusinessCalendar;
 use super::classify::Category;
 use super::form::FormField;
@@ -38,6 +43,8 @@ pub struct DeskRules {
     pub auto_reply_limit_per_hour: u32,
     /// Staff notifications about one ticket in an hour, at most.
     pub notify_limit_per_ticket_hour: u32,
+    /// How mail from a staff address is authenticated.
+    pub staff_policy: super::auth::StaffPolicy,
 }
 
 /// An earlier message with the same Message-ID and the same bytes.
@@ -83,6 +90,9 @@ pub struct Intake<'a> {
     pub recent_ticket_notices: u32,
     /// The number a new ticket gets.
     pub next_ticket: u64,
+    /// For mail from a staff address that names a ticket: its authentication, the internal
+    /// section it must not leak, and the customer it may answer.
+    pub staff: Option<StaffContext<'a>>,
 }
 
 /// One thing the shell does, in order, in the message's transaction.
@@ -150,6 +160,8 @@ pub enum Outcome {
         reason: NoReplyReason,
         ticket: Option<u64>,
     },
+    /// Authenticated staff mail on a ticket: relayed, noted, commands carried out.
+    StaffMail(StaffMail),
     /// Seen before (same Message-ID and bytes): recorded as a duplicate.
     Duplicate { of: i64 },
     /// Kept aside for a person, with the reason.
@@ -317,6 +329,17 @@ fn outcome(intake: &Intake<'_>, rules: &DeskRules, calendar: &BusinessCalendar) 
             notify_staff,
         };
         if from_staff {
+            if let Some(staff) = &intake.staff
+                && matches!(staff.auth, StaffAuth::Authenticated { .. })
+            {
+                return Outcome::StaffMail(staff::staff_mail(
+                    mail,
+                    ticket.number,
+                    ticket.state,
+                    staff,
+                ));
+            }
+            // Not authenticated: held. Recorded on the ticket, staff told, nothing acted on.
             return follow_up(None);
         }
         match ticket.state {
@@ -348,6 +371,14 @@ fn effects(outcome: &Outcome, intake: &Intake<'_>, rules: &DeskRules) -> Vec<Eff
     let mail = intake.mail;
     let from = mail.from.as_ref().map_or("", |m| m.address.as_str());
     match outcome {
+        Outcome::StaffMail(decided) => match &intake.staff {
+            Some(staff) => staff::staff_effects(decided, mail, staff, rules),
+            None => vec![Effect::RecordMessage {
+                verdict: Verdict::Quarantined,
+                reason: Some("staff mail without its context".into()),
+                ticket: None,
+            }],
+        },
         Outcome::Duplicate { of } => vec![Effect::RecordMessage {
             verdict: Verdict::Duplicate,
             reason: Some(format!("same Message-ID and content as message {of}")),

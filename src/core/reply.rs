@@ -38,6 +38,9 @@ pub enum OutgoingKind {
     AutoReply(ReplyKind),
     /// A notification to staff (`Auto-Submitted: auto-generated`).
     StaffNotification,
+    /// A staff member's reply relayed to the customer: a person wrote it, so no
+    /// `Auto-Submitted` (the customer's own auto-responder may answer it, as it would a person).
+    StaffReply,
 }
 
 impl OutgoingKind {
@@ -45,13 +48,16 @@ impl OutgoingKind {
         match self {
             OutgoingKind::AutoReply(kind) => kind.code(),
             OutgoingKind::StaffNotification => "staff_notification",
+            OutgoingKind::StaffReply => "staff_reply",
         }
     }
 
-    pub fn auto_submitted(self) -> &'static str {
+    /// The `Auto-Submitted` value (RFC 3834); none for what a person wrote.
+    pub fn auto_submitted(self) -> Option<&'static str> {
         match self {
-            OutgoingKind::AutoReply(_) => "auto-replied",
-            OutgoingKind::StaffNotification => "auto-generated",
+            OutgoingKind::AutoReply(_) => Some("auto-replied"),
+            OutgoingKind::StaffNotification => Some("auto-generated"),
+            OutgoingKind::StaffReply => None,
         }
     }
 }
@@ -498,3 +504,89 @@ fn describe_entitlement(e: &Entitlement) -> String {
 
 #[cfg(test)]
 mod tests;
+
+/// A staff member's reply, relayed to the customer: their text only, threaded to the
+/// customer's latest message, with the ticket tag once.
+pub fn staff_relay(
+    rules: &crate::core::decide::DeskRules,
+    ticket: u64,
+    customer: &crate::core::decide::CustomerThread<'_>,
+    text: &str,
+) -> OutgoingMail {
+    let subject = echo_subject(customer.subject, &rules.ticket_prefix);
+    let mut references = customer.references.to_vec();
+    if let Some(id) = customer.message_id
+        && !references.iter().any(|r| r == id)
+    {
+        references.push(id.to_string());
+    }
+    OutgoingMail {
+        kind: OutgoingKind::StaffReply,
+        ticket,
+        to: vec![customer.address.to_string()],
+        reply_to: None,
+        subject: format!("Re: {} {subject}", tag(&rules.ticket_prefix, ticket)),
+        body: format!("{}\n", text.trim_end()),
+        in_reply_to: customer.message_id.map(str::to_string),
+        references,
+    }
+}
+
+/// An internal note, copied to the notification address (never to the customer).
+pub fn staff_note(
+    rules: &crate::core::decide::DeskRules,
+    ticket: u64,
+    mail: &crate::core::inbound::InboundMail,
+    text: &str,
+) -> OutgoingMail {
+    let from = mail.from.as_ref().map_or("", |m| m.address.as_str());
+    let subject = echo_subject(&mail.subject, &rules.ticket_prefix);
+    let body = format!(
+        "{}\n\n{from} が受付番号 {}#{ticket:06} に社内メモを記録しました（お客様には送信していません）。\n\n{}\n",
+        REPLY_MARKER,
+        rules.ticket_prefix,
+        cut(text, TEXT_ECHO_CHARS, false).trim_end()
+    );
+    let subject = format!("{} 社内メモ: {subject}", tag(&rules.ticket_prefix, ticket));
+    to_staff(&rules.notify, &rules.desk_address, ticket, subject, body)
+}
+
+/// What the desk did with a staff member's mail, to that staff member.
+pub fn staff_confirmation(
+    rules: &crate::core::decide::DeskRules,
+    ticket: u64,
+    to: &str,
+    subject: &str,
+    done: &[String],
+    refused: &[String],
+) -> OutgoingMail {
+    let list = |items: &[String]| {
+        if items.is_empty() {
+            "  （なし）".to_string()
+        } else {
+            items
+                .iter()
+                .map(|i| format!("  ・{i}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        }
+    };
+    let body = format!(
+        "受付番号 {}#{ticket:06} へのメールを処理しました。\n\n実行したこと：\n{}\n\n実行しなかったこと：\n{}\n",
+        rules.ticket_prefix,
+        list(done),
+        list(refused)
+    );
+    let subject = format!(
+        "{} 処理結果: {}",
+        tag(&rules.ticket_prefix, ticket),
+        echo_subject(subject, &rules.ticket_prefix)
+    );
+    to_staff(
+        &[to.to_string()],
+        &rules.desk_address,
+        ticket,
+        subject,
+        body,
+    )
+}

@@ -6,16 +6,17 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 
 use super::{DESK_NAME, DeskError, PassSummary, Shell, lock, retry_delay};
+use crate::core::auth::StaffAuth;
 use crate::core::classify::classify;
 use crate::core::decide::{
-    Decision, Effect, Intake, Outcome, SameMessage, decide, delivery_failed, reply_address,
-    single_address,
+    CustomerThread, Decision, Effect, Intake, Outcome, SameMessage, StaffContext, decide,
+    delivery_failed, reply_address, single_address,
 };
 use crate::core::form::FormField;
 use crate::core::guard::{Guard, NoReplyReason, assess};
 use crate::core::inbound::InboundMail;
 use crate::core::matching::ContractBook;
-use crate::core::reply::OutgoingMail;
+use crate::core::reply::{INTERNAL_BEGIN, INTERNAL_END, OutgoingMail};
 use crate::core::ticket::{
     ContractFacts, ThreadedBy, TicketFacts, Verdict, admits, find_tag, message_id,
     ticket_in_message_id,
@@ -23,7 +24,7 @@ use crate::core::ticket::{
 use crate::intake::{Ack, Incoming};
 use crate::mail::{ReadOptions, read_message_with};
 use crate::outbound::{Queued, SendError, compose};
-use crate::store::tickets::{ArticleRow, MessageRow, OutboxRow, TicketRow, Tx};
+use crate::store::tickets::{ArticleRow, CustomerRow, MessageRow, OutboxRow, TicketRow, Tx};
 use crate::store::{Store, StoreError};
 
 /// The contract register as the decision needs it, with each contract's periods.
@@ -45,6 +46,13 @@ pub(super) fn contract_book(store: &Store) -> Result<ContractBook, DeskError> {
 }
 
 impl Shell {
+    fn read_options(&self) -> ReadOptions<'_> {
+        ReadOptions {
+            form_senders: &self.config.desk.form_senders,
+            form_labels: &self.config.form_labels,
+        }
+    }
+
     fn keep_file(&self, relative: &str, bytes: &[u8]) -> Result<(), DeskError> {
         let path = self.config.storage.files.join(relative);
         if path.exists() {
@@ -131,13 +139,7 @@ impl Shell {
         book: &ContractBook,
         now: DateTime<Utc>,
     ) -> Result<(crate::mail::ReadMessage, Decision), DeskError> {
-        let read = read_message_with(
-            &message.raw,
-            &ReadOptions {
-                form_senders: &self.config.desk.form_senders,
-                form_labels: &self.config.form_labels,
-            },
-        );
+        let read = read_message_with(&message.raw, &self.read_options());
         let mail = &read.mail;
         let same_as = match &mail.message_id {
             Some(id) => tx
@@ -167,6 +169,12 @@ impl Shell {
             Some((t, _)) => tx.staff_notices_since(t.number, now - Duration::hours(1))?,
             None => 0,
         };
+        let staff_facts = match (&thread, from) {
+            (Some((t, _)), Some(from)) if self.rules.staff.iter().any(|s| s == from) => {
+                Some(self.staff_facts(tx, mail, t.number, from)?)
+            }
+            _ => None,
+        };
         let intake = Intake {
             mail,
             guard: &guard,
@@ -181,6 +189,16 @@ impl Shell {
             recent_auto_replies,
             recent_ticket_notices,
             next_ticket: tx.next_ticket_number()?,
+            staff: staff_facts.as_ref().map(|f| StaffContext {
+                auth: &f.auth,
+                internal: f.internal.as_deref(),
+                customer: f.customer.as_ref().map(|c| CustomerThread {
+                    address: &c.address,
+                    subject: &c.subject,
+                    message_id: c.message_id.as_deref(),
+                    references: &[],
+                }),
+            }),
         };
         let decision = decide(&intake, &self.rules, &self.calendar);
         Ok((read, decision))
@@ -278,6 +296,31 @@ impl Shell {
             }
         }
         Ok(())
+    }
+
+    /// What the decision needs about mail from a staff address on `ticket`: its
+    /// authentication, the internal section of the ticket's latest notification (the
+    /// fail-safe), and the customer a reply would go to.
+    fn staff_facts(
+        &self,
+        tx: &Tx<'_>,
+        mail: &InboundMail,
+        ticket: u64,
+        from: &str,
+    ) -> Result<StaffFacts, DeskError> {
+        let domain = from.rsplit_once('@').map_or("", |(_, d)| d);
+        let auth = self.rules.staff_policy.judge(&mail.auth_results, domain);
+        let internal = tx.recent_notifications(ticket, 20)?.iter().find_map(|raw| {
+            internal_section(&read_message_with(raw, &self.read_options()).mail.text)
+        });
+        let customer = tx
+            .customer_of_ticket(ticket)?
+            .filter(|c| single_address(&c.address).is_some());
+        Ok(StaffFacts {
+            auth,
+            internal,
+            customer,
+        })
     }
 
     /// The ticket a message names (our Message-ID, an earlier Message-ID of the ticket, the
@@ -458,6 +501,20 @@ impl Shell {
     }
 }
 
+/// What `Shell::staff_facts` gathered, owned.
+struct StaffFacts {
+    auth: StaffAuth,
+    internal: Option<String>,
+    customer: Option<CustomerRow>,
+}
+
+/// The lines between a notification's internal-section fences.
+fn internal_section(text: &str) -> Option<String> {
+    let (_, rest) = text.split_once(INTERNAL_BEGIN)?;
+    let (inside, _) = rest.split_once(INTERNAL_END)?;
+    Some(inside.trim().to_string())
+}
+
 /// The incoming message effects are about.
 struct MessageIn<'a> {
     source: &'a str,
@@ -510,6 +567,16 @@ fn account(outcome: &Outcome, key: &str, summary: &mut PassSummary) -> Ack {
             return Ack::Quarantined;
         }
         Outcome::Duplicate { .. } => summary.duplicates += 1,
+        Outcome::StaffMail(staff) => {
+            summary.follow_ups += 1;
+            tracing::info!(
+                ticket = staff.ticket,
+                relayed = staff.relayed.is_some(),
+                note = staff.note.is_some(),
+                refused = staff.refused.len(),
+                "Staff mail."
+            );
+        }
         Outcome::Recorded { .. } => summary.recorded += 1,
         Outcome::NewTicket(new) => {
             summary.new_tickets += 1;

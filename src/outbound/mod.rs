@@ -210,10 +210,6 @@ pub fn compose(
         .date(std::time::SystemTime::from(
             date.with_timezone(&chrono::Utc),
         ))
-        .raw_header(HeaderValue::new(
-            HeaderName::new_from_ascii_str("Auto-Submitted"),
-            mail.kind.auto_submitted().to_string(),
-        ))
         // Exchange and others honour this and send no out-of-office replies back to us.
         .raw_header(HeaderValue::new(
             HeaderName::new_from_ascii_str("X-Auto-Response-Suppress"),
@@ -227,6 +223,12 @@ pub fn compose(
     if charset == ReplyCharset::Iso2022Jp && !desk_name.is_ascii() {
         // lettre would write the name as UTF-8 encoded words; this replaces its From.
         builder = builder.raw_header(from_header(&from, desk_name, charset));
+    }
+    if let Some(value) = mail.kind.auto_submitted() {
+        builder = builder.raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str("Auto-Submitted"),
+            value.to_string(),
+        ));
     }
     for to in &mail.to {
         builder = builder.to(mailbox(to, None)?);

@@ -885,6 +885,59 @@ impl Store {
     }
 }
 
+/// The ticket's customer as a staff reply answers them: address, the ticket's subject, and
+/// the Message-ID of the customer's latest message on it.
+pub struct CustomerRow {
+    pub address: String,
+    pub subject: String,
+    pub message_id: Option<String>,
+}
+
+impl Tx<'_> {
+    pub fn customer_of_ticket(&self, ticket: u64) -> Result<Option<CustomerRow>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT t.customer_address, t.subject,
+                     (SELECT m.message_id FROM articles a JOIN messages m ON m.id = a.message
+                      WHERE a.ticket = t.number AND a.direction = 'in'
+                        AND lower(a.author) = lower(t.customer_address)
+                      ORDER BY a.id DESC LIMIT 1)
+                 FROM tickets t WHERE t.number = ?1",
+                [ticket as i64],
+                |r| {
+                    Ok(CustomerRow {
+                        address: r.get(0)?,
+                        subject: r.get(1)?,
+                        message_id: r.get(2)?,
+                    })
+                },
+            )
+            .optional()
+            .doing("read a ticket's customer")
+    }
+
+    /// The raw bytes of the ticket's latest staff notifications, newest first.
+    pub fn recent_notifications(
+        &self,
+        ticket: u64,
+        limit: usize,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT raw FROM outbox WHERE ticket = ?1 AND kind = 'staff_notification'
+                 ORDER BY id DESC LIMIT ?2",
+            )
+            .doing("read a ticket's notifications")?;
+        let rows = stmt
+            .query_map(params![ticket as i64, limit as i64], |r| r.get(0))
+            .doing("read a ticket's notifications")?
+            .collect::<Result<Vec<Vec<u8>>, _>>()
+            .doing("read a ticket's notifications")?;
+        Ok(rows)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -28,6 +28,7 @@ fn rules() -> DeskRules {
         reopen_days: 14,
         auto_reply_limit_per_hour: 5,
         notify_limit_per_ticket_hour: 6,
+        staff_policy: crate::core::auth::StaffPolicy::default(),
     }
 }
 
@@ -91,6 +92,7 @@ fn intake<'a>(mail: &'a InboundMail, guard: &'a Guard, received_at: DateTime<Utc
         same_as: None,
         bounced: None,
         next_ticket: 1,
+        staff: None,
     }
 }
 

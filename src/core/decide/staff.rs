@@ -1,0 +1,243 @@
+//! Mail from a staff address on a ticket (issue 9): authenticated, it is the staff member's
+//! reply (relayed to the customer), an internal note, or commands; otherwise it is held.
+//! Pure, like the rest of `decide`.
+
+use super::super::auth::StaffAuth;
+use super::super::inbound::InboundMail;
+use super::super::reply::{
+    INTERNAL_BEGIN, INTERNAL_END, REPLY_MARKER, staff_confirmation, staff_note, staff_relay,
+};
+use super::super::staff_reply::{leaked_line, staff_text_with};
+use super::super::ticket::TicketState;
+use super::{DeskRules, Effect, Verdict};
+
+/// What the decision needs about staff mail on a ticket; the shell gathers it.
+#[derive(Debug, Clone)]
+pub struct StaffContext<'a> {
+    /// The verdict on the mail's authentication (`core::auth`, or the config's `none`).
+    pub auth: &'a StaffAuth,
+    /// The internal section of the ticket's latest notification: no line of it may reach the
+    /// customer (the fail-safe).
+    pub internal: Option<&'a str>,
+    /// Where the customer is answered and what the answer threads to.
+    pub customer: Option<CustomerThread<'a>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct CustomerThread<'a> {
+    pub address: &'a str,
+    /// The ticket's subject as the customer wrote it.
+    pub subject: &'a str,
+    /// The customer's latest message on the ticket, and its references.
+    pub message_id: Option<&'a str>,
+    pub references: &'a [String],
+}
+
+/// A command on the first lines of a staff mail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    /// The text is internal: recorded, copied to staff, never sent to the customer.
+    Note,
+    Close,
+    Reopen,
+    /// Waiting for the customer.
+    Pending,
+}
+
+impl Command {
+    fn parse(line: &str) -> Result<Self, String> {
+        let word = line.split_whitespace().next().unwrap_or("");
+        match word.to_ascii_lowercase().as_str() {
+            "#note" => Ok(Command::Note),
+            "#close" => Ok(Command::Close),
+            "#reopen" => Ok(Command::Reopen),
+            "#pending" => Ok(Command::Pending),
+            "#category" | "#contract" | "#assign" | "#approve" => {
+                Err(format!("{word}: このコマンドはまだ使えません"))
+            }
+            _ => Err(format!("{word}: 不明なコマンドです")),
+        }
+    }
+
+    fn done_ja(self) -> &'static str {
+        match self {
+            Command::Note => "社内メモとして記録しました",
+            Command::Close => "クローズしました",
+            Command::Reopen => "再オープンしました",
+            Command::Pending => "お客様の返答待ちにしました",
+        }
+    }
+}
+
+/// What became of an authenticated staff mail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaffMail {
+    pub ticket: u64,
+    /// The text relayed to the customer, if any.
+    pub relayed: Option<String>,
+    /// The text kept as an internal note, if any.
+    pub note: Option<String>,
+    pub state: Option<TicketState>,
+    /// What was done and what was refused, in Japanese, for the confirmation.
+    pub done: Vec<String>,
+    pub refused: Vec<String>,
+    /// The mail carried commands (each such mail is confirmed to its sender).
+    pub commanded: bool,
+}
+
+/// Decides an authenticated staff mail on `ticket` (in state `state`).
+pub fn staff_mail(
+    mail: &InboundMail,
+    ticket: u64,
+    state: TicketState,
+    staff: &StaffContext<'_>,
+) -> StaffMail {
+    let text = staff_text_with(&mail.text, &[REPLY_MARKER, INTERNAL_BEGIN]);
+    let mut out = StaffMail {
+        ticket,
+        relayed: None,
+        note: None,
+        state: None,
+        done: Vec::new(),
+        refused: Vec::new(),
+        commanded: !text.commands.is_empty(),
+    };
+    let mut commands = Vec::new();
+    for line in &text.commands {
+        match Command::parse(line) {
+            Ok(c) => commands.push(c),
+            Err(why) => out.refused.push(why),
+        }
+    }
+    if !out.refused.is_empty() {
+        // An unknown command refuses the whole mail: nothing relayed, nothing changed.
+        out.refused
+            .push("コマンドに誤りがあるため、このメールでは何も実行・送信していません".into());
+        return out;
+    }
+    let reply = text.reply.trim().to_string();
+    if commands.contains(&Command::Note) {
+        out.note = Some(reply.clone());
+    } else if !reply.is_empty() {
+        out.relayed = relay_text(mail, &reply, staff, &mut out.refused);
+    }
+    for command in &commands {
+        let state = match command {
+            Command::Note => None,
+            Command::Close => Some(TicketState::Closed),
+            Command::Reopen => Some(TicketState::Open),
+            Command::Pending => Some(TicketState::Pending),
+        };
+        out.state = state.or(out.state);
+        out.done.push(command.done_ja().to_string());
+    }
+    // A reply sent waits for the customer, unless a command said otherwise.
+    if out.relayed.is_some() {
+        out.done.push("お客様へ返信を送信しました".into());
+        if out.state.is_none() && state != TicketState::Closed {
+            out.state = Some(TicketState::Pending);
+        }
+    }
+    out
+}
+
+/// The text to relay, or `None` with the reason in `refused`.
+fn relay_text(
+    mail: &InboundMail,
+    reply: &str,
+    staff: &StaffContext<'_>,
+    refused: &mut Vec<String>,
+) -> Option<String> {
+    let Some(customer) = &staff.customer else {
+        refused.push("この受付番号にはお客様のメールアドレスがないため、送信していません".into());
+        return None;
+    };
+    let already = mail
+        .to
+        .iter()
+        .chain(&mail.cc)
+        .any(|m| m.address.eq_ignore_ascii_case(customer.address));
+    if already {
+        refused.push(
+            "お客様が宛先に含まれていたため直接届いています。窓口からは再送していません".into(),
+        );
+        return None;
+    }
+    if reply.contains(INTERNAL_BEGIN) || reply.contains(INTERNAL_END) {
+        refused.push("社内情報の区切り行が含まれていたため、送信していません".into());
+        return None;
+    }
+    if let Some(internal) = staff.internal
+        && let Some(line) = leaked_line(reply, internal)
+    {
+        refused.push(format!(
+            "社内情報の行「{}」が含まれていたため、送信していません",
+            super::super::reply::cut(&line, 80, true)
+        ));
+        return None;
+    }
+    Some(reply.to_string())
+}
+
+/// The effects of an authenticated staff mail: the mail on the ticket, then the relay, the
+/// note copy, the state, and the confirmation to its sender.
+pub fn staff_effects(
+    decided: &StaffMail,
+    mail: &InboundMail,
+    staff: &StaffContext<'_>,
+    rules: &DeskRules,
+) -> Vec<Effect> {
+    let ticket = decided.ticket;
+    let mut effects = vec![
+        Effect::RecordMessage {
+            verdict: Verdict::Article,
+            reason: Some(format!("staff mail ({})", auth_text(staff.auth))),
+            ticket: Some(ticket),
+        },
+        Effect::AddArticle { ticket },
+    ];
+    if let (Some(text), Some(customer)) = (&decided.relayed, &staff.customer) {
+        effects.push(Effect::QueueMail {
+            mail: staff_relay(rules, ticket, customer, text),
+            auto_reply_to: None,
+        });
+    }
+    if let Some(text) = &decided.note
+        && !rules.notify.is_empty()
+    {
+        effects.push(Effect::QueueMail {
+            mail: staff_note(rules, ticket, mail, text),
+            auto_reply_to: None,
+        });
+    }
+    effects.push(match decided.state {
+        Some(state) => Effect::SetState { ticket, state },
+        None => Effect::Touch { ticket },
+    });
+    // Commands are confirmed; a refusal always goes back to the sender with the reason.
+    if let Some(sender) = mail
+        .from
+        .as_ref()
+        .filter(|_| decided.commanded || !decided.refused.is_empty())
+    {
+        effects.push(Effect::QueueMail {
+            mail: staff_confirmation(
+                rules,
+                ticket,
+                &sender.address,
+                &mail.subject,
+                &decided.done,
+                &decided.refused,
+            ),
+            auto_reply_to: None,
+        });
+    }
+    effects
+}
+
+fn auth_text(auth: &StaffAuth) -> String {
+    match auth {
+        StaffAuth::Authenticated { method } => method.clone(),
+        StaffAuth::Unauthenticated { reason } => reason.clone(),
+    }
+}
