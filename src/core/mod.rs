@@ -1,6 +1,7 @@
 //! The pure core: no clock reads, no network, no disk. Time is always a parameter.
 
 pub mod address;
+pub mod auth;
 pub mod calendar;
 pub mod classify;
 pub mod contract;
