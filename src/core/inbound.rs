@@ -113,6 +113,11 @@ pub struct InboundMail {
     pub report: Option<DeliveryReport>,
     pub attachments: Vec<Attachment>,
     pub form: Option<FormMail>,
+    /// The value of every `Authentication-Results` header (RFC 8601), topmost first, unfolded
+    /// but otherwise as written: what `core::auth` judges staff mail by. Left out of JSON when
+    /// there is none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub auth_results: Vec<String>,
     /// Structural problems found while parsing (no From, undecodable charset, …). Not fatal on
     /// their own; the core decides whether they mean quarantine.
     pub defects: Vec<String>,

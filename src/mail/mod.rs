@@ -182,6 +182,7 @@ fn read_parsed(raw: &[u8], options: &ReadOptions<'_>) -> ReadMessage {
     };
 
     let auto = auto_headers(&fields);
+    let auth_results = fields.raw_values("Authentication-Results");
     let (text, truncated) = cap_text(body_text(&msg, &mut defects));
     if let Some(d) = truncated {
         defects.push(d);
@@ -242,6 +243,7 @@ fn read_parsed(raw: &[u8], options: &ReadOptions<'_>) -> ReadMessage {
             report,
             attachments,
             form,
+            auth_results,
             defects,
         },
         attachment_bodies,
@@ -301,6 +303,25 @@ impl<'x> Fields<'_, 'x> {
             .find(|h| h.name.as_str().eq_ignore_ascii_case(name))?;
         let raw = self.raw_value(h)?;
         Some(clean_line(&String::from_utf8_lossy(raw)))
+    }
+
+    /// The value of every header with this name (compared case-insensitively), in message
+    /// order (topmost first): unfolded (line breaks removed, the whitespace after them kept),
+    /// trimmed, bytes that are not UTF-8 replaced; nothing else changed.
+    fn raw_values(&self, name: &str) -> Vec<String> {
+        self.headers
+            .iter()
+            .filter(|h| h.name.as_str().eq_ignore_ascii_case(name))
+            .filter_map(|h| self.raw_value(h))
+            .map(|raw| {
+                String::from_utf8_lossy(raw)
+                    .chars()
+                    .filter(|&c| c != '\r' && c != '\n')
+                    .collect::<String>()
+                    .trim()
+                    .to_owned()
+            })
+            .collect()
     }
 
     fn has(&self, name: &str) -> bool {

@@ -272,6 +272,45 @@ fn auto_headers_read() {
     assert!(a.null_return_path && a.loop_marker && a.vendor_autoreply);
 }
 
+/// Every `Authentication-Results` value, topmost first, unfolded and otherwise as written;
+/// `ARC-Authentication-Results` is another header.
+#[test]
+fn authentication_results_in_header_order() {
+    let m = read_fixture("staff-auth-results.eml").mail;
+    assert_eq!(
+        m.auth_results,
+        [
+            "store.example.co.jp; none",
+            "mx.example.co.jp 1;\tspf=pass smtp.mailfrom=tanaka@example.co.jp;\tdkim=pass \
+             (2048-bit key) header.d=example.co.jp header.s=sel1\theader.b=\"AbCd+/==\"; \
+             dmarc=pass (p=reject) header.from=example.co.jp",
+            "mx.example.co.jp; dkim=pass header.d=forged.example",
+        ]
+    );
+    // What the core makes of it: the border MTA's header (below the internal hop's) counts.
+    let trusted = ["mx.example.co.jp".to_owned()];
+    assert_eq!(
+        crate::core::auth::evaluate(&m.auth_results, &trusted, "example.co.jp"),
+        crate::core::auth::StaffAuth::Authenticated {
+            method: "dkim=pass header.d=example.co.jp".into()
+        }
+    );
+    // CRLF folding, lowercase names, and mail without the header.
+    let raw =
+        b"From: a@b.jp\r\nauthentication-results: mx.b.jp;\r\n dkim=pass\r\n\t header.d=b.jp\r\n\
+        Subject: s\r\n\r\nbody\r\n";
+    assert_eq!(
+        read_message(raw, &[]).mail.auth_results,
+        ["mx.b.jp; dkim=pass\t header.d=b.jp"]
+    );
+    assert!(read_fixture("attachment.eml").mail.auth_results.is_empty());
+    // Left out of the mail's JSON when empty, read back as empty.
+    let json = serde_json::to_value(read_fixture("attachment.eml").mail).unwrap_or_default();
+    assert!(json.get("auth_results").is_none(), "{json}");
+    let back: InboundMail = serde_json::from_value(json).expect("InboundMail from JSON");
+    assert!(back.auth_results.is_empty());
+}
+
 proptest::proptest! {
     #[test]
     fn never_panics_on_arbitrary_bytes(raw in proptest::collection::vec(proptest::num::u8::ANY, 0..2048)) {
@@ -307,6 +346,9 @@ struct Golden<'a> {
     report: &'a Option<DeliveryReport>,
     attachments: &'a [Attachment],
     form: &'a Option<FormMail>,
+    /// Only where there are any, so the files from before the field stay as they were.
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    auth_results: &'a [String],
     defects: &'a [String],
     category: &'static str,
     classified_by: String,
@@ -331,6 +373,7 @@ fn golden_json(mail: &InboundMail) -> String {
         report: &mail.report,
         attachments: &mail.attachments,
         form: &mail.form,
+        auth_results: &mail.auth_results,
         defects: &mail.defects,
         category: class.category.code(),
         classified_by: class.rule,

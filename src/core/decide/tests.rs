@@ -50,6 +50,7 @@ fn mail(from: &str, subject: &str) -> InboundMail {
         report: None,
         attachments: vec![],
         form: None,
+        auth_results: vec![],
         defects: vec![],
     }
 }
