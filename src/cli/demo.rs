@@ -24,6 +24,11 @@ staff = ["tanaka@example.co.jp"]
 notify = ["support-team@example.co.jp"]
 form_senders = ["form@example.co.jp", "license-form@example.co.jp"]
 
+[staff]
+# Staff mail counts only when the border MTA's Authentication-Results header vouches for it.
+authentication = "authentication-results"
+trusted_authserv_ids = ["mx.example.co.jp"]
+
 [hours]
 company_holidays = ["2026-08-13..2026-08-16", "2026-12-29..2027-01-04"]
 

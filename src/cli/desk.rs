@@ -108,6 +108,10 @@ pub fn run(
     out: &Output,
 ) -> anyhow::Result<()> {
     let config = config_for_desk(config_path)?;
+    // What check-config warns about goes to the log too (the journal, under systemd).
+    for warning in config.warnings() {
+        tracing::warn!("config: {warning}");
+    }
     let tz = config.calendar.timezone;
     let simulated = now
         .map(|t| parse_instant(t, tz, system_now()))

@@ -172,19 +172,32 @@ fn check_config(path: Option<&Path>, out: &Output) -> anyhow::Result<ExitCode> {
         .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
     match Config::load(&path) {
         Ok(config) => {
+            // Allowed but probably not meant: shown, and the config is still OK (exit 0).
+            let warnings: Vec<String> = config
+                .warnings()
+                .iter()
+                .map(|w| w.without_file().to_string())
+                .collect();
             let summary = serde_json::json!({
                 "ok": true,
                 "config": path.display().to_string(),
                 "address": config.desk.address,
+                "staff_authentication": config.staff.authentication.as_str(),
                 "problems": [],
+                "warnings": warnings,
             });
             out.emit(&summary, || {
-                format!(
-                    "config OK: {}\n  desk address: {}\n  database: {}\n",
+                let mut text = format!(
+                    "config OK: {}\n  desk address: {}\n  database: {}\n  staff mail: {}\n",
                     path.display(),
                     config.desk.address,
-                    config.storage.database.display()
-                )
+                    config.storage.database.display(),
+                    config.staff.authentication.describe()
+                );
+                for w in &warnings {
+                    text.push_str(&format!("  WARNING: {w}\n"));
+                }
+                text
             })?;
             Ok(ExitCode::SUCCESS)
         }

@@ -23,6 +23,13 @@
 //!   read (systemd sets `$CREDENTIALS_DIRECTORY` only inside the service), so
 //!   `password_file = "${CREDENTIALS_DIRECTORY}/imap"` works with `LoadCredential=`.
 //! - IMAP always needs `user` + a password source; SMTP may run without authentication.
+//! - `[staff] authentication` defaults to `"authentication-results"` with no trusted
+//!   authserv-id, which authenticates no staff mail: a config without `[staff]` stays valid
+//!   (staff mail is held, as before the section existed) and `check-config` warns when
+//!   `desk.staff` lists anyone. Writing `authentication = "authentication-results"` or
+//!   `trusted_authserv_ids` with no id is an error, since nothing could ever pass.
+//! - A valid config can still have [`Config::warnings`]: printed by `check-config`, which
+//!   still succeeds.
 
 mod diagnostics;
 mod model;
@@ -40,7 +47,7 @@ use raw::parse_raw;
 
 pub use diagnostics::{Diagnostic, Diagnostics, Place};
 pub use model::*;
-pub use raw::{RawConfig, RawDesk, RawHours, RawIntake, RawOutbound, RawStorage};
+pub use raw::{RawConfig, RawDesk, RawHours, RawIntake, RawOutbound, RawStaff, RawStorage};
 pub use secrets::{Secret, SecretError, SecretSource};
 
 /// The annotated example config, embedded so `demo` can write a working config file.

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+use super::diagnostics::Diagnostic;
 use super::secrets::Secret;
 use crate::core::calendar::CalendarSpec;
 use crate::core::classify::ClassifyRules;
@@ -36,6 +37,7 @@ pub struct Config {
     pub storage: Storage,
     pub intake: Intake,
     pub outbound: Outbound,
+    pub staff: Staff,
     pub classify: ClassifyRules,
     pub form_labels: FormLabels,
     /// The file this was loaded from, if any.
@@ -55,6 +57,85 @@ pub struct Desk {
     /// The charset of the mail the desk writes (a message with a character ISO-2022-JP cannot
     /// carry still goes in UTF-8).
     pub reply_charset: ReplyCharset,
+}
+
+/// `[staff]`: what makes mail from a `desk.staff` address count as the staff member's.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Staff {
+    pub authentication: StaffAuthentication,
+}
+
+/// How staff mail is authenticated (`staff.authentication`). Mail that fails is held, never
+/// acted on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StaffAuthentication {
+    /// The topmost `Authentication-Results` header from one of these authserv-ids
+    /// (lowercased) must show an aligned `dkim=pass` or a `dmarc=pass` (`core::auth`). Empty
+    /// only when `[staff]` was not written: then no staff mail is authenticated.
+    AuthenticationResults { trusted_authserv_ids: Vec<String> },
+    /// The desk verifies the DKIM signature itself.
+    Dkim,
+    /// No authentication: a From that names a staff address is believed. `check-config`
+    /// warns.
+    None,
+}
+
+impl Default for StaffAuthentication {
+    fn default() -> Self {
+        StaffAuthentication::AuthenticationResults {
+            trusted_authserv_ids: Vec::new(),
+        }
+    }
+}
+
+impl StaffAuthentication {
+    /// The spelling in the config (`staff.authentication`).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            StaffAuthentication::AuthenticationResults { .. } => "authentication-results",
+            StaffAuthentication::Dkim => "dkim",
+            StaffAuthentication::None => "none",
+        }
+    }
+
+    /// One line for `check-config` and the summary: what the desk believes.
+    pub fn describe(&self) -> String {
+        match self {
+            StaffAuthentication::AuthenticationResults {
+                trusted_authserv_ids,
+            } if trusted_authserv_ids.is_empty() => "authentication-results with no trusted \
+                 authserv-id: no staff mail is authenticated"
+                .to_owned(),
+            StaffAuthentication::AuthenticationResults {
+                trusted_authserv_ids,
+            } => format!(
+                "authentication-results: the topmost Authentication-Results header from {} \
+                 must show dkim=pass aligned with the From domain, or dmarc=pass",
+                trusted_authserv_ids.join(", ")
+            ),
+            StaffAuthentication::Dkim => "dkim: the desk verifies the DKIM signature of staff \
+                 mail itself (keys looked up in DNS); Authentication-Results headers are not read"
+                .to_owned(),
+            StaffAuthentication::None => {
+                "none: staff mail is NOT authenticated; a forged From is believed".to_owned()
+            }
+        }
+    }
+}
+
+/// The inverse of [`StaffAuthentication::as_str`], with no trusted authserv-id yet.
+impl FromStr for StaffAuthentication {
+    type Err = UnknownValue;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [
+            StaffAuthentication::default(),
+            StaffAuthentication::Dkim,
+            StaffAuthentication::None,
+        ]
+        .into_iter()
+        .find(|a| a.as_str() == s)
+        .ok_or(UnknownValue)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -183,6 +264,34 @@ impl FromStr for ReplyCharset {
 pub struct UnknownValue;
 
 impl Config {
+    /// What is allowed but probably not meant, each at its key, for `check-config` to print
+    /// (the config is valid: the desk runs on it).
+    pub fn warnings(&self) -> Vec<Diagnostic> {
+        let mut out = Vec::new();
+        match &self.staff.authentication {
+            StaffAuthentication::None => out.push(Diagnostic::at_key(
+                "staff.authentication",
+                "\"none\": mail whose From is a staff address is believed without any check, and \
+                 anyone can write that From; use \"authentication-results\" (or \"dkim\")",
+            )),
+            StaffAuthentication::AuthenticationResults {
+                trusted_authserv_ids,
+            } if trusted_authserv_ids.is_empty() && !self.desk.staff.is_empty() => {
+                out.push(Diagnostic::at_key(
+                    "staff.trusted_authserv_ids",
+                    format!(
+                        "not set, so mail from the {} address(es) in desk.staff is never \
+                         authenticated and is held; add a [staff] section naming the authserv-id \
+                         your border MTA writes in Authentication-Results",
+                        self.desk.staff.len()
+                    ),
+                ));
+            }
+            _ => {}
+        }
+        out
+    }
+
     /// A few lines for `check-config`: what the desk will actually do.
     pub fn summary(&self) -> String {
         let d = &self.desk;
@@ -217,6 +326,7 @@ impl Config {
             c.company_holidays.len(),
             c.license_cutoff.format("%H:%M")
         );
+        s += &format!("staff mail: {}\n", self.staff.authentication.describe());
         s += &format!(
             "storage: database {}, files {}\n",
             self.storage.database.display(),

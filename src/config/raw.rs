@@ -26,6 +26,8 @@ pub struct RawConfig {
     pub intake: RawIntake,
     #[serde(default)]
     pub outbound: RawOutbound,
+    #[serde(default)]
+    pub staff: RawStaff,
     /// Keyword and form-category rules for classification (R1–R3); defaults built in.
     #[serde(default)]
     pub classify: ClassifyRules,
@@ -109,6 +111,16 @@ pub struct RawOutbound {
     pub timeout: Option<String>,
 }
 
+/// `[staff]`: how mail from a `desk.staff` address is authenticated before it may act.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStaff {
+    /// `"authentication-results"` (default), `"dkim"` or `"none"`.
+    pub authentication: Option<String>,
+    /// Whose `Authentication-Results` headers to believe (authentication-results only).
+    pub trusted_authserv_ids: Option<Vec<String>>,
+}
+
 /// The file read into [`RawConfig`] as far as it fits the schema.
 pub(super) struct Parsed {
     /// `None` only when the file is not TOML at all.
@@ -146,6 +158,7 @@ pub(super) fn parse_raw(text: &str) -> Parsed {
         storage: Option<IgnoredAny>,
         intake: Option<IgnoredAny>,
         outbound: Option<IgnoredAny>,
+        staff: Option<IgnoredAny>,
         classify: Option<IgnoredAny>,
         forms: Option<IgnoredAny>,
     }
@@ -165,6 +178,7 @@ pub(super) fn parse_raw(text: &str) -> Parsed {
         storage: reader.read_opt("storage", section("storage")),
         intake: reader.read_opt("intake", section("intake")),
         outbound: reader.read_opt("outbound", section("outbound")),
+        staff: reader.read_opt("staff", section("staff")),
         classify: reader.read_opt("classify", section("classify")),
         forms: reader.read_opt("forms", section("forms")),
     };

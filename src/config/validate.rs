@@ -12,7 +12,7 @@ use chrono_tz::Tz;
 
 use super::diagnostics::{Diagnostic, Diagnostics};
 use super::model::*;
-use super::raw::{RawConfig, RawDesk, RawHours};
+use super::raw::{RawConfig, RawDesk, RawHours, RawStaff};
 use crate::core::address::Address;
 use crate::core::calendar::{BusinessCalendar, CalendarSpec, CompanyClosure, Window};
 use crate::core::date::parse_ymd;
@@ -23,6 +23,7 @@ impl Config {
     pub fn from_raw(raw: RawConfig, base_dir: &Path) -> Result<Config, Diagnostics> {
         let mut p = Problems::default();
         let desk = validate_desk(&raw.desk, &mut p);
+        let staff = validate_staff(&raw.staff, &mut p);
         let calendar = validate_hours(&raw.hours, &mut p);
         let storage = Storage {
             database: path_field(
@@ -42,14 +43,17 @@ impl Config {
         };
         let intake = validate_intake(&raw.intake, base_dir, &mut p);
         let outbound = validate_outbound(&raw.outbound, base_dir, &mut p);
-        match (desk, calendar, intake, outbound) {
-            (Some(desk), Some(calendar), Some(intake), Some(outbound)) if p.0.is_empty() => {
+        match (desk, calendar, intake, outbound, staff) {
+            (Some(desk), Some(calendar), Some(intake), Some(outbound), Some(staff))
+                if p.0.is_empty() =>
+            {
                 Ok(Config {
                     desk,
                     calendar,
                     storage,
                     intake,
                     outbound,
+                    staff,
                     classify: raw.classify.clone(),
                     form_labels: raw.forms.clone(),
                     source_path: None,
@@ -162,6 +166,80 @@ fn validate_desk(raw: &RawDesk, p: &mut Problems) -> Option<Desk> {
         auto_reply_limit_per_hour,
         reply_charset,
     })
+}
+
+/// `[staff]`. Without the section, the default authenticates no staff mail (a warning when
+/// `desk.staff` lists anyone, see [`Config::warnings`]); written with nothing to trust, it is
+/// an error.
+fn validate_staff(raw: &RawStaff, p: &mut Problems) -> Option<Staff> {
+    let written = raw.authentication.is_some() || raw.trusted_authserv_ids.is_some();
+    let mode = match raw.authentication.as_deref() {
+        None => StaffAuthentication::default(),
+        Some(text) => match text.parse() {
+            Ok(mode) => mode,
+            Err(UnknownValue) => {
+                p.push(
+                    "staff.authentication",
+                    format!(
+                        "{text:?} is not a way to authenticate staff mail; use \
+                         \"authentication-results\", \"dkim\" or \"none\""
+                    ),
+                );
+                return None;
+            }
+        },
+    };
+    let authentication = match mode {
+        StaffAuthentication::AuthenticationResults { .. } => {
+            let mut ids: Vec<String> = Vec::new();
+            for (i, text) in raw.trusted_authserv_ids.iter().flatten().enumerate() {
+                let key = format!("staff.trusted_authserv_ids[{i}]");
+                let id = text.trim().to_ascii_lowercase();
+                if id.is_empty()
+                    || id
+                        .chars()
+                        .any(|c| c.is_whitespace() || c.is_control() || "();=\"".contains(c))
+                {
+                    p.push(
+                        key,
+                        format!(
+                            "{text:?} is not an authserv-id (the first word of an \
+                             Authentication-Results header, usually the border MTA's host name)"
+                        ),
+                    );
+                } else if ids.contains(&id) {
+                    p.push(key, format!("{text:?} is listed twice"));
+                } else {
+                    ids.push(id);
+                }
+            }
+            let problems = raw.trusted_authserv_ids.iter().flatten().count() != ids.len();
+            if written && ids.is_empty() && !problems {
+                p.push(
+                    "staff.trusted_authserv_ids",
+                    "required with authentication = \"authentication-results\": with no trusted \
+                     authserv-id no staff mail could ever pass; name the authserv-id your border \
+                     MTA writes in its Authentication-Results header (e.g. \"mx.example.co.jp\")",
+                );
+            }
+            StaffAuthentication::AuthenticationResults {
+                trusted_authserv_ids: ids,
+            }
+        }
+        other => {
+            if raw.trusted_authserv_ids.is_some() {
+                p.push(
+                    "staff.trusted_authserv_ids",
+                    format!(
+                        "only used with authentication = \"authentication-results\" (not {:?})",
+                        other.as_str()
+                    ),
+                );
+            }
+            other
+        }
+    };
+    Some(Staff { authentication })
 }
 
 fn validate_hours(raw: &RawHours, p: &mut Problems) -> Option<CalendarSpec> {

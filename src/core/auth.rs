@@ -21,8 +21,8 @@
 //! header says `header.from`). Everything else is [`StaffAuth::Unauthenticated`] with a reason
 //! in English for logs and staff notices.
 //!
-//! Fail closed: a header above the counted one whose authserv-id cannot be read at all stops
-//! the search (it could be the trusted MTA's, damaged); a counted header that cannot be read
+//! Fail closed: a header above the counted one whose authserv-id cannot be read at all means
+//! no pass (it could be the trusted MTA's, damaged); a counted header that cannot be read
 //! (unclosed comment or quoted string, junk after the authserv-id, a version other than 1)
 //! does not pass, and neither does a result whose domain appears twice with different values.
 //! No input panics.
@@ -71,22 +71,33 @@ pub fn evaluate(
         .filter(|id| !id.is_empty())
         .collect();
     let mut seen: Vec<String> = Vec::new();
+    // The first header whose authserv-id cannot be read: if it is above the trusted one, it may
+    // be the trusted MTA's own, damaged, and the one found below it may be the sender's.
+    let mut unreadable: Option<&str> = None;
     for value in headers_top_first {
         let header = parse_header(value);
         let Some(id) = header.authserv_id.as_deref() else {
-            return unauthenticated(format!(
-                "an Authentication-Results header without a readable authserv-id ({:?}) is \
-                 above any trusted one",
-                shown(value)
-            ));
+            unreadable.get_or_insert(value);
+            continue;
         };
         let id = id.to_ascii_lowercase();
         if trusted.contains(&id) {
+            if let Some(damaged) = unreadable {
+                return unauthenticated(format!(
+                    "an Authentication-Results header without a readable authserv-id ({:?}) is \
+                     above the one from {}",
+                    shown(damaged),
+                    shown(&id)
+                ));
+            }
             return judge(&header, &id, &from);
         }
         if !seen.contains(&id) {
             seen.push(id);
         }
+    }
+    if unreadable.is_some() {
+        seen.push("one without a readable authserv-id".to_owned());
     }
     let seen = if seen.is_empty() {
         "none".to_owned()

@@ -669,6 +669,31 @@ fn check_config_accepts_a_valid_config() {
     assert_eq!(v["problems"], json!([]), "{v:#}");
 }
 
+/// `[staff] authentication = "none"` is allowed: check-config says so and warns, and succeeds.
+#[test]
+fn check_config_warns_about_unauthenticated_staff_mail_and_still_succeeds() {
+    let desk = Desk::with_config(
+        "[desk]\n\
+         address = \"support@example.co.jp\"\n\
+         staff = [\"tanaka@example.co.jp\"]\n\
+         [staff]\n\
+         authentication = \"none\"\n",
+    );
+    desk.run(&["check-config"])
+        .assert_code(0)
+        .assert_stdout_has(&[
+            "config OK",
+            "staff mail: none: staff mail is NOT authenticated",
+            "WARNING: staff.authentication: \"none\"",
+        ]);
+    let v = desk.json(&["check-config"]);
+    assert_eq!(v["ok"], json!(true), "{v:#}");
+    assert_eq!(v["staff_authentication"], json!("none"), "{v:#}");
+    assert_eq!(v["warnings"].as_array().map(Vec::len), Some(1), "{v:#}");
+    // A valid config with nothing to warn about has an empty list.
+    assert_eq!(Desk::new().json(&["check-config"])["warnings"], json!([]));
+}
+
 #[test]
 fn check_config_reports_every_problem() {
     let desk = Desk::with_config(

@@ -10,6 +10,7 @@ use crate::core::classify::{Category, ClassifyRules};
 use crate::core::form::FormLabels;
 
 mod servers;
+mod staff;
 
 fn parse(text: &str) -> Result<Config, Diagnostics> {
     Config::from_toml_str(text, Path::new("/srv/desk"))
@@ -86,6 +87,8 @@ fn minimal_file_gets_documented_defaults() {
             dir: "/srv/desk/var/outbox".into()
         }
     );
+    assert_eq!(c.staff, Staff::default());
+    assert!(c.warnings().is_empty());
     assert_eq!(c.source_path, None);
     assert_eq!(
         Config::default_for(Path::new("/srv/desk"), "support@example.co.jp").unwrap(),
@@ -133,6 +136,8 @@ fn example_file_validates() {
     BusinessCalendar::new(c.calendar.clone()).unwrap();
     // The embedded copy is the same file.
     assert_eq!(parse(EXAMPLE_TOML).unwrap().desk, c.desk);
+    assert_eq!(parse(EXAMPLE_TOML).unwrap().staff, c.staff);
+    assert!(c.warnings().is_empty(), "{:?}", c.warnings());
     assert!(!c.summary().is_empty());
 }
 

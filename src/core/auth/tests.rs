@@ -121,12 +121,30 @@ fn a_forged_pass_below_a_genuine_fail_is_not_believed() {
         "the Authentication-Results header from mx.example.co.jp cannot be read \
          (unclosed comment)",
     );
-    // An unreadable header above any trusted one stops the search.
-    let r = reason(eval(&[
-        "; dkim=pass",
-        "mx.example.co.jp; dkim=pass header.d=example.co.jp",
-    ]));
-    assert!(r.contains("without a readable authserv-id"), "{r}");
+    // A header above the trusted one whose authserv-id cannot be read: it may be the trusted
+    // MTA's own, damaged.
+    fails(
+        eval(&[
+            "relay.example.net; none",
+            "(mx.example.co.jp; dkim=fail",
+            "mx.example.co.jp; dkim=pass header.d=example.co.jp",
+        ]),
+        "an Authentication-Results header without a readable authserv-id \
+         (\"(mx.example.co.jp; dkim=fail\") is above the one from mx.example.co.jp",
+    );
+    // Below it, or with no trusted header at all, it is only mentioned.
+    passes(
+        eval(&[
+            "mx.example.co.jp; dkim=pass header.d=example.co.jp",
+            "; dkim=fail",
+        ]),
+        "dkim=pass header.d=example.co.jp",
+    );
+    fails(
+        eval(&["", "mx.evil.example; dkim=pass"]),
+        "no Authentication-Results header from a trusted authserv-id \
+         (seen: mx.evil.example, one without a readable authserv-id)",
+    );
 }
 
 #[test]
@@ -463,6 +481,16 @@ proptest! {
     ) {
         let ids = vec!["mx".to_owned(), "a.b".to_owned()];
         let _ = evaluate(&headers, &ids, &from);
+    }
+
+    /// And a genuine passing one: nothing below it can take the pass away either.
+    #[test]
+    fn a_genuine_pass_on_top_stands_whatever_is_below(
+        below in proptest::collection::vec("\\PC{0,80}", 0..4),
+    ) {
+        let mut headers = vec!["mx.example.co.jp; dkim=pass header.d=example.co.jp".to_owned()];
+        headers.extend(below);
+        prop_assert!(evaluate(&headers, &trusted(), FROM).is_authenticated());
     }
 
     /// Whatever the sender wrote below it, a genuine failing header on top decides.
