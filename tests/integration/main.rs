@@ -10,3 +10,4 @@ mod imap;
 mod smtp;
 mod smtp_sink;
 mod util;
+mod wait;
