@@ -7,6 +7,8 @@
 pub mod dovecot;
 #[path = "../../tests/integration/smtp_sink.rs"]
 pub mod smtp_sink;
+#[path = "../../tests/integration/wait.rs"]
+pub mod wait;
 
 /// The one helper the harnesses take from the tests' util module.
 pub mod util {

@@ -32,6 +32,10 @@ pub const MAX_TEXT_BYTES: usize = 256 * 1024;
 
 pub use crate::core::guard::LOOP_HEADER;
 
+/// How the defect begins when the parser panicked on a message (the panic is caught and the
+/// message kept as raw text). Tests look for it: a caught panic must not pass as a read.
+pub const PARSER_FAILED: &str = "mail parser failed";
+
 /// A read message and the decoded attachment bodies, parallel to `mail.attachments`, for the
 /// shell to store.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,7 +86,7 @@ pub fn read_message_with(raw: &[u8], options: &ReadOptions<'_>) -> ReadMessage {
                 mail: InboundMail {
                     text: cap_text(normalize_newlines(&String::from_utf8_lossy(raw))).0,
                     defects: vec![
-                        format!("mail parser failed ({why}); kept as raw text"),
+                        format!("{PARSER_FAILED} ({why}); kept as raw text"),
                         "no From address".into(),
                     ],
                     ..InboundMail::default()

@@ -25,7 +25,19 @@ fn senders() -> Vec<String> {
 
 fn read_fixture(name: &str) -> ReadMessage {
     let raw = fs::read(fixtures().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
-    read_message(&raw, &senders())
+    let read = read_message(&raw, &senders());
+    assert_eq!(parser_failures(&read), Vec::<&String>::new(), "{name}");
+    read
+}
+
+/// The defects that say the parser panicked. `read_message` catches such a panic and returns
+/// a message anyway, so a test that only checks it returned would pass on one.
+fn parser_failures(read: &ReadMessage) -> Vec<&String> {
+    read.mail
+        .defects
+        .iter()
+        .filter(|d| d.starts_with(PARSER_FAILED))
+        .collect()
 }
 
 fn guard(mail: &InboundMail) -> Guard {
@@ -239,7 +251,9 @@ fn threading_headers_and_addresses() {
 fn garbage_and_empty_never_fail() {
     let empty = read_message(b"", &[]).mail;
     assert_eq!(empty.defects, vec!["empty message", "no From address"]);
-    let garbage = read_message(&[0xff, 0x00, 0x13, 0x37], &[]).mail;
+    let garbage = read_message(&[0xff, 0x00, 0x13, 0x37], &[]);
+    assert_eq!(parser_failures(&garbage), Vec::<&String>::new());
+    let garbage = garbage.mail;
     assert!(garbage.from.is_none());
     assert!(!garbage.defects.is_empty());
     assert!(!guard(&garbage).is_human());
@@ -316,6 +330,7 @@ proptest::proptest! {
     fn never_panics_on_arbitrary_bytes(raw in proptest::collection::vec(proptest::num::u8::ANY, 0..2048)) {
         let read = read_message(&raw, &senders());
         proptest::prop_assert_eq!(read.mail.attachments.len(), read.attachment_bodies.len());
+        proptest::prop_assert!(parser_failures(&read).is_empty(), "{:?}", read.mail.defects);
     }
 
     #[test]
@@ -324,7 +339,8 @@ proptest::proptest! {
         body in "[ -~\n]{0,200}",
     ) {
         let raw = format!("{}\n\n{}", lines.join("\n"), body);
-        let _ = read_message(raw.as_bytes(), &senders());
+        let read = read_message(raw.as_bytes(), &senders());
+        proptest::prop_assert!(parser_failures(&read).is_empty(), "{:?}", read.mail.defects);
     }
 }
 

@@ -5,11 +5,12 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::dovecot::Dovecot;
 use crate::smtp_sink::SmtpSink;
 use crate::util::{Desk, arg, demo_fixture};
+use crate::wait;
 
 /// A running `madoguchi run`, killed on drop.
 struct Daemon {
@@ -53,20 +54,19 @@ impl Daemon {
 
     /// Waits for the process to exit; its exit status.
     fn wait(&mut self, limit: Duration) -> std::process::ExitStatus {
-        let started = Instant::now();
         let child = self.child.as_mut().expect("running");
-        loop {
-            if let Some(status) = child.try_wait().expect("try_wait") {
-                self.child = None;
-                return status;
-            }
-            assert!(
-                started.elapsed() < limit,
-                "the daemon did not exit within {limit:?}\n{}",
-                self.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let mut status = None;
+        let exited = wait::within(limit, || {
+            status = child.try_wait().expect("try_wait");
+            status.is_some()
+        });
+        assert!(
+            exited,
+            "the daemon did not exit within {limit:?}\n{}",
+            self.log_text()
+        );
+        self.child = None;
+        status.expect("exited")
     }
 
     fn log_text(&self) -> String {
@@ -80,15 +80,6 @@ impl Drop for Daemon {
             let _ = child.kill();
             let _ = child.wait();
         }
-    }
-}
-
-/// Polls `done` every 100 ms until it holds, failing after `limit` with `what`.
-fn eventually(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !done() {
-        assert!(started.elapsed() < limit, "timed out waiting for: {what}");
-        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
@@ -129,16 +120,17 @@ fn import_demo(desk: &Desk) {
 
 #[test]
 fn mail_that_arrives_while_idling_is_acknowledged_at_the_smtp_server() {
-    let dovecot = Dovecot::start();
+    let dovecot = Dovecot::shared();
     let sink = SmtpSink::start();
     let desk = Desk::with_config(&config(&dovecot, &sink, true));
     import_demo(&desk);
     let mut daemon = Daemon::start(desk.config(), desk.dir().join("daemon.log"));
-    // Let it connect and go idle, then deliver.
-    std::thread::sleep(Duration::from_millis(1500));
+    // Delivered once the daemon's session is in IDLE (Dovecot says so), so the IDLE path is
+    // what answers it.
+    dovecot.wait_for_idle(Duration::from_secs(30));
     let raw = fs::read(demo_fixture("inbox/01-fault-report-iso2022jp.eml")).expect("fixture");
     dovecot.append("INBOX", &raw);
-    eventually(
+    wait::until(
         Duration::from_secs(30),
         "the acknowledgement at the SMTP server",
         || {
@@ -147,7 +139,7 @@ fn mail_that_arrives_while_idling_is_acknowledged_at_the_smtp_server() {
                 .any(|m| m.rcpt_to.iter().any(|r| r == "yamada@alpha.example.co.jp"))
         },
     );
-    eventually(
+    wait::until(
         Duration::from_secs(10),
         "the message moved to Processed",
         || dovecot.count("INBOX") == 0 && dovecot.count("Processed") == 1,
@@ -168,13 +160,13 @@ fn mail_that_arrives_while_idling_is_acknowledged_at_the_smtp_server() {
 #[test]
 fn a_sigkill_mid_batch_and_a_restart_ticket_every_message_exactly_once() {
     const N: usize = 400;
-    let dovecot = Dovecot::start();
+    let dovecot = Dovecot::shared();
     let sink = SmtpSink::start();
     let desk = Desk::with_config(&config(&dovecot, &sink, false));
     assert_eq!(dovecot.append_many("INBOX", (0..N).map(customer_mail)), N);
     let log = desk.dir().join("daemon.log");
     let mut daemon = Daemon::start(desk.config(), log.clone());
-    eventually(
+    wait::until(
         Duration::from_secs(60),
         "the first acknowledgements",
         || sink.received().len() >= 20,
@@ -185,7 +177,7 @@ fn a_sigkill_mid_batch_and_a_restart_ticket_every_message_exactly_once() {
     let at_kill = sink.received().len();
 
     let mut daemon = Daemon::start(desk.config(), log);
-    eventually(
+    wait::until(
         Duration::from_secs(120),
         "every message answered after the restart",
         || {
@@ -228,17 +220,18 @@ fn a_sigkill_mid_batch_and_a_restart_ticket_every_message_exactly_once() {
 
 #[test]
 fn a_dovecot_restart_under_a_running_daemon_loses_nothing() {
+    // Private: it restarts the server.
     let mut dovecot = Dovecot::start();
     let sink = SmtpSink::start();
     let desk = Desk::with_config(&config(&dovecot, &sink, false));
     let mut daemon = Daemon::start(desk.config(), desk.dir().join("daemon.log"));
     dovecot.append_many("INBOX", (0..5).map(customer_mail));
-    eventually(Duration::from_secs(30), "the first five answered", || {
+    wait::until(Duration::from_secs(30), "the first five answered", || {
         sink.received().len() >= 5
     });
     dovecot.restart();
     dovecot.append_many("INBOX", (5..10).map(customer_mail));
-    eventually(
+    wait::until(
         Duration::from_secs(90),
         "the next five answered after the restart",
         || sink.received().len() >= 10,

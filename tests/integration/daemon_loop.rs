@@ -1,9 +1,12 @@
 //! The daemon loop in-process (`madoguchi::daemon::run`): drain on stop, reload, due-work
 //! scheduling, and a stop while another process holds SQLite's write lock. Control messages go
-//! in on a channel and events come out on one; nothing sleeps to wait for readiness.
+//! in on a channel and events come out on one; nothing sleeps to wait for readiness, and every
+//! wait for an event has a real-time limit, so a loop that stalls fails the test instead of
+//! passing once its 300 s `max_wait` is over.
 
 use std::fs;
 use std::path::PathBuf;
+use std::sync::mpsc::RecvTimeoutError;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -123,11 +126,7 @@ fn start(
     setup: &Setup,
     clock: impl Fn() -> DateTime<Utc> + 'static,
     timing: Timing,
-) -> (
-    UnboundedSender<Control>,
-    UnboundedReceiver<Seen>,
-    tokio::task::JoinHandle<()>,
-) {
+) -> (UnboundedSender<Control>, Watch, tokio::task::JoinHandle<()>) {
     let desk = Desk::open(setup.config()).expect("desk");
     let (controls, received) = unbounded_channel();
     let (events, seen) = unbounded_channel();
@@ -143,21 +142,59 @@ fn start(
         )
         .await;
     });
-    (controls, seen, task)
+    (controls, Watch(seen), task)
 }
 
-/// The next event matching `want`, with the ones before it.
-async fn until(seen: &mut UnboundedReceiver<Seen>, want: impl Fn(&Seen) -> bool) -> Vec<Seen> {
-    let mut before = Vec::new();
-    loop {
-        match seen.recv().await {
-            Some(e) if want(&e) => {
-                before.push(e);
-                return before;
+/// How long, in real time, the loop may take to show an expected event. Generous: an event
+/// that is due comes within milliseconds.
+const EVENT_LIMIT: Duration = Duration::from_secs(30);
+
+/// The events of a run, as they come.
+struct Watch(UnboundedReceiver<Seen>);
+
+impl Watch {
+    /// The next event matching `want`, with the ones before it; panics when none has come
+    /// within [`EVENT_LIMIT`] of real time.
+    async fn until(&mut self, want: impl Fn(&Seen) -> bool) -> Vec<Seen> {
+        let mut limit = real_time_limit(EVENT_LIMIT);
+        let mut before = Vec::new();
+        loop {
+            tokio::select! {
+                event = self.0.recv() => match event {
+                    Some(e) if want(&e) => {
+                        before.push(e);
+                        return before;
+                    }
+                    Some(e) => before.push(e),
+                    None => panic!("the daemon ended; saw {before:?}"),
+                },
+                _ = &mut limit.expired => {
+                    panic!("no such event within {EVENT_LIMIT:?}; saw {before:?}")
+                }
             }
-            Some(e) => before.push(e),
-            None => panic!("the daemon ended; saw {before:?}"),
         }
+    }
+}
+
+/// Resolves once `limit` of real time has passed. Measured by a thread, not by tokio: tokio's
+/// clock may be paused, and a paused clock jumps to the next timer whenever the runtime idles,
+/// which would end a tokio timeout at once. Dropping it ends the thread.
+struct RealTimeLimit {
+    expired: tokio::sync::oneshot::Receiver<()>,
+    _cancel: std::sync::mpsc::Sender<()>,
+}
+
+fn real_time_limit(limit: Duration) -> RealTimeLimit {
+    let (expire, expired) = tokio::sync::oneshot::channel();
+    let (cancel, cancelled) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        if cancelled.recv_timeout(limit) == Err(RecvTimeoutError::Timeout) {
+            let _ = expire.send(());
+        }
+    });
+    RealTimeLimit {
+        expired,
+        _cancel: cancel,
     }
 }
 
@@ -178,10 +215,12 @@ fn a_stop_finishes_the_pass_in_hand_and_ends_the_loop() {
     local(async {
         let (controls, mut seen, task) =
             start(&setup, || jst(2026, 11, 25, 10, 5), Timing::default());
-        let events = until(&mut seen, |e| matches!(e, Seen::Pass { messages: 5, .. })).await;
+        let events = seen
+            .until(|e| matches!(e, Seen::Pass { messages: 5, .. }))
+            .await;
         assert_eq!(events.first(), Some(&Seen::Ready), "{events:?}");
         controls.send(Control::Stop).expect("send");
-        until(&mut seen, |e| *e == Seen::Stopped).await;
+        seen.until(|e| *e == Seen::Stopped).await;
         task.await.expect("the loop ends");
     });
     assert_eq!(setup.outbox_subjects().len(), 10, "5 replies and 5 notices");
@@ -194,20 +233,26 @@ fn a_reload_takes_the_new_config_for_the_next_mail() {
     local(async {
         let (controls, mut seen, task) =
             start(&setup, || jst(2026, 11, 25, 10, 5), Timing::default());
-        until(&mut seen, |e| matches!(e, Seen::Pass { messages: 1, .. })).await;
+        seen.until(|e| matches!(e, Seen::Pass { messages: 1, .. }))
+            .await;
+        // Each reload comes while the loop waits for mail (for one during a pass, see
+        // `mail_is_read_at_once_after_a_reload_during_a_pass`).
+        seen.until(|e| matches!(e, Seen::Waiting(_))).await;
         // A broken config is refused and the running one kept.
         fs::write(setup.root.join("madoguchi.toml"), "[desk]\nadress = 1\n").expect("write");
         controls.send(Control::Reload).expect("send");
-        let events = until(&mut seen, |e| matches!(e, Seen::ReloadFailed(_))).await;
+        let events = seen.until(|e| matches!(e, Seen::ReloadFailed(_))).await;
         assert!(events.contains(&Seen::Reloading), "{events:?}");
+        seen.until(|e| matches!(e, Seen::Waiting(_))).await;
         // A good one is taken: the next ticket carries the new prefix.
         setup.write_config("ticket_prefix = \"NEW\"");
         controls.send(Control::Reload).expect("send");
-        until(&mut seen, |e| *e == Seen::Reloaded).await;
+        seen.until(|e| *e == Seen::Reloaded).await;
         setup.deliver(1, jst(2026, 11, 25, 10, 1));
-        until(&mut seen, |e| matches!(e, Seen::Pass { messages: 1, .. })).await;
+        seen.until(|e| matches!(e, Seen::Pass { messages: 1, .. }))
+            .await;
         controls.send(Control::Stop).expect("send");
-        until(&mut seen, |e| *e == Seen::Stopped).await;
+        seen.until(|e| *e == Seen::Stopped).await;
         task.await.expect("the loop ends");
     });
     let subjects = setup.outbox_subjects();
@@ -220,12 +265,14 @@ fn a_reload_takes_the_new_config_for_the_next_mail() {
 
 /// Mail that arrives outside reception hours makes the loop wait for the opening (R5): the
 /// wait it announces ends exactly then, and at that time the ticket opens. Tokio's clock is
-/// paused, so the lunch break passes at once.
+/// paused, so the hour passes at once. (The Maildir source checks its folders every 2 s of
+/// that clock, each check a real `stat`: an hour is 1,800 checks, a weekend 113,000, some
+/// 18 s of real time; the weekend's arithmetic is the calendar's unit tests' business.)
 #[test]
 fn due_work_wakes_the_loop_at_the_next_opening() {
     let setup = Setup::new("");
-    // Wednesday 12:05, in the lunch break → accepted at 13:00.
-    setup.deliver(0, jst(2026, 11, 25, 12, 5));
+    // Wednesday 12:00, in the lunch break → accepted at 13:00.
+    setup.deliver(0, jst(2026, 11, 25, 12, 0));
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .start_paused(true)
@@ -233,7 +280,7 @@ fn due_work_wakes_the_loop_at_the_next_opening() {
         .expect("runtime");
     tokio::task::LocalSet::new().block_on(&rt, async {
         let began = tokio::time::Instant::now();
-        let t0 = jst(2026, 11, 25, 12, 6);
+        let t0 = jst(2026, 11, 25, 12, 1);
         // Business time runs with tokio's (paused, auto-advancing) clock.
         let clock = move || t0 + chrono::Duration::from_std(began.elapsed()).unwrap_or_default();
         let timing = Timing {
@@ -241,7 +288,7 @@ fn due_work_wakes_the_loop_at_the_next_opening() {
             ..Timing::default()
         };
         let (controls, mut seen, task) = start(&setup, clock, timing);
-        until(&mut seen, |e| {
+        seen.until(|e| {
             matches!(
                 e,
                 Seen::Pass {
@@ -251,7 +298,7 @@ fn due_work_wakes_the_loop_at_the_next_opening() {
             )
         })
         .await;
-        let waits = until(&mut seen, |e| matches!(e, Seen::Waiting(_))).await;
+        let waits = seen.until(|e| matches!(e, Seen::Waiting(_))).await;
         let Some(Seen::Waiting(wait)) = waits.last() else {
             panic!("{waits:?}")
         };
@@ -260,10 +307,11 @@ fn due_work_wakes_the_loop_at_the_next_opening() {
             wait.abs_diff(until_opening) < Duration::from_secs(1),
             "waits {wait:?}, opening in {until_opening:?}"
         );
-        until(&mut seen, |e| matches!(e, Seen::Pass { opened: 1, .. })).await;
+        seen.until(|e| matches!(e, Seen::Pass { opened: 1, .. }))
+            .await;
         assert!(clock() >= jst(2026, 11, 25, 13, 0));
         controls.send(Control::Stop).expect("send");
-        until(&mut seen, |e| *e == Seen::Stopped).await;
+        seen.until(|e| *e == Seen::Stopped).await;
         task.await.expect("the loop ends");
     });
 }
@@ -295,15 +343,15 @@ fn a_stop_is_served_at_once_while_another_process_holds_the_write_lock() {
     local(async {
         let (controls, mut seen, task) =
             start(&setup, || jst(2026, 11, 25, 10, 5), Timing::default());
-        until(&mut seen, |e| *e == Seen::Ready).await;
+        seen.until(|e| *e == Seen::Ready).await;
         // Give the pass a moment to reach the lock: it is waiting in SQLite's busy handler.
         tokio::task::yield_now().await;
         let asked = Instant::now();
         controls.send(Control::Stop).expect("send");
-        until(&mut seen, |e| *e == Seen::Stopping).await;
+        seen.until(|e| *e == Seen::Stopping).await;
         *stop_seen_after.lock().expect("lock") = Some(asked.elapsed());
         release_tx.send(()).expect("release");
-        let rest = until(&mut seen, |e| *e == Seen::Stopped).await;
+        let rest = seen.until(|e| *e == Seen::Stopped).await;
         assert!(
             rest.contains(&Seen::Pass {
                 messages: 1,
@@ -318,4 +366,52 @@ fn a_stop_is_served_at_once_while_another_process_holds_the_write_lock() {
     println!("stop acted on after {took:?} with the write lock held elsewhere");
     assert!(took < Duration::from_secs(2), "{took:?}");
     assert_eq!(setup.outbox_subjects().len(), 2);
+}
+
+/// A reload that comes while a pass runs is taken after the pass, and mail is read again at
+/// once: the loop reconnects its source. Another process holds SQLite's write lock so that the
+/// first pass is still running when the reload arrives.
+#[test]
+fn mail_is_read_at_once_after_a_reload_during_a_pass() {
+    let setup = Setup::new("");
+    let database = setup.config().storage.database.clone();
+    drop(Store::open(&database).expect("store"));
+    setup.deliver(0, jst(2026, 11, 25, 10, 0));
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        let store = Store::open(&database).expect("store");
+        store
+            .write(|_| {
+                let _ = locked_tx.send(());
+                let _ = release_rx.recv();
+                Ok::<_, StoreError>(())
+            })
+            .expect("hold the lock");
+    });
+    locked_rx.recv().expect("the lock is held");
+    local(async {
+        let (controls, mut seen, task) =
+            start(&setup, || jst(2026, 11, 25, 10, 5), Timing::default());
+        seen.until(|e| *e == Seen::Ready).await;
+        controls.send(Control::Reload).expect("send");
+        // Let the loop take the reload while the pass waits for the lock, then let the pass end.
+        tokio::task::yield_now().await;
+        release_tx.send(()).expect("release");
+        let events = seen.until(|e| *e == Seen::Reloaded).await;
+        assert!(
+            events.contains(&Seen::Pass {
+                messages: 1,
+                opened: 0
+            }),
+            "the pass in hand is finished first: {events:?}"
+        );
+        setup.deliver(1, jst(2026, 11, 25, 10, 1));
+        seen.until(|e| matches!(e, Seen::Pass { messages: 1, .. }))
+            .await;
+        controls.send(Control::Stop).expect("send");
+        seen.until(|e| *e == Seen::Stopped).await;
+        task.await.expect("the loop ends");
+    });
+    holder.join().expect("holder");
 }

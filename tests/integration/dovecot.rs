@@ -1,10 +1,29 @@
-//! A private Dovecot for the integration tests: its own config, sockets, state, log and Maildir
-//! in a temp dir, listening on a free loopback port, never the system's service.
+//! Dovecot for the integration tests: its own config, sockets, state, log and Maildirs in a
+//! temp dir, listening on a free loopback port, never the system's service.
+//!
+//! - [`Dovecot::shared`]: a user of its own (own home, own empty Maildir) on the one Dovecot
+//!   the whole test process shares, started on first use, so tests stay independent without
+//!   paying for a server each. Every name is a user: the passdb and userdb are `static`, with
+//!   one password and the home `mail/NAME`. (With a passwd-file rewritten for each new user,
+//!   Dovecot sometimes refused a user added a moment before: it does not look at the file
+//!   again on every login.)
+//! - [`Dovecot::start`] (`start_with`, `start_tls`): a private server with the one user
+//!   [`USER`], for tests that stop, restart or reconfigure the server.
+//!
+//! Nothing outlives the test process. Beside every server runs a watcher, `sh` waiting to read
+//! from a pipe that only this process writes to. However this process ends (exit, failed test,
+//! abort, SIGKILL), the kernel closes that pipe; the watcher's `read` returns and it kills
+//! Dovecot's process group, then removes the server's directory. The watcher has a process
+//! group of its own, so a Ctrl-C or a CI timeout that signals the test's group does not take it
+//! along before it has done its work. (A value in a static is never dropped; `atexit` does not
+//! run on a signal; `PR_SET_PDEATHSIG` fires when the spawning *thread* ends, and a test's
+//! thread ends with the test.) A private server is also stopped on drop, as before; the
+//! harness kills a watcher before it stops its server on purpose.
 //!
 //! Notes that save hours (DESIGN.md): socket paths are limited to 108 bytes, so the temp dir is
 //! a short `/tmp/dvXXXXXX`; mail is owned by uid/gid 65534 (Dovecot refuses root as a mail
 //! user); the temp dir is `chmod 755` so the unprivileged processes can reach it; Dovecot runs in
-//! the foreground (`-F`) in its own process group (`setsid`), which is killed on drop.
+//! the foreground (`-F`) in its own process group, whose id is its pid.
 //!
 //! The harness talks IMAP itself through [`ImapClient`], a blocking client just big enough for
 //! LOGIN, APPEND (LITERAL+), STATUS and CREATE, so it can be used from any thread.
@@ -15,32 +34,64 @@ use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use tempfile::TempDir;
+
+use super::wait;
 
 pub const DOVECOT: &str = "/usr/sbin/dovecot";
 /// The mail user's uid and gid: nobody/nogroup.
 const MAIL_ID: u32 = 65534;
+/// The user of a private server.
 pub const USER: &str = "tester";
-/// Quotes, a backslash and a space: the client must quote the LOGIN properly.
+/// Every user's password. Quotes, a backslash and a space: the client must quote the LOGIN
+/// properly.
 pub const PASSWORD: &str = "s3cr\"et \\pw";
 
 /// How long Dovecot may take to start or to stop.
 const PATIENCE: Duration = Duration::from_secs(15);
 
+/// The server the test process shares; see [`Dovecot::shared`].
+static SHARED: OnceLock<Server> = OnceLock::new();
+/// Numbers the shared server's users.
+static NEXT_USER: AtomicUsize = AtomicUsize::new(1);
+
+/// One user's view of a Dovecot: what the tests hold.
 pub struct Dovecot {
-    dir: TempDir,
-    port: u16,
-    /// The implicit-TLS port, when started with [`Dovecot::start_tls`].
-    imaps_port: Option<u16>,
-    child: Option<Child>,
+    server: Host,
+    user: String,
+}
+
+enum Host {
+    Own(Box<Server>),
+    Shared(&'static Server),
 }
 
 impl Dovecot {
-    /// A running Dovecot with one user ([`USER`]/[`PASSWORD`]) and an empty INBOX.
+    /// A new user with an empty INBOX on the Dovecot this test process shares (started on
+    /// first use). Its mail is its own; the server's log and port are shared, so a test that
+    /// stops, restarts or reconfigures the server takes a private one ([`Dovecot::start`]).
+    pub fn shared() -> Dovecot {
+        let server = SHARED.get_or_init(|| {
+            let mut server = Server::new("", false);
+            server.launch();
+            server
+        });
+        let user = format!("u{}", NEXT_USER.fetch_add(1, Ordering::Relaxed));
+        server.add_user(&user);
+        Dovecot {
+            server: Host::Shared(server),
+            user,
+        }
+    }
+
+    /// A private running Dovecot with one user ([`USER`]/[`PASSWORD`]) and an empty INBOX.
     pub fn start() -> Dovecot {
         Dovecot::start_with("")
     }
@@ -48,106 +99,58 @@ impl Dovecot {
     /// Like [`Dovecot::start`] with `extra` lines at the end of `dovecot.conf` (for example
     /// `imap_capability = IMAP4rev1 LITERAL+` to hide MOVE, UIDPLUS and IDLE from clients).
     pub fn start_with(extra: &str) -> Dovecot {
-        Dovecot::start_full(extra, false)
+        Dovecot::private(extra, false)
     }
 
-    /// A Dovecot with TLS: STARTTLS on [`Dovecot::port`], implicit TLS on
+    /// A private Dovecot with TLS: STARTTLS on [`Dovecot::port`], implicit TLS on
     /// [`Dovecot::imaps_port`], with a certificate for the IP address 127.0.0.1 issued by a
     /// private CA ([`Dovecot::ca_file`]; made with the `openssl` command).
     pub fn start_tls() -> Dovecot {
-        Dovecot::start_full("", true)
+        Dovecot::private("", true)
     }
 
-    fn start_full(extra: &str, tls: bool) -> Dovecot {
-        assert!(
-            Path::new(DOVECOT).exists(),
-            "{DOVECOT} is missing: install dovecot-imapd (scripts/test does)"
-        );
-        let dir = tempfile::Builder::new()
-            .prefix("dv")
-            .tempdir_in("/tmp")
-            .expect("temp dir");
-        let root = dir.path();
-        fs::set_permissions(root, fs::Permissions::from_mode(0o755)).expect("chmod 755");
-        for sub in ["run", "state"] {
-            fs::create_dir(root.join(sub)).expect("dovecot dirs");
+    fn private(extra: &str, tls: bool) -> Dovecot {
+        let mut server = Server::new(extra, tls);
+        server.add_user(USER);
+        server.launch();
+        Dovecot {
+            server: Host::Own(Box::new(server)),
+            user: USER.to_owned(),
         }
-        let home = root.join("mail").join(USER);
-        fs::create_dir_all(&home).expect("mail home");
-        for d in [root.join("mail"), home.clone()] {
-            std::os::unix::fs::chown(&d, Some(MAIL_ID), Some(MAIL_ID)).expect("chown mail dir");
-        }
-        let passwd = root.join("passwd");
-        fs::write(
-            &passwd,
-            format!(
-                "{USER}:{{PLAIN}}{PASSWORD}:{MAIL_ID}:{MAIL_ID}::{}::\n",
-                home.display()
-            ),
-        )
-        .expect("passwd");
-        fs::set_permissions(&passwd, fs::Permissions::from_mode(0o644)).expect("chmod passwd");
-        fs::write(root.join("password"), format!("{PASSWORD}\n")).expect("password file");
+    }
 
-        let port = free_port();
-        let imaps_port = tls.then(free_port);
-        let ssl = if tls {
-            make_certificates(root);
-            format!(
-                "ssl = yes\nssl_cert = <{0}/server.pem\nssl_key = <{0}/server.key\n",
-                root.display()
-            )
-        } else {
-            "ssl = no\n".to_owned()
-        };
-        let imaps = imaps_port.unwrap_or(0);
-        let r = root.display();
-        let conf = format!(
-            "protocols = imap\n\
-             listen = 127.0.0.1\n\
-             base_dir = {r}/run\n\
-             state_dir = {r}/state\n\
-             log_path = {r}/dovecot.log\n\
-             {ssl}\
-             disable_plaintext_auth = no\n\
-             auth_mechanisms = plain login\n\
-             auth_failure_delay = 0\n\
-             mail_location = maildir:~/Maildir\n\
-             mail_fsync = never\n\
-             first_valid_uid = 1\n\
-             passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u {r}/passwd\n}}\n\
-             userdb {{\n  driver = passwd-file\n  args = username_format=%u {r}/passwd\n}}\n\
-             namespace inbox {{\n  inbox = yes\n  separator = /\n}}\n\
-             service imap-login {{\n  inet_listener imap {{\n    address = 127.0.0.1\n    port = {port}\n  }}\n  inet_listener imaps {{\n    address = 127.0.0.1\n    port = {imaps}\n  }}\n}}\n\
-             {extra}\n"
-        );
-        fs::write(root.join("dovecot.conf"), conf).expect("dovecot.conf");
-        let mut dovecot = Dovecot {
-            dir,
-            port,
-            imaps_port,
-            child: None,
-        };
-        dovecot.run();
-        dovecot
+    fn server(&self) -> &Server {
+        match &self.server {
+            Host::Own(server) => server,
+            Host::Shared(server) => server,
+        }
+    }
+
+    fn own(&mut self, what: &str) -> &mut Server {
+        match &mut self.server {
+            Host::Own(server) => server,
+            Host::Shared(_) => {
+                panic!("{what}: the shared Dovecot is not yours; use Dovecot::start")
+            }
+        }
     }
 
     pub fn port(&self) -> u16 {
-        self.port
+        self.server().port
     }
 
     pub fn user(&self) -> &str {
-        USER
+        &self.user
     }
 
     /// The implicit-TLS port; only after [`Dovecot::start_tls`].
     pub fn imaps_port(&self) -> u16 {
-        self.imaps_port.expect("started without TLS")
+        self.server().imaps_port.expect("started without TLS")
     }
 
     /// The private CA that issued the server certificate (after [`Dovecot::start_tls`]).
     pub fn ca_file(&self) -> PathBuf {
-        self.dir.path().join("ca.pem")
+        self.server().dir.join("ca.pem")
     }
 
     pub fn password(&self) -> &str {
@@ -156,21 +159,28 @@ impl Dovecot {
 
     /// A file holding the password (with a trailing newline), for `password_file`.
     pub fn password_file(&self) -> PathBuf {
-        self.dir.path().join("password")
+        self.server().dir.join("password")
     }
 
+    /// The server's directory (shared with other tests on the shared server).
     pub fn dir(&self) -> &Path {
-        self.dir.path()
+        &self.server().dir
     }
 
-    /// Dovecot's log so far.
+    /// The lines of Dovecot's log so far that concern this user (`user=<NAME>`, `imap(NAME)`).
     pub fn log(&self) -> String {
-        fs::read_to_string(self.dir.path().join("dovecot.log")).unwrap_or_default()
+        let mentions = [format!("user=<{}>", self.user), format!("({})", self.user)];
+        self.server()
+            .log()
+            .lines()
+            .filter(|l| mentions.iter().any(|m| l.contains(m.as_str())))
+            .map(|l| format!("{l}\n"))
+            .collect()
     }
 
     /// The Maildir folder of `mailbox` (`INBOX` is the Maildir itself; others are `.Name`).
     pub fn maildir(&self, mailbox: &str) -> PathBuf {
-        let base = self.dir.path().join("mail").join(USER).join("Maildir");
+        let base = self.server().home(&self.user).join("Maildir");
         if mailbox.eq_ignore_ascii_case("INBOX") {
             base
         } else {
@@ -187,18 +197,19 @@ impl Dovecot {
              port = {}\n\
              tls = \"none\"\n\
              allow_plaintext = true\n\
-             user = \"{USER}\"\n\
+             user = \"{}\"\n\
              password_file = \"{}\"\n\
              idle = true\n\
              {extra}\n",
-            self.port,
+            self.port(),
+            self.user,
             self.password_file().display()
         )
     }
 
     /// A new logged-in client.
     pub fn client(&self) -> ImapClient {
-        ImapClient::login(self.port, USER, PASSWORD)
+        ImapClient::login(self.port(), &self.user, PASSWORD)
     }
 
     pub fn append(&self, mailbox: &str, raw: &[u8]) {
@@ -232,35 +243,34 @@ impl Dovecot {
             .unwrap_or_else(|| panic!("no UIDVALIDITY for {mailbox}"))
     }
 
-    /// Stops Dovecot (SIGTERM to its process group, SIGKILL if it lingers) and waits until the
-    /// port is free again.
-    pub fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
-        let group = child.id();
-        signal_group(group, "TERM");
-        let deadline = Instant::now() + PATIENCE;
-        while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        signal_group(group, "KILL");
-        let _ = child.wait();
-        // The master's helpers (log, auth, imap …) exit on their own signal; wait for them.
-        let deadline = Instant::now() + PATIENCE;
-        while group_alive(group) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let deadline = Instant::now() + PATIENCE;
-        while TcpListener::bind(("127.0.0.1", self.port)).is_err() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
+    /// Whether a session of this user is in IDLE now, as Dovecot itself says in the title of
+    /// the session's process (`verbose_proctitle`): `dovecot/imap [USER 127.0.0.1 IDLE]`.
+    pub fn idling(&self) -> bool {
+        idling(&self.user)
     }
 
-    /// Starts Dovecot again after [`Dovecot::stop`], on the same port with the same mail.
+    /// Waits until a session of this user is in IDLE; panics after `limit`.
+    #[track_caller]
+    pub fn wait_for_idle(&self, limit: Duration) {
+        wait::until(
+            limit,
+            &format!("an IMAP session of {} in IDLE", self.user),
+            || self.idling(),
+        );
+    }
+
+    /// Stops the private Dovecot (SIGTERM to its process group, SIGKILL if it lingers) and
+    /// waits until the port is free again.
+    pub fn stop(&mut self) {
+        self.own("stop").stop();
+    }
+
+    /// Starts the private Dovecot again after [`Dovecot::stop`], on the same port with the
+    /// same mail.
     pub fn resume(&mut self) {
-        assert!(self.child.is_none(), "Dovecot is running");
-        self.run();
+        let server = self.own("resume");
+        assert!(server.running.is_none(), "Dovecot is running");
+        server.launch();
     }
 
     /// Stop and start on the same port: every client connection is cut.
@@ -269,8 +279,9 @@ impl Dovecot {
         self.resume();
     }
 
-    /// Makes Dovecot forget the UIDs of `mailbox` (its uidlist and indexes are deleted while it
-    /// is stopped), so the mailbox comes back with a new UIDVALIDITY and renumbered messages.
+    /// Makes the private Dovecot forget the UIDs of `mailbox` (its uidlist and indexes are
+    /// deleted while it is stopped), so the mailbox comes back with a new UIDVALIDITY and
+    /// renumbered messages.
     pub fn reset_uidvalidity(&mut self, mailbox: &str) {
         let before = self.uidvalidity(mailbox);
         self.stop();
@@ -291,66 +302,278 @@ impl Dovecot {
         let after = self.uidvalidity(mailbox);
         assert_ne!(before, after, "UIDVALIDITY of {mailbox} did not change");
     }
+}
 
-    fn run(&mut self) {
-        let root = self.dir.path();
+/// Whether a Dovecot session of `user` is in IDLE now (see [`Dovecot::idling`]); a free function
+/// for threads that hold no [`Dovecot`].
+pub fn idling(user: &str) -> bool {
+    let title = format!("[{user} 127.0.0.1 IDLE]");
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return false;
+    };
+    entries.flatten().any(|entry| {
+        fs::read(entry.path().join("cmdline"))
+            .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&title))
+    })
+}
+
+/// One Dovecot instance: directory, ports, users, process.
+struct Server {
+    dir: PathBuf,
+    /// Removed on drop. The shared server, in a static, is never dropped: its watcher removes
+    /// the directory when the test process has ended (as it would a private one's, were the
+    /// process killed before the drop).
+    _temp: TempDir,
+    port: u16,
+    imaps_port: Option<u16>,
+    running: Option<Running>,
+}
+
+/// A started Dovecot and its watcher.
+struct Running {
+    /// Dovecot's master process, leader of its own process group.
+    dovecot: Child,
+    /// `sh` waiting for [`Running::pipe`] to close, to kill Dovecot's group.
+    watcher: Child,
+    /// The write end of the watcher's stdin; closed by the kernel when this process ends.
+    pipe: ChildStdin,
+}
+
+impl Server {
+    fn new(extra: &str, tls: bool) -> Server {
+        assert!(
+            Path::new(DOVECOT).exists(),
+            "{DOVECOT} is missing: install dovecot-imapd (scripts/test does)"
+        );
+        let temp = tempfile::Builder::new()
+            .prefix("dv")
+            .tempdir_in("/tmp")
+            .expect("temp dir");
+        let root = temp.path().to_path_buf();
+        fs::set_permissions(&root, fs::Permissions::from_mode(0o755)).expect("chmod 755");
+        for sub in ["run", "state", "mail"] {
+            fs::create_dir(root.join(sub)).expect("dovecot dirs");
+        }
+        std::os::unix::fs::chown(root.join("mail"), Some(MAIL_ID), Some(MAIL_ID))
+            .expect("chown mail dir");
+        fs::write(root.join("password"), format!("{PASSWORD}\n")).expect("password file");
+
+        let port = free_port();
+        let imaps_port = tls.then(free_port);
+        let ssl = if tls {
+            make_certificates(&root);
+            format!(
+                "ssl = yes\nssl_cert = <{0}/server.pem\nssl_key = <{0}/server.key\n",
+                root.display()
+            )
+        } else {
+            "ssl = no\n".to_owned()
+        };
+        let imaps = imaps_port.unwrap_or(0);
+        let r = root.display();
+        // The static passdb's arguments are split at spaces, so the password goes in hashed.
+        let hash = {
+            use base64::Engine as _;
+            use sha2::Digest as _;
+            base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(PASSWORD))
+        };
+        // `verbose_proctitle` shows each session's user and command in its process title:
+        // how a test sees that a client is in IDLE.
+        let conf = format!(
+            "protocols = imap\n\
+             listen = 127.0.0.1\n\
+             base_dir = {r}/run\n\
+             state_dir = {r}/state\n\
+             log_path = {r}/dovecot.log\n\
+             {ssl}\
+             disable_plaintext_auth = no\n\
+             auth_mechanisms = plain login\n\
+             auth_failure_delay = 0\n\
+             verbose_proctitle = yes\n\
+             mail_location = maildir:~/Maildir\n\
+             mail_fsync = never\n\
+             first_valid_uid = 1\n\
+             passdb {{\n  driver = static\n  args = password={{SHA256}}{hash}\n}}\n\
+             userdb {{\n  driver = static\n  args = uid={MAIL_ID} gid={MAIL_ID} home={r}/mail/%u\n}}\n\
+             namespace inbox {{\n  inbox = yes\n  separator = /\n}}\n\
+             service imap-login {{\n  inet_listener imap {{\n    address = 127.0.0.1\n    port = {port}\n  }}\n  inet_listener imaps {{\n    address = 127.0.0.1\n    port = {imaps}\n  }}\n}}\n\
+             {extra}\n"
+        );
+        fs::write(root.join("dovecot.conf"), conf).expect("dovecot.conf");
+        Server {
+            dir: root,
+            _temp: temp,
+            port,
+            imaps_port,
+            running: None,
+        }
+    }
+
+    fn home(&self, user: &str) -> PathBuf {
+        self.dir.join("mail").join(user)
+    }
+
+    /// Makes the empty home of `user` (any name logs in with [`PASSWORD`]; a fresh name is a
+    /// fresh mailbox). Fails if the name was taken.
+    fn add_user(&self, user: &str) {
+        let home = self.home(user);
+        fs::create_dir(&home).expect("a new user's mail home");
+        std::os::unix::fs::chown(&home, Some(MAIL_ID), Some(MAIL_ID)).expect("chown mail home");
+    }
+
+    /// Dovecot's whole log so far.
+    fn log(&self) -> String {
+        fs::read_to_string(self.dir.join("dovecot.log")).unwrap_or_default()
+    }
+
+    /// Starts Dovecot and its watcher; returns once Dovecot greets on its port.
+    fn launch(&mut self) {
         let stderr = fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(root.join("stderr.log"))
+            .open(self.dir.join("stderr.log"))
             .expect("stderr log");
-        // `setsid` execs Dovecot in place (its child is no group leader), so the child's pid is
-        // the process group to signal.
-        let mut child = Command::new("setsid")
-            .arg(DOVECOT)
+        let dovecot = Command::new(DOVECOT)
             .arg("-F")
             .arg("-c")
-            .arg(root.join("dovecot.conf"))
+            .arg(self.dir.join("dovecot.conf"))
+            .process_group(0)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr)
             .spawn()
-            .expect("start dovecot under setsid");
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            if let Ok(Some(status)) = child.try_wait() {
-                panic!(
-                    "dovecot exited with {status}:\n{}\n{}",
-                    fs::read_to_string(root.join("stderr.log")).unwrap_or_default(),
-                    self.log()
-                );
-            }
-            if greets(self.port) {
-                break;
-            }
-            if Instant::now() > deadline {
-                signal_group(child.id(), "KILL");
-                let _ = child.wait();
-                panic!(
-                    "dovecot did not answer on port {}:\n{}",
-                    self.port,
-                    self.log()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(25));
+            .expect("start dovecot");
+        let group = dovecot.id();
+        let mut watcher = Command::new("sh")
+            .arg("-c")
+            .arg(WATCHER)
+            .arg("sh")
+            .arg(group.to_string())
+            .arg(&self.dir)
+            .process_group(0)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                kill_group(group);
+                panic!("cannot start the watcher of dovecot: {e}")
+            });
+        let pipe = watcher.stdin.take().expect("watcher stdin");
+        self.running = Some(Running {
+            dovecot,
+            watcher,
+            pipe,
+        });
+        let port = self.port;
+        let mut exited = None;
+        let greeted = wait::within(PATIENCE, || {
+            let running = self.running.as_mut().expect("running");
+            exited = running.dovecot.try_wait().ok().flatten();
+            exited.is_some() || greets(port)
+        });
+        if let Some(status) = exited {
+            self.kill();
+            panic!(
+                "dovecot exited with {status}:\n{}\n{}",
+                fs::read_to_string(self.dir.join("stderr.log")).unwrap_or_default(),
+                self.log()
+            );
         }
-        self.child = Some(child);
+        if !greeted {
+            self.kill();
+            panic!("dovecot did not answer on port {port}:\n{}", self.log());
+        }
+    }
+
+    /// Stops Dovecot (SIGTERM to its process group, SIGKILL if it lingers) and waits until the
+    /// port is free again.
+    fn stop(&mut self) {
+        let Some(mut running) = self.running.take() else {
+            return;
+        };
+        // The watcher first: it must not fire at a process group that is gone.
+        let _ = running.watcher.kill();
+        let _ = running.watcher.wait();
+        let group = running.dovecot.id();
+        signal_group(group, libc::SIGTERM);
+        wait::within(PATIENCE, || {
+            running.dovecot.try_wait().ok().flatten().is_some()
+        });
+        signal_group(group, libc::SIGKILL);
+        let _ = running.dovecot.wait();
+        // The master's helpers (log, auth, imap …) exit on their own signal; wait for them.
+        wait::within(PATIENCE, || !group_running(group));
+        wait::within(PATIENCE, || {
+            TcpListener::bind(("127.0.0.1", self.port)).is_ok()
+        });
+    }
+
+    /// Kills Dovecot's process group at once and waits until none of it runs.
+    fn kill(&mut self) {
+        if let Some(mut running) = self.running.take() {
+            let _ = running.watcher.kill();
+            let _ = running.watcher.wait();
+            let group = running.dovecot.id();
+            signal_group(group, libc::SIGKILL);
+            let _ = running.dovecot.wait();
+            wait::within(Duration::from_secs(5), || !group_running(group));
+        }
     }
 }
 
-impl Drop for Dovecot {
+impl Drop for Server {
     fn drop(&mut self) {
-        // No graceful shutdown needed at the end: the whole group goes at once.
-        if let Some(mut child) = self.child.take() {
-            let group = child.id();
-            signal_group(group, "KILL");
-            let _ = child.wait();
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while group_alive(group) && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-        }
+        // No graceful shutdown needed at the end: the whole group goes at once. (The shared
+        // server lives in a static and is never dropped: its watcher ends it.)
+        self.kill();
     }
+}
+
+/// The watcher beside each Dovecot (`sh -c WATCHER sh GROUP DIR`): its stdin reaches end of
+/// file when the test process has ended, however it ended; it then kills Dovecot's process
+/// group and removes DIR once the group is gone (zombies included, at most 5 s). The harness
+/// kills the watcher itself before it stops or drops a server on purpose, so the watcher
+/// never acts while the test process lives.
+const WATCHER: &str = r#"read -r _
+kill -KILL -"$1" 2>/dev/null
+n=0
+while kill -0 -"$1" 2>/dev/null && [ "$n" -lt 100 ]; do sleep 0.05; n=$((n + 1)); done
+rm -rf -- "$2"
+"#;
+
+fn kill_group(group: u32) {
+    signal_group(group, libc::SIGKILL);
+}
+
+fn signal_group(group: u32, signal: libc::c_int) {
+    let group = libc::pid_t::try_from(group).expect("process group id");
+    // SAFETY: kill(2) with a negative pid signals a process group; no memory is involved.
+    unsafe {
+        libc::kill(-group, signal);
+    }
+}
+
+/// Whether a process of `group` is still running (not a zombie that only waits to be reaped:
+/// those hold no files, no ports).
+fn group_running(group: u32) -> bool {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return false;
+    };
+    let group = group.to_string();
+    entries.flatten().any(|entry| {
+        let Ok(stat) = fs::read_to_string(entry.path().join("stat")) else {
+            return false;
+        };
+        // `pid (comm) state ppid pgrp …`; comm may hold spaces and parentheses.
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            return false;
+        };
+        let mut fields = rest.split_whitespace();
+        let state = fields.next().unwrap_or("");
+        let pgrp = fields.nth(1).unwrap_or("");
+        pgrp == group && !matches!(state, "Z" | "X")
+    })
 }
 
 /// A private CA (`ca.pem`) and a server certificate for 127.0.0.1 (`server.pem`, `server.key`)
@@ -444,25 +667,6 @@ fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("free port")
-}
-
-fn signal_group(group: u32, signal: &str) {
-    let _ = Command::new("kill")
-        .arg(format!("-{signal}"))
-        .arg("--")
-        .arg(format!("-{group}"))
-        .stderr(Stdio::null())
-        .status();
-}
-
-fn group_alive(group: u32) -> bool {
-    Command::new("kill")
-        .arg("-0")
-        .arg("--")
-        .arg(format!("-{group}"))
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
 }
 
 /// Whether something on `port` greets like an IMAP server.

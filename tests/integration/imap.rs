@@ -2,6 +2,10 @@
 //! clock: fetch by UID with INTERNALDATE, move after commit, quarantine, a 1,000-message
 //! backlog, a UIDVALIDITY reset, a server restart mid-run, IDLE, a refused login, servers
 //! without MOVE/UIDPLUS/IDLE, TLS that cannot be had, and a message the server cannot read.
+//!
+//! Tests that only need a mailbox take a user of their own on the shared Dovecot
+//! ([`Dovecot::shared`]); those that stop, restart or reconfigure the server, or fail a login
+//! (Dovecot then slows every login from 127.0.0.1 for seconds), start a private one.
 
 use crate::util::jst;
 use std::fs;
@@ -140,7 +144,7 @@ fn verdict(verdicts: &[(String, u64)], name: &str) -> u64 {
 
 #[tokio::test]
 async fn mail_is_fetched_with_its_internaldate_ticketed_and_moved_or_quarantined() {
-    let dovecot = Dovecot::start();
+    let dovecot = Dovecot::shared();
     dovecot.append_at(
         "INBOX",
         &mail(
@@ -160,7 +164,11 @@ async fn mail_is_fetched_with_its_internaldate_ticketed_and_moved_or_quarantined
     let uidvalidity = source.uidvalidity().expect("selected");
     assert_eq!(
         source.name(),
-        format!("imap://tester@127.0.0.1:{}/INBOX", dovecot.port())
+        format!(
+            "imap://{}@127.0.0.1:{}/INBOX",
+            dovecot.user(),
+            dovecot.port()
+        )
     );
     // Folders are there from the start, for staff to see.
     assert_eq!(dovecot.count("Processed"), 0);
@@ -217,7 +225,7 @@ async fn mail_is_fetched_with_its_internaldate_ticketed_and_moved_or_quarantined
 #[tokio::test]
 async fn a_backlog_of_1000_messages_drains_with_every_message_recorded_once() {
     const N: usize = 1000;
-    let dovecot = Dovecot::start();
+    let dovecot = Dovecot::shared();
     let started = Instant::now();
     dovecot.append_many(
         "INBOX",
@@ -426,28 +434,36 @@ async fn a_dovecot_restart_mid_run_costs_a_pass_and_loses_nothing() {
 
 #[tokio::test]
 async fn idle_returns_when_mail_arrives_and_after_its_limit_otherwise() {
-    let dovecot = Dovecot::start();
+    let dovecot = Dovecot::shared();
     let t = ImapDesk::new(&dovecot, "");
     let mut source = t.source().await;
     assert!(source.fetch(10).await.expect("fetch").is_empty());
 
-    // Nothing arrives: IDLE ends at the limit, and the session is still good afterwards.
-    source
-        .wait_for_mail(Duration::from_millis(1500))
-        .await
-        .expect("idle");
+    // Nothing arrives: IDLE lasts until the limit, and the session is still good afterwards.
+    let quiet = Duration::from_millis(500);
+    let started = Instant::now();
+    source.wait_for_mail(quiet).await.expect("idle");
+    let waited = started.elapsed();
+    assert!(
+        waited >= quiet,
+        "returned after {waited:?}, before its limit"
+    );
     assert!(source.is_connected());
     assert!(source.fetch(10).await.expect("fetch").is_empty());
 
+    // The mail is appended once Dovecot says the session is in IDLE, so what wakes the source
+    // is the server's notice, not a check it makes before idling.
     let port = dovecot.port();
+    let user = dovecot.user().to_owned();
     let appender = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_secs(1));
-        crate::dovecot::ImapClient::login(port, crate::dovecot::USER, crate::dovecot::PASSWORD)
-            .append(
-                "INBOX",
-                &mail("idle@example.net", "IDLE", "idle@example.net"),
-                None,
-            );
+        crate::wait::until(Duration::from_secs(30), "the session in IDLE", || {
+            crate::dovecot::idling(&user)
+        });
+        crate::dovecot::ImapClient::login(port, &user, crate::dovecot::PASSWORD).append(
+            "INBOX",
+            &mail("idle@example.net", "IDLE", "idle@example.net"),
+            None,
+        );
         Instant::now()
     });
     let limit = Duration::from_secs(20);
@@ -470,6 +486,7 @@ async fn idle_returns_when_mail_arrives_and_after_its_limit_otherwise() {
 
 #[tokio::test]
 async fn a_wrong_password_is_a_clear_server_error() {
+    // Private: after a failed login Dovecot delays the next ones from this address.
     let dovecot = Dovecot::start();
     let t = ImapDesk::new(&dovecot, "");
     let wrong = t.root.join("wrong-password");
@@ -493,7 +510,10 @@ async fn a_wrong_password_is_a_clear_server_error() {
     );
     println!("{text}");
     assert!(
-        text.contains("cannot log in on imap://tester@127.0.0.1"),
+        text.contains(&format!(
+            "cannot log in on imap://{}@127.0.0.1",
+            dovecot.user()
+        )),
         "{text}"
     );
     assert!(text.contains("refused the login"), "{text}");
@@ -537,19 +557,24 @@ async fn without_move_uidplus_and_idle_the_source_copies_expunges_and_polls() {
         assert_eq!(dovecot.count("INBOX"), 0, "{label}");
         assert_eq!(dovecot.count("Processed"), 2, "{label}");
         assert_eq!(dovecot.count("Quarantine"), 1, "{label}");
-        // No IDLE: a poll that keeps to the interval.
+        // No IDLE: a poll that keeps to the interval (1 s), neither returning at once nor
+        // waiting for the caller's limit.
         let started = Instant::now();
         source
             .wait_for_mail(Duration::from_secs(30))
             .await
             .expect("poll");
-        assert!(started.elapsed() < Duration::from_secs(30), "{label}");
+        let waited = started.elapsed();
+        assert!(
+            (Duration::from_secs(1)..Duration::from_secs(30)).contains(&waited),
+            "{label}: waited {waited:?}"
+        );
     }
 }
 
 #[tokio::test]
 async fn tls_that_the_server_cannot_do_fails_before_any_password_is_sent() {
-    let dovecot = Dovecot::start();
+    let dovecot = Dovecot::shared();
     let t = ImapDesk::new(&dovecot, "");
     for tls in [
         madoguchi::config::Tls::StartTls,
@@ -582,7 +607,7 @@ async fn tls_that_the_server_cannot_do_fails_before_any_password_is_sent() {
 
 #[tokio::test]
 async fn a_message_the_server_cannot_read_does_not_block_the_others() {
-    let dovecot = Dovecot::start();
+    let dovecot = Dovecot::shared();
     for i in 0..3 {
         dovecot.append(
             "INBOX",
@@ -629,8 +654,20 @@ async fn a_message_the_server_cannot_read_does_not_block_the_others() {
 
     // Readable again: fetched once its pause (poll_interval, 1 s here) is over.
     set_mode(0o644);
-    tokio::time::sleep(Duration::from_millis(2100)).await;
-    let s = t.pass(&mut source, now).await.expect("pass");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut passes = Vec::new();
+    let s = loop {
+        let s = t.pass(&mut source, now).await.expect("pass");
+        if s.messages > 0 {
+            break s;
+        }
+        passes.push(s);
+        assert!(
+            Instant::now() < deadline,
+            "not fetched again within 30 s: {passes:?}"
+        );
+        tokio::time::sleep(crate::wait::POLL).await;
+    };
     assert_eq!(s.new_tickets, 1, "{s:?}");
     assert_eq!(dovecot.count("INBOX"), 0);
     assert_eq!(t.count("SELECT COUNT(*) FROM tickets"), 3);

@@ -9,4 +9,6 @@ mod dovecot;
 mod imap;
 mod smtp;
 mod smtp_sink;
+mod tidy;
 mod util;
+mod wait;
