@@ -11,6 +11,7 @@ pub mod guard;
 pub mod inbound;
 pub mod matching;
 pub mod reply;
+pub mod staff_reply;
 pub mod ticket;
 
 #[cfg(test)]
