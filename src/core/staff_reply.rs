@@ -414,15 +414,22 @@ fn attribution_cut(body: &[&str], j: usize) -> Option<(usize, usize)> {
             }
             Ending::WroteOn => vec![0],
         };
+        let below = span.get(1..).unwrap_or_default();
+        let below_chars: usize = below.iter().map(|l| l.chars().count() + 1).sum();
+        // From the last start back: each earlier one is longer, so stop at the first too long
+        // (this also keeps a huge line with many starts linear).
         for col in starts.into_iter().rev() {
-            let Some(rest) = first.get(col..) else {
-                continue;
-            };
-            let joined: String = std::iter::once(rest)
-                .chain(span.iter().skip(1).copied())
+            let Some(rest) = first.get(col..) else { break };
+            if rest.chars().take(MAX_ATTRIBUTION_CHARS + 1).count() + below_chars
+                > MAX_ATTRIBUTION_CHARS
+            {
+                break;
+            }
+            let joined = std::iter::once(rest)
+                .chain(below.iter().copied())
                 .collect::<Vec<_>>()
                 .join(" ");
-            if joined.chars().count() <= MAX_ATTRIBUTION_CHARS && plausible(end, &joined) {
+            if plausible(end, &joined) {
                 return Some((k, col));
             }
         }

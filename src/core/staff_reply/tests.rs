@@ -470,3 +470,18 @@ proptest! {
         check(&input)?;
     }
 }
+
+/// A body at the reader's size limit, made of lines that each nearly start a reply header,
+/// is read in one pass (no line is re-joined once per word).
+#[test]
+fn large_pathological_input() {
+    let line = "On 10:05 ".repeat(2_000) + "wrote:";
+    let mut text = String::new();
+    while text.len() < crate::mail::MAX_TEXT_BYTES {
+        text.push_str(&line);
+        text.push_str("\nFrom: a\n2026/11/30 10:05 ");
+    }
+    let st = staff_text(&text);
+    assert!(from_input_lines(&st.reply, &text));
+    assert!(leaked_line(&st.reply, &text).is_none_or(|l| text.contains(&l)));
+}
