@@ -976,3 +976,226 @@ fn replies_carry_one_tag_and_articles_their_arrival_time() {
     assert_eq!(incoming.len(), 2);
     assert_eq!(incoming[1].created_at, jst(2026, 11, 25, 11, 0));
 }
+
+// ---- Issue 9: staff work from their mail client ----
+
+/// A desk whose staff mail is authenticated by `mx.example.co.jp`'s Authentication-Results.
+fn staff_desk() -> TestDesk {
+    TestDesk::with_desk_keys(
+        "\n[staff]\nauthentication = \"authentication-results\"\ntrusted_authserv_ids = [\"mx.example.co.jp\"]\n",
+    )
+}
+
+/// Staff mail answering `notice` (In-Reply-To its Message-ID), with `body` and `headers`.
+fn staff_reply(
+    notice: &madoguchi::core::inbound::InboundMail,
+    body: &str,
+    headers: &str,
+) -> Vec<u8> {
+    let id = notice
+        .message_id
+        .clone()
+        .expect("the notification's Message-ID");
+    format!(
+        "From: Tanaka <tanaka@example.co.jp>\r\nTo: support@example.co.jp\r\nSubject: Re: {}\r\n\
+         Message-ID: <s{}@example.co.jp>\r\nIn-Reply-To: <{id}>\r\nReferences: <{id}>\r\n{headers}\
+         MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\n{body}",
+        notice.subject,
+        body.len()
+    )
+    .into_bytes()
+}
+
+const TRUSTED_PASS: &str =
+    "Authentication-Results: mx.example.co.jp; dkim=pass header.d=example.co.jp\r\n";
+
+/// The notification of ticket 1 after a customer wrote.
+fn first_notice(t: &mut TestDesk) -> madoguchi::core::inbound::InboundMail {
+    t.exchange(
+        "Yamada <yamada@alpha.example.co.jp>",
+        "同期エラー",
+        "q1@alpha.example.co.jp",
+        jst(2026, 11, 25, 10, 0),
+        jst(2026, 11, 25, 10, 1),
+    );
+    notices(t).pop().expect("a notification").0
+}
+
+#[test]
+fn an_authenticated_staff_reply_is_relayed_to_the_customer_and_the_ticket_waits_for_them() {
+    let mut t = staff_desk();
+    let notice = first_notice(&mut t);
+    let quoted: String = notice.text.lines().map(|l| format!("> {l}\r\n")).collect();
+    let body = format!(
+        "山田様\r\n\r\n設定画面の同期間隔を見直してください。\r\n\r\n田中\r\n\r\n\
+         2026年11月25日(水) 10:05 サポート窓口 <support@example.co.jp>:\r\n{quoted}"
+    );
+    let before = t.sent().len();
+    t.deliver(
+        &staff_reply(&notice, &body, TRUSTED_PASS),
+        jst(2026, 11, 25, 10, 30),
+    );
+    let s = t.pass(jst(2026, 11, 25, 10, 31));
+    assert_eq!(s.follow_ups, 1, "{s:?}");
+    let sent = t.sent();
+    assert_eq!(
+        sent.len(),
+        before + 1,
+        "one relay, no confirmation for a plain reply"
+    );
+    let (to, relay, raw) = sent.last().expect("the relay");
+    assert_eq!(to, "yamada@alpha.example.co.jp");
+    assert!(!raw.contains("Auto-Submitted"), "a person wrote it: {raw}");
+    assert_eq!(relay.subject, "Re: [NEO-DS#000001] 同期エラー");
+    assert_eq!(
+        relay.in_reply_to,
+        vec!["q1@alpha.example.co.jp".to_string()]
+    );
+    assert!(
+        relay.text.contains("同期間隔を見直してください"),
+        "{}",
+        relay.text
+    );
+    for secret in ["契約状況", "社内情報", "自動応答", "##-", "さんは", "> "] {
+        assert!(
+            !relay.text.contains(secret),
+            "{secret} relayed: {}",
+            relay.text
+        );
+    }
+    assert_eq!(
+        t.count("SELECT COUNT(*) FROM tickets WHERE number = 1 AND state = 'pending'"),
+        1
+    );
+    // The customer's answer opens it again.
+    t.exchange(
+        "yamada@alpha.example.co.jp",
+        "Re: [NEO-DS#000001] 同期エラー",
+        "q2@alpha.example.co.jp",
+        jst(2026, 11, 25, 11, 0),
+        jst(2026, 11, 25, 11, 1),
+    );
+    assert_eq!(
+        t.count("SELECT COUNT(*) FROM tickets WHERE number = 1 AND state = 'open'"),
+        1
+    );
+}
+
+/// Issue 9 item 7: forged staff mail (no Authentication-Results, an untrusted authserv-id, a
+/// forged pass below a genuine fail) relays nothing and changes nothing.
+#[test]
+fn forged_staff_mail_relays_nothing_and_changes_nothing() {
+    let mut t = staff_desk();
+    let notice = first_notice(&mut t);
+    for (i, headers) in [
+        String::new(),
+        "Authentication-Results: mx.evil.example; dkim=pass header.d=example.co.jp\r\n".to_string(),
+        "Authentication-Results: mx.example.co.jp; dkim=fail header.d=example.co.jp\r\n\
+         Authentication-Results: mx.example.co.jp; dkim=pass header.d=example.co.jp\r\n"
+            .to_string(),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let before = t.sent().len();
+        let body = format!("#close\r\n返信{i}です。\r\n");
+        t.deliver(
+            &staff_reply(&notice, &body, headers),
+            jst(2026, 11, 25, 10, 30 + i as u32),
+        );
+        t.pass(jst(2026, 11, 25, 10, 40 + i as u32));
+        let sent = t.sent();
+        let new: Vec<_> = sent[before..].iter().map(|(to, _, _)| to.clone()).collect();
+        assert_eq!(
+            new,
+            ["support-team@example.co.jp"],
+            "case {i}: only staff are told"
+        );
+        assert!(
+            sent.last()
+                .is_some_and(|(_, m, _)| m.text.contains("なりすまし"))
+        );
+        assert_eq!(
+            t.count("SELECT COUNT(*) FROM tickets WHERE number = 1 AND state = 'open'"),
+            1,
+            "case {i}"
+        );
+    }
+}
+
+/// Commands are carried out and confirmed; an unknown one refuses the whole mail; a reply that
+/// would carry the internal section is not relayed and goes back to its sender.
+#[test]
+fn staff_commands_are_confirmed_and_the_fail_safe_holds() {
+    let mut t = staff_desk();
+    let notice = first_notice(&mut t);
+    let relays = |t: &TestDesk| {
+        t.sent()
+            .iter()
+            .filter(|(to, _, _)| to == "yamada@alpha.example.co.jp")
+            .count()
+    };
+    let acks = relays(&t);
+    // An unknown command: nothing relayed, nothing changed, the sender told why.
+    t.deliver(
+        &staff_reply(&notice, "#clsoe\r\nお待たせしました。\r\n", TRUSTED_PASS),
+        jst(2026, 11, 25, 10, 30),
+    );
+    t.pass(jst(2026, 11, 25, 10, 31));
+    assert_eq!(relays(&t), acks);
+    let (to, confirmation, _) = t.sent().pop().expect("confirmation");
+    assert_eq!(to, "tanaka@example.co.jp");
+    assert!(
+        confirmation.text.contains("#clsoe: 不明なコマンドです"),
+        "{}",
+        confirmation.text
+    );
+    // A note: copied to staff, never to the customer.
+    t.deliver(
+        &staff_reply(&notice, "#note\r\n契約更新の相談中。\r\n", TRUSTED_PASS),
+        jst(2026, 11, 25, 10, 32),
+    );
+    t.pass(jst(2026, 11, 25, 10, 33));
+    assert_eq!(relays(&t), acks);
+    assert!(
+        notices(&t)
+            .iter()
+            .any(|(m, _)| m.subject.contains("社内メモ") && m.text.contains("契約更新の相談中"))
+    );
+    // Bottom-posting under an unquoted copy of the notification: the internal lines would go
+    // out, so nothing does.
+    let copy = notice.text.replace('\n', "\r\n");
+    t.deliver(
+        &staff_reply(
+            &notice,
+            &format!("{copy}\r\n\r\n回答です。\r\n"),
+            TRUSTED_PASS,
+        ),
+        jst(2026, 11, 25, 10, 34),
+    );
+    t.pass(jst(2026, 11, 25, 10, 35));
+    assert_eq!(relays(&t), acks, "the fail-safe relays nothing");
+    let (to, refusal, _) = t.sent().pop().expect("refusal");
+    assert_eq!(to, "tanaka@example.co.jp");
+    assert!(
+        refusal.text.contains("送信していません"),
+        "{}",
+        refusal.text
+    );
+    // #close: done and confirmed.
+    t.deliver(
+        &staff_reply(&notice, "#close\r\n", TRUSTED_PASS),
+        jst(2026, 11, 25, 10, 36),
+    );
+    t.pass(jst(2026, 11, 25, 10, 37));
+    assert_eq!(
+        t.count("SELECT COUNT(*) FROM tickets WHERE number = 1 AND state = 'closed'"),
+        1
+    );
+    let (_, confirmation, _) = t.sent().pop().expect("confirmation");
+    assert!(
+        confirmation.text.contains("クローズしました"),
+        "{}",
+        confirmation.text
+    );
+}
