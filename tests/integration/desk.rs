@@ -1199,3 +1199,30 @@ fn staff_commands_are_confirmed_and_the_fail_safe_holds() {
         confirmation.text
     );
 }
+
+/// Issue 9 item 5: staff mail that already went to the customer (in To/Cc) is recorded, not
+/// relayed a second time, and the sender is told.
+#[test]
+fn a_staff_reply_that_already_went_to_the_customer_is_not_relayed_again() {
+    let mut t = staff_desk();
+    let notice = first_notice(&mut t);
+    let before = t.sent().len();
+    let headers = format!("{TRUSTED_PASS}Cc: yamada@alpha.example.co.jp\r\n");
+    t.deliver(
+        &staff_reply(&notice, "山田様\r\n直接お送りします。\r\n", &headers),
+        jst(2026, 11, 25, 10, 30),
+    );
+    t.pass(jst(2026, 11, 25, 10, 31));
+    let sent = t.sent();
+    let new: Vec<_> = sent[before..].iter().map(|(to, _, _)| to.clone()).collect();
+    assert_eq!(new, ["tanaka@example.co.jp"], "only the sender hears of it");
+    assert!(
+        sent.last()
+            .is_some_and(|(_, m, _)| m.text.contains("再送していません"))
+    );
+    assert_eq!(
+        t.count("SELECT COUNT(*) FROM articles WHERE ticket = 1 AND direction = 'in'"),
+        2,
+        "recorded on the ticket"
+    );
+}
