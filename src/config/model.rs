@@ -65,63 +65,7 @@ pub struct Staff {
     pub authentication: StaffAuthentication,
 }
 
-/// How staff mail is authenticated (`staff.authentication`). Mail that fails is held, never
-/// acted on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StaffAuthentication {
-    /// The topmost `Authentication-Results` header from one of these authserv-ids
-    /// (lowercased) must show an aligned `dkim=pass` or a `dmarc=pass` (`core::auth`). Empty
-    /// only when `[staff]` was not written: then no staff mail is authenticated.
-    AuthenticationResults { trusted_authserv_ids: Vec<String> },
-    /// The desk verifies the DKIM signature itself.
-    Dkim,
-    /// No authentication: a From that names a staff address is believed. `check-config`
-    /// warns.
-    None,
-}
-
-impl Default for StaffAuthentication {
-    fn default() -> Self {
-        StaffAuthentication::AuthenticationResults {
-            trusted_authserv_ids: Vec::new(),
-        }
-    }
-}
-
-impl StaffAuthentication {
-    /// The spelling in the config (`staff.authentication`).
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            StaffAuthentication::AuthenticationResults { .. } => "authentication-results",
-            StaffAuthentication::Dkim => "dkim",
-            StaffAuthentication::None => "none",
-        }
-    }
-
-    /// One line for `check-config` and the summary: what the desk believes.
-    pub fn describe(&self) -> String {
-        match self {
-            StaffAuthentication::AuthenticationResults {
-                trusted_authserv_ids,
-            } if trusted_authserv_ids.is_empty() => "authentication-results with no trusted \
-                 authserv-id: no staff mail is authenticated"
-                .to_owned(),
-            StaffAuthentication::AuthenticationResults {
-                trusted_authserv_ids,
-            } => format!(
-                "authentication-results: the topmost Authentication-Results header from {} \
-                 must show dkim=pass aligned with the From domain, or dmarc=pass",
-                trusted_authserv_ids.join(", ")
-            ),
-            StaffAuthentication::Dkim => "dkim: the desk verifies the DKIM signature of staff \
-                 mail itself (keys looked up in DNS); Authentication-Results headers are not read"
-                .to_owned(),
-            StaffAuthentication::None => {
-                "none: staff mail is NOT authenticated; a forged From is believed".to_owned()
-            }
-        }
-    }
-}
+pub use crate::core::auth::StaffAuthentication;
 
 /// The inverse of [`StaffAuthentication::as_str`], with no trusted authserv-id yet.
 impl FromStr for StaffAuthentication {

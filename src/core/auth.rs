@@ -564,36 +564,75 @@ fn joined_key(words: &[&str]) -> (String, bool) {
 #[cfg(test)]
 mod tests;
 
-/// How the desk authenticates mail from a staff address (from `[staff] authentication`).
+/// How staff mail is authenticated (`staff.authentication`). Mail that fails is held, never
+/// acted on.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StaffPolicy {
-    /// [`evaluate`] with these trusted authserv-ids (empty: nothing authenticates).
+pub enum StaffAuthentication {
+    /// The topmost `Authentication-Results` header from one of these authserv-ids
+    /// (lowercased) must show an aligned `dkim=pass` or a `dmarc=pass` (`core::auth`). Empty
+    /// only when `[staff]` was not written: then no staff mail is authenticated.
     AuthenticationResults { trusted_authserv_ids: Vec<String> },
-    /// The desk verifies DKIM itself (not built yet: nothing authenticates).
+    /// The desk verifies the DKIM signature itself.
     Dkim,
-    /// A staff From is believed (`check-config` warns).
+    /// No authentication: a From that names a staff address is believed. `check-config`
+    /// warns.
     None,
 }
 
-impl Default for StaffPolicy {
+impl Default for StaffAuthentication {
     fn default() -> Self {
-        StaffPolicy::AuthenticationResults {
+        StaffAuthentication::AuthenticationResults {
             trusted_authserv_ids: Vec::new(),
         }
     }
 }
 
-impl StaffPolicy {
+impl StaffAuthentication {
+    /// The spelling in the config (`staff.authentication`).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            StaffAuthentication::AuthenticationResults { .. } => "authentication-results",
+            StaffAuthentication::Dkim => "dkim",
+            StaffAuthentication::None => "none",
+        }
+    }
+
+    /// One line for `check-config` and the summary: what the desk believes.
+    pub fn describe(&self) -> String {
+        match self {
+            StaffAuthentication::AuthenticationResults {
+                trusted_authserv_ids,
+            } if trusted_authserv_ids.is_empty() => "authentication-results with no trusted \
+                 authserv-id: no staff mail is authenticated"
+                .to_owned(),
+            StaffAuthentication::AuthenticationResults {
+                trusted_authserv_ids,
+            } => format!(
+                "authentication-results: the topmost Authentication-Results header from {} \
+                 must show dkim=pass aligned with the From domain, or dmarc=pass",
+                trusted_authserv_ids.join(", ")
+            ),
+            StaffAuthentication::Dkim => "dkim: the desk would verify the DKIM signature of \
+                 staff mail itself; not built yet, so no staff mail is authenticated"
+                .to_owned(),
+            StaffAuthentication::None => {
+                "none: staff mail is NOT authenticated; a forged From is believed".to_owned()
+            }
+        }
+    }
+}
+
+impl StaffAuthentication {
     /// The verdict on mail `From:` a staff address whose domain is `from_domain`.
     pub fn judge(&self, headers_top_first: &[String], from_domain: &str) -> StaffAuth {
         match self {
-            StaffPolicy::AuthenticationResults {
+            StaffAuthentication::AuthenticationResults {
                 trusted_authserv_ids,
             } => evaluate(headers_top_first, trusted_authserv_ids, from_domain),
-            StaffPolicy::Dkim => StaffAuth::Unauthenticated {
+            StaffAuthentication::Dkim => StaffAuth::Unauthenticated {
                 reason: "DKIM verification in the desk is not built yet".into(),
             },
-            StaffPolicy::None => StaffAuth::Authenticated {
+            StaffAuthentication::None => StaffAuth::Authenticated {
                 method: "none (staff.authentication = \"none\")".into(),
             },
         }

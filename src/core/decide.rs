@@ -44,7 +44,7 @@ pub struct DeskRules {
     /// Staff notifications about one ticket in an hour, at most.
     pub notify_limit_per_ticket_hour: u32,
     /// How mail from a staff address is authenticated.
-    pub staff_policy: super::auth::StaffPolicy,
+    pub staff_policy: super::auth::StaffAuthentication,
 }
 
 /// An earlier message with the same Message-ID and the same bytes.

@@ -89,21 +89,6 @@ pub const BATCH: usize = 200;
 /// on (a loop, a flood) cannot flood the staff in turn; everything stays on the ticket.
 pub const NOTIFY_LIMIT_PER_TICKET_HOUR: u32 = 6;
 
-/// The core's view of `[staff] authentication`.
-fn staff_policy(config: &crate::config::StaffAuthentication) -> crate::core::auth::StaffPolicy {
-    use crate::config::StaffAuthentication as C;
-    use crate::core::auth::StaffPolicy as P;
-    match config {
-        C::AuthenticationResults {
-            trusted_authserv_ids,
-        } => P::AuthenticationResults {
-            trusted_authserv_ids: trusted_authserv_ids.clone(),
-        },
-        C::Dkim => P::Dkim,
-        C::None => P::None,
-    }
-}
-
 /// A lock whose holder panicked still guards consistent data: SQLite rolled the transaction
 /// back, and the register cache is only a cache.
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -134,7 +119,7 @@ impl Desk {
             reopen_days: i64::from(config.desk.reopen_days),
             auto_reply_limit_per_hour: config.desk.auto_reply_limit_per_hour,
             notify_limit_per_ticket_hour: NOTIFY_LIMIT_PER_TICKET_HOUR,
-            staff_policy: staff_policy(&config.staff.authentication),
+            staff_policy: config.staff.authentication.clone(),
         };
         let classify_rules = config.classify.clone();
         Ok(Self {

@@ -28,7 +28,7 @@ fn rules() -> DeskRules {
         reopen_days: 14,
         auto_reply_limit_per_hour: 5,
         notify_limit_per_ticket_hour: 6,
-        staff_policy: crate::core::auth::StaffPolicy::default(),
+        staff_policy: crate::core::auth::StaffAuthentication::default(),
     }
 }
 
