@@ -216,7 +216,12 @@ impl Config {
             StaffAuthentication::None => out.push(Diagnostic::at_key(
                 "staff.authentication",
                 "\"none\": mail whose From is a staff address is believed without any check, and \
-                 anyone can write that From; use \"authentication-results\" (or \"dkim\")",
+                 anyone can write that From; use \"authentication-results\"",
+            )),
+            StaffAuthentication::Dkim => out.push(Diagnostic::at_key(
+                "staff.authentication",
+                "\"dkim\": the desk's own DKIM verification is not built yet, so no staff mail \
+                 is authenticated and all of it is held; use \"authentication-results\"",
             )),
             StaffAuthentication::AuthenticationResults {
                 trusted_authserv_ids,
