@@ -9,6 +9,7 @@ mod dovecot;
 mod imap;
 mod smtp;
 mod smtp_sink;
+mod staff_loop;
 mod tidy;
 mod util;
 mod wait;
