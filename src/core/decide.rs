@@ -136,6 +136,11 @@ pub enum Effect {
         outbox_id: i64,
         detail: String,
     },
+    /// Staff answered the customer for the first time (at the message's arrival).
+    FirstResponse {
+        ticket: u64,
+        business_minutes: i64,
+    },
 }
 
 /// What became of the message, in short (for counts, logs and the acknowledgement).
@@ -332,12 +337,12 @@ fn outcome(intake: &Intake<'_>, rules: &DeskRules, calendar: &BusinessCalendar) 
             if let Some(staff) = &intake.staff
                 && matches!(staff.auth, StaffAuth::Authenticated { .. })
             {
-                return Outcome::StaffMail(staff::staff_mail(
-                    mail,
-                    ticket.number,
-                    ticket.state,
-                    staff,
-                ));
+                let mut decided = staff::staff_mail(mail, ticket.number, ticket.state, staff);
+                if decided.relayed.is_some() && ticket.first_response_at.is_none() {
+                    decided.first_response_minutes =
+                        Some(calendar.business_duration(ticket.accepted_at, intake.received_at));
+                }
+                return Outcome::StaffMail(decided);
             }
             // Not authenticated: held. Recorded on the ticket, staff told, nothing acted on.
             return follow_up(None);

@@ -120,6 +120,8 @@ pub struct TicketFacts {
     pub contract_id: Option<String>,
     /// The address the ticket's customer wrote from (or the form's address).
     pub customer_address: String,
+    /// When staff first answered the customer, if they have.
+    pub first_response_at: Option<DateTime<Utc>>,
 }
 
 /// Whether mail from `from` that names `ticket` (found `by` some reference) is admitted to it.

@@ -289,6 +289,13 @@ impl Shell {
                 } => {
                     self.queue(tx, mail, auto_reply_to.as_deref(), now)?;
                 }
+                Effect::FirstResponse {
+                    ticket,
+                    business_minutes,
+                } => {
+                    let at = message.map_or(now, |m| m.message.received_at);
+                    tx.set_first_response(*ticket, at, *business_minutes)?;
+                }
                 Effect::MarkBounced { outbox_id, detail } => {
                     tx.mark_bounced(*outbox_id, detail)?;
                     tracing::warn!(outbox = outbox_id, %detail, "Delivery failed (bounce).");

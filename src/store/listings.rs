@@ -23,6 +23,8 @@ pub struct TicketListing {
     pub license_due: Option<String>,
     pub continues: Option<u64>,
     pub entitlement: serde_json::Value,
+    /// Business minutes from acceptance to the first staff reply the customer got.
+    pub first_response_minutes: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -38,7 +40,8 @@ pub struct ArticleListing {
 }
 
 const LISTING_SQL: &str = "SELECT number, state, category, contract_id, customer_address,
-    customer_name, subject, accepted_at, received_at, license_due, continues, entitlement
+    customer_name, subject, accepted_at, received_at, license_due, continues, entitlement,
+    first_response_minutes
     FROM tickets";
 
 fn listing(row: &rusqlite::Row<'_>) -> rusqlite::Result<(TicketListing, String, String)> {
@@ -56,6 +59,7 @@ fn listing(row: &rusqlite::Row<'_>) -> rusqlite::Result<(TicketListing, String, 
             received_at: DateTime::<Utc>::MIN_UTC,
             license_due: row.get(9)?,
             continues: row.get::<_, Option<i64>>(10)?.map(|n| n as u64),
+            first_response_minutes: row.get(12)?,
             entitlement: serde_json::from_str(&entitlement).map_err(|e| {
                 rusqlite::Error::FromSqlConversionFailure(
                     11,

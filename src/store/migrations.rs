@@ -131,6 +131,10 @@ const MIGRATIONS: &[&str] = &[
     );",
     // 4: staff notifications per ticket are counted for the hourly limit.
     "CREATE INDEX outbox_by_ticket ON outbox(ticket, kind, created_at);",
+    // 5: the first staff reply that reached the customer, and how long it took in business
+    // minutes from acceptance (R5 calendar).
+    "ALTER TABLE tickets ADD COLUMN first_response_at TEXT;
+     ALTER TABLE tickets ADD COLUMN first_response_minutes INTEGER;",
 ];
 
 /// The newest schema version this binary knows.

@@ -319,6 +319,7 @@ pub struct TicketHead {
     pub closed_at: Option<DateTime<Utc>>,
     pub customer_address: String,
     pub contract_id: Option<String>,
+    pub first_response_at: Option<DateTime<Utc>>,
 }
 
 impl Tx<'_> {
@@ -331,25 +332,45 @@ impl Tx<'_> {
             closed_at: h.closed_at,
             contract_id: h.contract_id,
             customer_address: h.customer_address,
+            first_response_at: h.first_response_at,
         }))
     }
 }
 
 impl Tx<'_> {
     pub fn ticket_head(&self, number: u64) -> Result<Option<TicketHead>, StoreError> {
-        // state, accepted_at, closed_at, customer_address, contract_id
-        type HeadRow = (String, String, Option<String>, String, Option<String>);
+        // state, accepted_at, closed_at, customer_address, contract_id, first_response_at
+        type HeadRow = (
+            String,
+            String,
+            Option<String>,
+            String,
+            Option<String>,
+            Option<String>,
+        );
         let row: Option<HeadRow> = self
             .conn
             .query_row(
-                "SELECT state, accepted_at, closed_at, customer_address, contract_id
+                "SELECT state, accepted_at, closed_at, customer_address, contract_id,
+                     first_response_at
              FROM tickets WHERE number = ?1",
                 [number as i64],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+                |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                    ))
+                },
             )
             .optional()
             .doing("read a ticket")?;
-        let Some((state, accepted_at, closed_at, customer_address, contract_id)) = row else {
+        let Some((state, accepted_at, closed_at, customer_address, contract_id, first_response)) =
+            row
+        else {
             return Ok(None);
         };
         Ok(Some(TicketHead {
@@ -360,7 +381,25 @@ impl Tx<'_> {
             closed_at: closed_at.as_deref().map(time_from_text).transpose()?,
             customer_address,
             contract_id,
+            first_response_at: first_response.as_deref().map(time_from_text).transpose()?,
         }))
+    }
+
+    /// Records the ticket's first response (once: a later one changes nothing).
+    pub fn set_first_response(
+        &self,
+        number: u64,
+        at: DateTime<Utc>,
+        business_minutes: i64,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE tickets SET first_response_at = ?2, first_response_minutes = ?3
+                 WHERE number = ?1 AND first_response_at IS NULL",
+                params![number as i64, time_text(at), business_minutes],
+            )
+            .doing("record a first response")?;
+        Ok(())
     }
 }
 

@@ -1067,6 +1067,10 @@ fn an_authenticated_staff_reply_is_relayed_to_the_customer_and_the_ticket_waits_
         t.count("SELECT COUNT(*) FROM tickets WHERE number = 1 AND state = 'pending'"),
         1
     );
+    // Accepted 10:00, answered 10:30: the first response took 30 business minutes.
+    let first =
+        |t: &TestDesk| t.desk.store().tickets(None).expect("tickets")[0].first_response_minutes;
+    assert_eq!(first(&t), Some(30));
     // The customer's answer opens it again.
     t.exchange(
         "yamada@alpha.example.co.jp",
@@ -1079,6 +1083,17 @@ fn an_authenticated_staff_reply_is_relayed_to_the_customer_and_the_ticket_waits_
         t.count("SELECT COUNT(*) FROM tickets WHERE number = 1 AND state = 'open'"),
         1
     );
+    // A second reply is sent, and the first response stays what it was.
+    t.deliver(
+        &staff_reply(&notice, "追加のご案内です。\r\n", TRUSTED_PASS),
+        jst(2026, 11, 25, 14, 0),
+    );
+    t.pass(jst(2026, 11, 25, 14, 1));
+    assert_eq!(
+        t.sent().last().map(|(to, _, _)| to.clone()).as_deref(),
+        Some("yamada@alpha.example.co.jp")
+    );
+    assert_eq!(first(&t), Some(30));
 }
 
 /// Issue 9 item 7: forged staff mail (no Authentication-Results, an untrusted authserv-id, a

@@ -83,6 +83,9 @@ pub struct StaffMail {
     pub refused: Vec<String>,
     /// The mail carried commands (each such mail is confirmed to its sender).
     pub commanded: bool,
+    /// The ticket's first response, in business minutes from its acceptance, when this relay
+    /// is the first.
+    pub first_response_minutes: Option<i64>,
 }
 
 /// Decides an authenticated staff mail on `ticket` (in state `state`).
@@ -101,6 +104,7 @@ pub fn staff_mail(
         done: Vec::new(),
         refused: Vec::new(),
         commanded: !text.commands.is_empty(),
+        first_response_minutes: None,
     };
     let mut commands = Vec::new();
     for line in &text.commands {
@@ -201,6 +205,12 @@ pub fn staff_effects(
             mail: staff_relay(rules, ticket, customer, text),
             auto_reply_to: None,
         });
+        if let Some(business_minutes) = decided.first_response_minutes {
+            effects.push(Effect::FirstResponse {
+                ticket,
+                business_minutes,
+            });
+        }
     }
     if let Some(text) = &decided.note
         && !rules.notify.is_empty()

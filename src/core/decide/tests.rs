@@ -261,6 +261,7 @@ fn follow_ups_reopen_within_the_window_and_continue_after_it() {
         closed_at: Some(jst(2026, 11, 10, 10, 0)),
         contract_id: Some("C-1001".into()),
         customer_address: "yamada@alpha.example.co.jp".into(),
+        first_response_at: None,
     };
     let mut i = intake(&m, &guard, jst(2026, 11, 24, 10, 0));
     i.thread = Some((&closed, ThreadedBy::SubjectTag));
@@ -410,6 +411,7 @@ fn mail_from_a_staff_address_is_recorded_but_changes_nothing() {
         closed_at: Some(jst(2026, 11, 10, 10, 0)),
         contract_id: Some("C-1001".into()),
         customer_address: "yamada@alpha.example.co.jp".into(),
+        first_response_at: None,
     };
     for received in [jst(2026, 11, 11, 10, 0), jst(2026, 12, 24, 10, 0)] {
         let mut i = intake(&m, &guard, received);
@@ -442,6 +444,7 @@ fn the_notify_address_is_never_a_customer_and_notices_are_capped() {
         closed_at: None,
         contract_id: None,
         customer_address: "yamada@alpha.example.co.jp".into(),
+        first_response_at: None,
     };
     let mut i = intake(&m, &guard, jst(2026, 11, 25, 10, 0));
     i.thread = Some((&open, ThreadedBy::OurMessageId));
@@ -547,6 +550,7 @@ fn a_customer_answer_opens_a_pending_ticket() {
         closed_at: None,
         contract_id: None,
         customer_address: "yamada@alpha.example.co.jp".into(),
+        first_response_at: None,
     };
     let mut i = intake(&m, &guard, jst(2026, 11, 25, 10, 0));
     i.thread = Some((&pending, ThreadedBy::OurMessageId));
