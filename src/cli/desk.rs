@@ -159,8 +159,9 @@ pub fn tickets(
                 for a in &articles {
                     let arrow = if a.direction == "in" { "←" } else { "→" };
                     t.push_str(&format!(
-                        "\n{arrow} {} {} {}{}\n  {}\n",
+                        "\n{arrow} {} [{}] {} {}{}\n  {}\n",
                         time_ja(a.created_at, tz),
+                        a.kind,
                         a.author,
                         a.subject,
                         a.delivery

@@ -23,8 +23,8 @@ use super::reply::{
     delivery_failure_notice, follow_up_notification, staff_notification,
 };
 use super::ticket::{
-    ContractFacts, Entitlement, MatchedBy, ReplyKind, ThreadedBy, TicketFacts, TicketState,
-    Verdict, entitlement,
+    ArticleKind, ContractFacts, Entitlement, MatchedBy, ReplyKind, ThreadedBy, TicketFacts,
+    TicketState, Verdict, entitlement,
 };
 
 /// Desk settings the decision depends on.
@@ -116,6 +116,7 @@ pub enum Effect {
     /// attachments and its Message-ID for threading.
     AddArticle {
         ticket: u64,
+        kind: ArticleKind,
     },
     SetState {
         ticket: u64,
@@ -438,7 +439,10 @@ fn effects(outcome: &Outcome, intake: &Intake<'_>, rules: &DeskRules) -> Vec<Eff
                     reason: None,
                     ticket: Some(number),
                 },
-                Effect::AddArticle { ticket: number },
+                Effect::AddArticle {
+                    ticket: number,
+                    kind: ArticleKind::Customer,
+                },
             ];
             let letter = TicketLetter {
                 prefix: &rules.ticket_prefix,
@@ -493,7 +497,14 @@ fn effects(outcome: &Outcome, intake: &Intake<'_>, rules: &DeskRules) -> Vec<Eff
                     reason: None,
                     ticket: Some(*ticket),
                 },
-                Effect::AddArticle { ticket: *ticket },
+                Effect::AddArticle {
+                    ticket: *ticket,
+                    kind: if *from_staff {
+                        ArticleKind::Staff
+                    } else {
+                        ArticleKind::Customer
+                    },
+                },
                 match reopen_as {
                     Some(state) => Effect::SetState {
                         ticket: *ticket,

@@ -150,6 +150,38 @@ pub fn admits(
         || staff.iter().any(|s| s.eq_ignore_ascii_case(from))
 }
 
+/// What an article on a ticket is, as `tickets show` lists it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ArticleKind {
+    /// Mail from the customer (or anyone writing to the ticket who is not staff).
+    Customer,
+    /// Mail from a staff address that was not a relayed reply or a note (commands only,
+    /// refused, or not authenticated).
+    Staff,
+    /// A staff member's reply as the customer received it.
+    StaffReply,
+    /// An internal note (`#note`): never sent to the customer.
+    Note,
+    /// The desk's automatic reply to the customer.
+    AutoReply,
+    /// A notification to staff.
+    Notice,
+}
+
+impl ArticleKind {
+    pub fn code(self) -> &'static str {
+        match self {
+            ArticleKind::Customer => "customer",
+            ArticleKind::Staff => "staff",
+            ArticleKind::StaffReply => "staff_reply",
+            ArticleKind::Note => "note",
+            ArticleKind::AutoReply => "auto_reply",
+            ArticleKind::Notice => "notice",
+        }
+    }
+}
+
 /// What became of a message (invariant 3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

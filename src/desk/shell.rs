@@ -16,9 +16,9 @@ use crate::core::form::FormField;
 use crate::core::guard::{Guard, NoReplyReason, assess};
 use crate::core::inbound::InboundMail;
 use crate::core::matching::ContractBook;
-use crate::core::reply::{INTERNAL_BEGIN, INTERNAL_END, OutgoingMail};
+use crate::core::reply::{INTERNAL_BEGIN, INTERNAL_END, OutgoingKind, OutgoingMail};
 use crate::core::ticket::{
-    ContractFacts, ThreadedBy, TicketFacts, Verdict, admits, find_tag, message_id,
+    ArticleKind, ContractFacts, ThreadedBy, TicketFacts, Verdict, admits, find_tag, message_id,
     ticket_in_message_id,
 };
 use crate::intake::{Ack, Incoming};
@@ -271,13 +271,13 @@ impl Shell {
                         ticket: *ticket,
                     })?);
                 }
-                Effect::AddArticle { ticket } => {
+                Effect::AddArticle { ticket, kind } => {
                     let (Some(m), Some(row)) = (message, message_row) else {
                         return Err(
                             StoreError::Corrupt("an article before its message".into()).into()
                         );
                     };
-                    self.add_inbound(tx, m.read, row, *ticket, m.message.received_at)?;
+                    self.add_inbound(tx, m.read, row, *ticket, *kind, m.message.received_at)?;
                 }
                 Effect::SetState { ticket, state } => {
                     tx.set_ticket_state(*ticket, *state, now)?;
@@ -381,6 +381,7 @@ impl Shell {
         read: &crate::mail::ReadMessage,
         message_row: i64,
         ticket: u64,
+        kind: ArticleKind,
         received_at: DateTime<Utc>,
     ) -> Result<(), DeskError> {
         let mail = &read.mail;
@@ -403,6 +404,7 @@ impl Shell {
         let author = mail.from.as_ref().map_or("", |m| m.address.as_str());
         tx.insert_article(&ArticleRow {
             ticket,
+            kind,
             inbound: true,
             message: Some(message_row),
             outbox: None,
@@ -457,18 +459,24 @@ impl Shell {
             now,
         })?;
         tx.insert_thread_id(&id, outgoing.ticket, true)?;
-        if auto_reply_to.is_some() {
-            tx.insert_article(&ArticleRow {
-                ticket: outgoing.ticket,
-                inbound: false,
-                message: None,
-                outbox: Some(outbox),
-                author: &self.config.desk.address,
-                created_at: now,
-                subject: &outgoing.subject,
-                text: &outgoing.body,
-            })?;
-        }
+        // Every mail the desk sends is on the ticket: what the customer got and what staff
+        // were told.
+        let kind = match outgoing.kind {
+            OutgoingKind::AutoReply(_) => ArticleKind::AutoReply,
+            OutgoingKind::StaffReply => ArticleKind::StaffReply,
+            OutgoingKind::StaffNotification => ArticleKind::Notice,
+        };
+        tx.insert_article(&ArticleRow {
+            ticket: outgoing.ticket,
+            kind,
+            inbound: false,
+            message: None,
+            outbox: Some(outbox),
+            author: &self.config.desk.address,
+            created_at: now,
+            subject: &outgoing.subject,
+            text: &outgoing.body,
+        })?;
         Ok(outbox)
     }
 

@@ -29,8 +29,11 @@ pub struct TicketListing {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ArticleListing {
+    /// `customer`, `staff`, `staff_reply`, `note`, `auto_reply` or `notice`.
+    pub kind: String,
     pub direction: String,
     pub author: String,
+    #[serde(rename = "at")]
     pub created_at: DateTime<Utc>,
     pub subject: String,
     pub text: String,
@@ -116,7 +119,8 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT a.direction, a.author, a.created_at, a.subject, a.text, o.state, o.bounced
+                "SELECT a.direction, a.author, a.created_at, a.subject, a.text, o.state, o.bounced,
+                     a.kind
                  FROM articles a LEFT JOIN outbox o ON o.id = a.outbox
                  WHERE a.ticket = ?1 ORDER BY a.id",
             )
@@ -131,6 +135,7 @@ impl Store {
                     r.get::<_, String>(4)?,
                     r.get::<_, Option<String>>(5)?,
                     r.get::<_, Option<String>>(6)?,
+                    r.get::<_, Option<String>>(7)?,
                 ))
             })
             .doing("read articles")?
@@ -138,8 +143,18 @@ impl Store {
             .doing("read articles")?;
         rows.into_iter()
             .map(
-                |(direction, author, created, subject, text, delivery, bounced)| {
+                |(direction, author, created, subject, text, delivery, bounced, kind)| {
+                    // Articles from before kinds were recorded: by their direction.
+                    let kind = kind.unwrap_or_else(|| {
+                        if direction == "in" {
+                            "customer"
+                        } else {
+                            "auto_reply"
+                        }
+                        .to_string()
+                    });
                     Ok(ArticleListing {
+                        kind,
                         direction,
                         author,
                         created_at: time_from_text(&created)?,

@@ -135,6 +135,9 @@ const MIGRATIONS: &[&str] = &[
     // minutes from acceptance (R5 calendar).
     "ALTER TABLE tickets ADD COLUMN first_response_at TEXT;
      ALTER TABLE tickets ADD COLUMN first_response_minutes INTEGER;",
+    // 6: what each article is (customer, staff, staff_reply, note, auto_reply, notice); older
+    // rows have none and are read by their direction.
+    "ALTER TABLE articles ADD COLUMN kind TEXT;",
 ];
 
 /// The newest schema version this binary knows.

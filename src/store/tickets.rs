@@ -236,6 +236,7 @@ impl Tx<'_> {
 
 pub struct ArticleRow<'a> {
     pub ticket: u64,
+    pub kind: crate::core::ticket::ArticleKind,
     pub inbound: bool,
     pub message: Option<i64>,
     pub outbox: Option<i64>,
@@ -248,8 +249,9 @@ pub struct ArticleRow<'a> {
 impl Tx<'_> {
     pub fn insert_article(&self, a: &ArticleRow<'_>) -> Result<i64, StoreError> {
         self.conn.prepare_cached(
-        "INSERT INTO articles (ticket, direction, message, outbox, author, created_at, subject, text)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO articles (ticket, direction, message, outbox, author, created_at, subject, text,
+             kind)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )
     .and_then(|mut s| {
         s.execute(params![
@@ -261,6 +263,7 @@ impl Tx<'_> {
             time_text(a.created_at),
             a.subject,
             a.text,
+            a.kind.code(),
         ])
     })
     .doing("add an article")?;

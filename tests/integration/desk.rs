@@ -1067,6 +1067,20 @@ fn an_authenticated_staff_reply_is_relayed_to_the_customer_and_the_ticket_waits_
         t.count("SELECT COUNT(*) FROM tickets WHERE number = 1 AND state = 'pending'"),
         1
     );
+    // The ticket's history, as `tickets show --json` lists it.
+    let kinds: Vec<String> = t
+        .desk
+        .store()
+        .articles(1)
+        .expect("articles")
+        .into_iter()
+        .map(|a| a.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        ["customer", "auto_reply", "notice", "staff", "staff_reply"],
+        "{kinds:?}"
+    );
     // Accepted 10:00, answered 10:30: the first response took 30 business minutes.
     let first =
         |t: &TestDesk| t.desk.store().tickets(None).expect("tickets")[0].first_response_minutes;

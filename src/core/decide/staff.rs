@@ -8,7 +8,7 @@ use super::super::reply::{
     INTERNAL_BEGIN, INTERNAL_END, REPLY_MARKER, staff_confirmation, staff_note, staff_relay,
 };
 use super::super::staff_reply::{leaked_line, staff_text_with};
-use super::super::ticket::TicketState;
+use super::super::ticket::{ArticleKind, TicketState};
 use super::{DeskRules, Effect, Verdict};
 
 /// What the decision needs about staff mail on a ticket; the shell gathers it.
@@ -198,7 +198,14 @@ pub fn staff_effects(
             reason: Some(format!("staff mail ({})", auth_text(staff.auth))),
             ticket: Some(ticket),
         },
-        Effect::AddArticle { ticket },
+        Effect::AddArticle {
+            ticket,
+            kind: if decided.note.is_some() {
+                ArticleKind::Note
+            } else {
+                ArticleKind::Staff
+            },
+        },
     ];
     if let (Some(text), Some(customer)) = (&decided.relayed, &staff.customer) {
         effects.push(Effect::QueueMail {
