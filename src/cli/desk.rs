@@ -218,15 +218,22 @@ pub fn queue(config_path: Option<&Path>, out: &Output) -> anyhow::Result<()> {
         .into_iter()
         .map(|t| {
             let age = desk.calendar().business_duration(t.accepted_at, now);
-            (t, age)
+            // Pending: staff answered, the customer's turn. Anything else open: staff's turn.
+            let waits_for = if t.state == TicketState::Pending.code() {
+                "customer"
+            } else {
+                "staff"
+            };
+            (t, age, waits_for)
         })
         .collect();
     let doc: Vec<_> = rows
         .iter()
-        .map(|(t, age)| {
+        .map(|(t, age, waits_for)| {
             let mut v = serde_json::to_value(t).unwrap_or_default();
             if let Some(map) = v.as_object_mut() {
                 map.insert("business_minutes".into(), json!(age));
+                map.insert("waits_for".into(), json!(waits_for));
             }
             v
         })
@@ -236,11 +243,12 @@ pub fn queue(config_path: Option<&Path>, out: &Output) -> anyhow::Result<()> {
             return "the queue is empty\n".into();
         }
         rows.iter()
-            .map(|(t, age)| {
+            .map(|(t, age, waits_for)| {
                 format!(
-                    "#{:06} {:<18} {:>4}h{:02}m (business time)  受付 {}  {}\n",
+                    "#{:06} {:<18} waits for {:<8} {:>4}h{:02}m (business time)  受付 {}  {}\n",
                     t.number,
                     t.state,
+                    waits_for,
                     age / 60,
                     age % 60,
                     time_ja(t.accepted_at, tz),

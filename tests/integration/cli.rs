@@ -1052,3 +1052,20 @@ fn mail_inspect_decides_as_the_daemon_does() {
     let tickets = desk.json(&["tickets", "list"]);
     assert_eq!(tickets.as_array().map(Vec::len), Some(0), "{tickets}");
 }
+
+/// Issue 9 item 6: `queue` says whose turn each ticket is.
+#[test]
+fn queue_says_who_each_ticket_waits_for() {
+    let desk = Desk::new();
+    desk.write(
+        "var/inbox/new/1.test",
+        "From: yamada@alpha.example.co.jp\r\nTo: support@example.co.jp\r\nSubject: q\r\n\
+         Message-ID: <q1@alpha.example.co.jp>\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\nx\r\n",
+    );
+    desk.run(&["run", "--once", "--now", "2026-11-25T10:00"])
+        .assert_success();
+    let queue = desk.json(&["queue"]);
+    let first = &queue[0];
+    assert_eq!(first["waits_for"], "staff", "{queue}");
+    assert!(first["business_minutes"].is_number(), "{queue}");
+}
