@@ -137,6 +137,11 @@ pub enum Effect {
         outbox_id: i64,
         detail: String,
     },
+    /// Staff set the ticket's category.
+    SetCategory {
+        ticket: u64,
+        category: Category,
+    },
     /// Staff answered the customer for the first time (at the message's arrival).
     FirstResponse {
         ticket: u64,

@@ -388,6 +388,21 @@ impl Tx<'_> {
         }))
     }
 
+    pub fn set_ticket_category(
+        &self,
+        number: u64,
+        category: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE tickets SET category = ?2, updated_at = ?3 WHERE number = ?1",
+                params![number as i64, category, time_text(now)],
+            )
+            .doing("set a ticket's category")?;
+        Ok(())
+    }
+
     /// Records the ticket's first response (once: a later one changes nothing).
     pub fn set_first_response(
         &self,

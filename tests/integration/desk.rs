@@ -1227,6 +1227,32 @@ fn staff_commands_are_confirmed_and_the_fail_safe_holds() {
         "{}",
         confirmation.text
     );
+    // #category with a code of `tickets list --json`; a wrong code lists the valid ones.
+    t.deliver(
+        &staff_reply(&notice, "#category operation\r\n", TRUSTED_PASS),
+        jst(2026, 11, 25, 10, 38),
+    );
+    t.pass(jst(2026, 11, 25, 10, 39));
+    assert_eq!(
+        t.count("SELECT COUNT(*) FROM tickets WHERE number = 1 AND category = 'operation'"),
+        1
+    );
+    t.deliver(
+        &staff_reply(&notice, "#category bogus\r\n", TRUSTED_PASS),
+        jst(2026, 11, 25, 10, 40),
+    );
+    t.pass(jst(2026, 11, 25, 10, 41));
+    let (_, refusal, _) = t.sent().pop().expect("refusal");
+    assert!(
+        refusal.text.contains("#category bogus: 種別コードは"),
+        "{}",
+        refusal.text
+    );
+    assert!(refusal.text.contains("license_reissue"), "{}", refusal.text);
+    assert_eq!(
+        t.count("SELECT COUNT(*) FROM tickets WHERE number = 1 AND category = 'operation'"),
+        1
+    );
 }
 
 /// Issue 9 item 5: staff mail that already went to the customer (in To/Cc) is recorded, not

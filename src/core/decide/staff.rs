@@ -3,6 +3,7 @@
 //! Pure, like the rest of `decide`.
 
 use super::super::auth::StaffAuth;
+use super::super::classify::Category;
 use super::super::inbound::InboundMail;
 use super::super::reply::{
     INTERNAL_BEGIN, INTERNAL_END, REPLY_MARKER, staff_confirmation, staff_note, staff_relay,
@@ -42,6 +43,8 @@ pub enum Command {
     Reopen,
     /// Waiting for the customer.
     Pending,
+    /// Set the ticket's category (the codes of `tickets list --json`).
+    Category(Category),
 }
 
 impl Command {
@@ -52,20 +55,34 @@ impl Command {
             "#close" => Ok(Command::Close),
             "#reopen" => Ok(Command::Reopen),
             "#pending" => Ok(Command::Pending),
-            "#category" | "#contract" | "#assign" | "#approve" => {
+            "#category" => {
+                let code = line.split_whitespace().nth(1).unwrap_or("");
+                Category::from_code(code)
+                    .map(Command::Category)
+                    .ok_or_else(|| {
+                        let codes: Vec<&str> = Category::ALL.iter().map(|c| c.code()).collect();
+                        format!(
+                            "#category {code}: 種別コードは {} のいずれかです",
+                            codes.join(", ")
+                        )
+                    })
+            }
+            "#contract" | "#assign" | "#approve" => {
                 Err(format!("{word}: このコマンドはまだ使えません"))
             }
             _ => Err(format!("{word}: 不明なコマンドです")),
         }
     }
 
-    fn done_ja(self) -> &'static str {
-        match self {
+    fn done_ja(self) -> String {
+        let text = match self {
+            Command::Category(c) => return format!("種別を「{c}」にしました"),
             Command::Note => "社内メモとして記録しました",
             Command::Close => "クローズしました",
             Command::Reopen => "再オープンしました",
             Command::Pending => "お客様の返答待ちにしました",
-        }
+        };
+        text.to_string()
     }
 }
 
@@ -81,6 +98,8 @@ pub struct StaffMail {
     /// What was done and what was refused, in Japanese, for the confirmation.
     pub done: Vec<String>,
     pub refused: Vec<String>,
+    /// A new category from `#category`.
+    pub category: Option<Category>,
     /// The mail carried commands (each such mail is confirmed to its sender).
     pub commanded: bool,
     /// The ticket's first response, in business minutes from its acceptance, when this relay
@@ -105,6 +124,7 @@ pub fn staff_mail(
         refused: Vec::new(),
         commanded: !text.commands.is_empty(),
         first_response_minutes: None,
+        category: None,
     };
     let mut commands = Vec::new();
     for line in &text.commands {
@@ -128,12 +148,16 @@ pub fn staff_mail(
     for command in &commands {
         let state = match command {
             Command::Note => None,
+            Command::Category(c) => {
+                out.category = Some(*c);
+                None
+            }
             Command::Close => Some(TicketState::Closed),
             Command::Reopen => Some(TicketState::Open),
             Command::Pending => Some(TicketState::Pending),
         };
         out.state = state.or(out.state);
-        out.done.push(command.done_ja().to_string());
+        out.done.push(command.done_ja());
     }
     // A reply sent waits for the customer, unless a command said otherwise.
     if out.relayed.is_some() {
@@ -226,6 +250,9 @@ pub fn staff_effects(
             mail: staff_note(rules, ticket, mail, text),
             auto_reply_to: None,
         });
+    }
+    if let Some(category) = decided.category {
+        effects.push(Effect::SetCategory { ticket, category });
     }
     effects.push(match decided.state {
         Some(state) => Effect::SetState { ticket, state },
