@@ -137,6 +137,11 @@ pub enum Effect {
         outbox_id: i64,
         detail: String,
     },
+    /// Staff assigned the ticket to one of them.
+    Assign {
+        ticket: u64,
+        assignee: String,
+    },
     /// Staff set the ticket's category.
     SetCategory {
         ticket: u64,
@@ -343,7 +348,8 @@ fn outcome(intake: &Intake<'_>, rules: &DeskRules, calendar: &BusinessCalendar) 
             if let Some(staff) = &intake.staff
                 && matches!(staff.auth, StaffAuth::Authenticated { .. })
             {
-                let mut decided = staff::staff_mail(mail, ticket.number, ticket.state, staff);
+                let mut decided =
+                    staff::staff_mail(mail, ticket.number, ticket.state, staff, &rules.staff);
                 if decided.relayed.is_some() && ticket.first_response_at.is_none() {
                     decided.first_response_minutes =
                         Some(calendar.business_duration(ticket.accepted_at, intake.received_at));

@@ -289,6 +289,9 @@ impl Shell {
                 } => {
                     self.queue(tx, mail, auto_reply_to.as_deref(), now)?;
                 }
+                Effect::Assign { ticket, assignee } => {
+                    tx.set_ticket_assignee(*ticket, assignee, now)?;
+                }
                 Effect::SetCategory { ticket, category } => {
                     tx.set_ticket_category(*ticket, category.code(), now)?;
                 }

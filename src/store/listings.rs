@@ -25,6 +25,8 @@ pub struct TicketListing {
     pub entitlement: serde_json::Value,
     /// Business minutes from acceptance to the first staff reply the customer got.
     pub first_response_minutes: Option<i64>,
+    /// The staff member the ticket is assigned to (`#assign`).
+    pub assignee: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -44,7 +46,7 @@ pub struct ArticleListing {
 
 const LISTING_SQL: &str = "SELECT number, state, category, contract_id, customer_address,
     customer_name, subject, accepted_at, received_at, license_due, continues, entitlement,
-    first_response_minutes
+    first_response_minutes, assignee
     FROM tickets";
 
 fn listing(row: &rusqlite::Row<'_>) -> rusqlite::Result<(TicketListing, String, String)> {
@@ -63,6 +65,7 @@ fn listing(row: &rusqlite::Row<'_>) -> rusqlite::Result<(TicketListing, String, 
             license_due: row.get(9)?,
             continues: row.get::<_, Option<i64>>(10)?.map(|n| n as u64),
             first_response_minutes: row.get(12)?,
+            assignee: row.get(13)?,
             entitlement: serde_json::from_str(&entitlement).map_err(|e| {
                 rusqlite::Error::FromSqlConversionFailure(
                     11,

@@ -138,6 +138,8 @@ const MIGRATIONS: &[&str] = &[
     // 6: what each article is (customer, staff, staff_reply, note, auto_reply, notice); older
     // rows have none and are read by their direction.
     "ALTER TABLE articles ADD COLUMN kind TEXT;",
+    // 7: who of the staff a ticket is assigned to (`#assign`).
+    "ALTER TABLE tickets ADD COLUMN assignee TEXT;",
 ];
 
 /// The newest schema version this binary knows.

@@ -388,6 +388,21 @@ impl Tx<'_> {
         }))
     }
 
+    pub fn set_ticket_assignee(
+        &self,
+        number: u64,
+        assignee: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE tickets SET assignee = ?2, updated_at = ?3 WHERE number = ?1",
+                params![number as i64, assignee, time_text(now)],
+            )
+            .doing("assign a ticket")?;
+        Ok(())
+    }
+
     pub fn set_ticket_category(
         &self,
         number: u64,

@@ -1249,6 +1249,27 @@ fn staff_commands_are_confirmed_and_the_fail_safe_holds() {
         refusal.text
     );
     assert!(refusal.text.contains("license_reissue"), "{}", refusal.text);
+    // #assign takes one of desk.staff, nobody else.
+    t.deliver(
+        &staff_reply(&notice, "#assign eve@evil.example\r\n", TRUSTED_PASS),
+        jst(2026, 11, 25, 10, 42),
+    );
+    t.pass(jst(2026, 11, 25, 10, 43));
+    assert_eq!(
+        t.count("SELECT COUNT(*) FROM tickets WHERE assignee IS NOT NULL"),
+        0
+    );
+    t.deliver(
+        &staff_reply(&notice, "#assign Tanaka@example.co.jp\r\n", TRUSTED_PASS),
+        jst(2026, 11, 25, 10, 44),
+    );
+    t.pass(jst(2026, 11, 25, 10, 45));
+    assert_eq!(
+        t.desk.store().tickets(None).expect("tickets")[0]
+            .assignee
+            .as_deref(),
+        Some("tanaka@example.co.jp")
+    );
     assert_eq!(
         t.count("SELECT COUNT(*) FROM tickets WHERE number = 1 AND category = 'operation'"),
         1

@@ -2,6 +2,7 @@
 //! reply (relayed to the customer), an internal note, or commands; otherwise it is held.
 //! Pure, like the rest of `decide`.
 
+use super::super::address::Address;
 use super::super::auth::StaffAuth;
 use super::super::classify::Category;
 use super::super::inbound::InboundMail;
@@ -35,7 +36,7 @@ pub struct CustomerThread<'a> {
 }
 
 /// A command on the first lines of a staff mail.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     /// The text is internal: recorded, copied to staff, never sent to the customer.
     Note,
@@ -45,10 +46,12 @@ pub enum Command {
     Pending,
     /// Set the ticket's category (the codes of `tickets list --json`).
     Category(Category),
+    /// Assign the ticket to a staff member (an address in `desk.staff`).
+    Assign(Address),
 }
 
 impl Command {
-    fn parse(line: &str) -> Result<Self, String> {
+    fn parse(line: &str, staff: &[String]) -> Result<Self, String> {
         let word = line.split_whitespace().next().unwrap_or("");
         match word.to_ascii_lowercase().as_str() {
             "#note" => Ok(Command::Note),
@@ -67,16 +70,23 @@ impl Command {
                         )
                     })
             }
-            "#contract" | "#assign" | "#approve" => {
-                Err(format!("{word}: このコマンドはまだ使えません"))
+            "#assign" => {
+                let who = line.split_whitespace().nth(1).unwrap_or("");
+                Address::parse(who)
+                    .ok()
+                    .filter(|a| staff.iter().any(|s| a.is(s)))
+                    .map(Command::Assign)
+                    .ok_or_else(|| format!("#assign {who}: desk.staff のアドレスではありません"))
             }
+            "#contract" | "#approve" => Err(format!("{word}: このコマンドはまだ使えません")),
             _ => Err(format!("{word}: 不明なコマンドです")),
         }
     }
 
-    fn done_ja(self) -> String {
+    fn done_ja(&self) -> String {
         let text = match self {
             Command::Category(c) => return format!("種別を「{c}」にしました"),
+            Command::Assign(a) => return format!("担当者を {a} にしました"),
             Command::Note => "社内メモとして記録しました",
             Command::Close => "クローズしました",
             Command::Reopen => "再オープンしました",
@@ -100,6 +110,8 @@ pub struct StaffMail {
     pub refused: Vec<String>,
     /// A new category from `#category`.
     pub category: Option<Category>,
+    /// A new assignee from `#assign`.
+    pub assignee: Option<String>,
     /// The mail carried commands (each such mail is confirmed to its sender).
     pub commanded: bool,
     /// The ticket's first response, in business minutes from its acceptance, when this relay
@@ -113,6 +125,7 @@ pub fn staff_mail(
     ticket: u64,
     state: TicketState,
     staff: &StaffContext<'_>,
+    staff_addresses: &[String],
 ) -> StaffMail {
     let text = staff_text_with(&mail.text, &[REPLY_MARKER, INTERNAL_BEGIN]);
     let mut out = StaffMail {
@@ -125,10 +138,11 @@ pub fn staff_mail(
         commanded: !text.commands.is_empty(),
         first_response_minutes: None,
         category: None,
+        assignee: None,
     };
     let mut commands = Vec::new();
     for line in &text.commands {
-        match Command::parse(line) {
+        match Command::parse(line, staff_addresses) {
             Ok(c) => commands.push(c),
             Err(why) => out.refused.push(why),
         }
@@ -150,6 +164,10 @@ pub fn staff_mail(
             Command::Note => None,
             Command::Category(c) => {
                 out.category = Some(*c);
+                None
+            }
+            Command::Assign(a) => {
+                out.assignee = Some(a.to_string());
                 None
             }
             Command::Close => Some(TicketState::Closed),
@@ -253,6 +271,12 @@ pub fn staff_effects(
     }
     if let Some(category) = decided.category {
         effects.push(Effect::SetCategory { ticket, category });
+    }
+    if let Some(assignee) = &decided.assignee {
+        effects.push(Effect::Assign {
+            ticket,
+            assignee: assignee.clone(),
+        });
     }
     effects.push(match decided.state {
         Some(state) => Effect::SetState { ticket, state },
