@@ -137,6 +137,11 @@ pub enum Effect {
         outbox_id: i64,
         detail: String,
     },
+    /// Staff tied the ticket to a registered contract.
+    SetContract {
+        ticket: u64,
+        contract_id: String,
+    },
     /// Staff assigned the ticket to one of them.
     Assign {
         ticket: u64,

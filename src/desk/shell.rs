@@ -198,6 +198,7 @@ impl Shell {
                     message_id: c.message_id.as_deref(),
                     references: &[],
                 }),
+                book,
             }),
         };
         let decision = decide(&intake, &self.rules, &self.calendar);
@@ -288,6 +289,12 @@ impl Shell {
                     auto_reply_to,
                 } => {
                     self.queue(tx, mail, auto_reply_to.as_deref(), now)?;
+                }
+                Effect::SetContract {
+                    ticket,
+                    contract_id,
+                } => {
+                    tx.set_ticket_contract(*ticket, contract_id, now)?;
                 }
                 Effect::Assign { ticket, assignee } => {
                     tx.set_ticket_assignee(*ticket, assignee, now)?;

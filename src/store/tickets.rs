@@ -388,6 +388,22 @@ impl Tx<'_> {
         }))
     }
 
+    pub fn set_ticket_contract(
+        &self,
+        number: u64,
+        contract_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE tickets SET contract_id = ?2, matched_by = 'staff', updated_at = ?3
+                 WHERE number = ?1",
+                params![number as i64, contract_id, time_text(now)],
+            )
+            .doing("tie a ticket to a contract")?;
+        Ok(())
+    }
+
     pub fn set_ticket_assignee(
         &self,
         number: u64,

@@ -1249,6 +1249,27 @@ fn staff_commands_are_confirmed_and_the_fail_safe_holds() {
         refusal.text
     );
     assert!(refusal.text.contains("license_reissue"), "{}", refusal.text);
+    // #contract takes a registered customer number only.
+    t.deliver(
+        &staff_reply(&notice, "#contract X-9999\r\n", TRUSTED_PASS),
+        jst(2026, 11, 25, 10, 46),
+    );
+    t.pass(jst(2026, 11, 25, 10, 47));
+    let (_, refusal, _) = t.sent().pop().expect("refusal");
+    assert!(
+        refusal.text.contains("登録されていないお客様番号"),
+        "{}",
+        refusal.text
+    );
+    t.deliver(
+        &staff_reply(&notice, "#contract c-1002\r\n", TRUSTED_PASS),
+        jst(2026, 11, 25, 10, 48),
+    );
+    t.pass(jst(2026, 11, 25, 10, 49));
+    assert_eq!(
+        t.count("SELECT COUNT(*) FROM tickets WHERE number = 1 AND contract_id = 'C-1002'"),
+        1
+    );
     // #assign takes one of desk.staff, nobody else.
     t.deliver(
         &staff_reply(&notice, "#assign eve@evil.example\r\n", TRUSTED_PASS),

@@ -6,6 +6,7 @@ use super::super::address::Address;
 use super::super::auth::StaffAuth;
 use super::super::classify::Category;
 use super::super::inbound::InboundMail;
+use super::super::matching::ContractBook;
 use super::super::reply::{
     INTERNAL_BEGIN, INTERNAL_END, REPLY_MARKER, staff_confirmation, staff_note, staff_relay,
 };
@@ -23,6 +24,8 @@ pub struct StaffContext<'a> {
     pub internal: Option<&'a str>,
     /// Where the customer is answered and what the answer threads to.
     pub customer: Option<CustomerThread<'a>>,
+    /// The contract register, for `#contract ID`.
+    pub book: &'a ContractBook,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -48,10 +51,12 @@ pub enum Command {
     Category(Category),
     /// Assign the ticket to a staff member (an address in `desk.staff`).
     Assign(Address),
+    /// Tie the ticket to a registered contract (its customer number).
+    Contract(String),
 }
 
 impl Command {
-    fn parse(line: &str, staff: &[String]) -> Result<Self, String> {
+    fn parse(line: &str, staff: &[String], book: &ContractBook) -> Result<Self, String> {
         let word = line.split_whitespace().next().unwrap_or("");
         match word.to_ascii_lowercase().as_str() {
             "#note" => Ok(Command::Note),
@@ -78,7 +83,13 @@ impl Command {
                     .map(Command::Assign)
                     .ok_or_else(|| format!("#assign {who}: desk.staff のアドレスではありません"))
             }
-            "#contract" | "#approve" => Err(format!("{word}: このコマンドはまだ使えません")),
+            "#contract" => {
+                let id = line.split_whitespace().nth(1).unwrap_or("");
+                book.get(id)
+                    .map(|c| Command::Contract(c.contract_id.clone()))
+                    .ok_or_else(|| format!("#contract {id}: 登録されていないお客様番号です"))
+            }
+            "#approve" => Err(format!("{word}: このコマンドはまだ使えません")),
             _ => Err(format!("{word}: 不明なコマンドです")),
         }
     }
@@ -87,6 +98,7 @@ impl Command {
         let text = match self {
             Command::Category(c) => return format!("種別を「{c}」にしました"),
             Command::Assign(a) => return format!("担当者を {a} にしました"),
+            Command::Contract(id) => return format!("お客様番号を {id} にしました"),
             Command::Note => "社内メモとして記録しました",
             Command::Close => "クローズしました",
             Command::Reopen => "再オープンしました",
@@ -112,6 +124,8 @@ pub struct StaffMail {
     pub category: Option<Category>,
     /// A new assignee from `#assign`.
     pub assignee: Option<String>,
+    /// The contract from `#contract`.
+    pub contract_id: Option<String>,
     /// The mail carried commands (each such mail is confirmed to its sender).
     pub commanded: bool,
     /// The ticket's first response, in business minutes from its acceptance, when this relay
@@ -139,10 +153,11 @@ pub fn staff_mail(
         first_response_minutes: None,
         category: None,
         assignee: None,
+        contract_id: None,
     };
     let mut commands = Vec::new();
     for line in &text.commands {
-        match Command::parse(line, staff_addresses) {
+        match Command::parse(line, staff_addresses, staff.book) {
             Ok(c) => commands.push(c),
             Err(why) => out.refused.push(why),
         }
@@ -168,6 +183,10 @@ pub fn staff_mail(
             }
             Command::Assign(a) => {
                 out.assignee = Some(a.to_string());
+                None
+            }
+            Command::Contract(id) => {
+                out.contract_id = Some(id.clone());
                 None
             }
             Command::Close => Some(TicketState::Closed),
@@ -271,6 +290,12 @@ pub fn staff_effects(
     }
     if let Some(category) = decided.category {
         effects.push(Effect::SetCategory { ticket, category });
+    }
+    if let Some(contract_id) = &decided.contract_id {
+        effects.push(Effect::SetContract {
+            ticket,
+            contract_id: contract_id.clone(),
+        });
     }
     if let Some(assignee) = &decided.assignee {
         effects.push(Effect::Assign {
