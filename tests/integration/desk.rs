@@ -1323,3 +1323,34 @@ fn a_staff_reply_that_already_went_to_the_customer_is_not_relayed_again() {
         "recorded on the ticket"
     );
 }
+
+/// A relay goes in the configured charset like every reply (`reply_charset`).
+#[test]
+fn a_relayed_staff_reply_goes_in_iso_2022_jp_when_the_desk_is_set_so() {
+    let mut t = TestDesk::with_desk_keys(
+        "reply_charset = \"iso-2022-jp\"\n\n[staff]\nauthentication = \"authentication-results\"\n\
+         trusted_authserv_ids = [\"mx.example.co.jp\"]\n",
+    );
+    let notice = first_notice(&mut t);
+    t.deliver(
+        &staff_reply(
+            &notice,
+            "山田様\r\n設定をご確認ください。\r\n",
+            TRUSTED_PASS,
+        ),
+        jst(2026, 11, 25, 10, 30),
+    );
+    t.pass(jst(2026, 11, 25, 10, 31));
+    let (to, relay, raw) = t.sent().pop().expect("the relay");
+    assert_eq!(to, "yamada@alpha.example.co.jp");
+    assert!(
+        raw.to_ascii_lowercase().contains("charset=iso-2022-jp"),
+        "{raw}"
+    );
+    assert!(raw.contains("Subject: =?ISO-2022-JP?"), "{raw}");
+    assert!(
+        relay.text.contains("設定をご確認ください。"),
+        "{}",
+        relay.text
+    );
+}
