@@ -69,6 +69,9 @@ pub struct OutgoingMail {
     pub to: Vec<String>,
     /// Where answers should go (`Reply-To:`), when not to the sender.
     pub reply_to: Option<String>,
+    /// Files kept from an incoming message that go along (a staff reply's attachments); the
+    /// shell reads them from the store.
+    pub attachments: Vec<crate::core::inbound::Attachment>,
     pub subject: String,
     pub body: String,
     /// The message this one answers (without angle brackets).
@@ -311,6 +314,7 @@ pub fn customer_reply(kind: ReplyKind, to: &str, letter: &TicketLetter<'_>) -> O
         ticket: letter.ticket,
         to: vec![to.to_string()],
         reply_to: None,
+        attachments: Vec::new(),
         subject: format!("{tag} {title}：{subject}"),
         body,
         in_reply_to: letter.message_id.map(str::to_string),
@@ -332,6 +336,7 @@ fn to_staff(
         ticket,
         to: notify.to_vec(),
         reply_to: Some(desk_address.to_string()),
+        attachments: Vec::new(),
         subject,
         body,
         in_reply_to: None,
@@ -512,6 +517,7 @@ pub fn staff_relay(
     ticket: u64,
     customer: &crate::core::decide::CustomerThread<'_>,
     text: &str,
+    attachments: &[crate::core::inbound::Attachment],
 ) -> OutgoingMail {
     let subject = echo_subject(customer.subject, &rules.ticket_prefix);
     let mut references = customer.references.to_vec();
@@ -525,6 +531,7 @@ pub fn staff_relay(
         ticket,
         to: vec![customer.address.to_string()],
         reply_to: None,
+        attachments: attachments.to_vec(),
         subject: format!("Re: {} {subject}", tag(&rules.ticket_prefix, ticket)),
         body: format!("{}\n", text.trim_end()),
         in_reply_to: customer.message_id.map(str::to_string),

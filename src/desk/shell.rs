@@ -23,7 +23,7 @@ use crate::core::ticket::{
 };
 use crate::intake::{Ack, Incoming};
 use crate::mail::{ReadOptions, read_message_with};
-use crate::outbound::{Queued, SendError, compose};
+use crate::outbound::{AttachedFile, Queued, SendError, compose_with};
 use crate::store::tickets::{ArticleRow, CustomerRow, MessageRow, OutboxRow, TicketRow, Tx};
 use crate::store::{Store, StoreError};
 
@@ -388,6 +388,31 @@ impl Shell {
         Ok(Some((facts, by)))
     }
 
+    /// The bytes of the files a mail carries along, from where `add_inbound` kept them.
+    fn attached_files(&self, outgoing: &OutgoingMail) -> Result<Vec<AttachedFile>, DeskError> {
+        outgoing
+            .attachments
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                let path = self.config.storage.files.join(attachment_path(&a.sha256));
+                let bytes = std::fs::read(&path).map_err(|source| DeskError::Files {
+                    path: path.clone(),
+                    source,
+                })?;
+                Ok(AttachedFile {
+                    name: a
+                        .name
+                        .clone()
+                        .filter(|n| !n.trim().is_empty())
+                        .unwrap_or_else(|| format!("attachment-{}", i + 1)),
+                    content_type: a.content_type.clone(),
+                    bytes,
+                })
+            })
+            .collect()
+    }
+
     fn add_inbound(
         &self,
         tx: &Tx<'_>,
@@ -404,14 +429,7 @@ impl Shell {
             .zip(&read.attachment_bodies)
             .enumerate()
         {
-            self.keep_file(
-                &format!(
-                    "attachments/{}/{}",
-                    &attachment.sha256[..2.min(attachment.sha256.len())],
-                    attachment.sha256
-                ),
-                body,
-            )?;
+            self.keep_file(&attachment_path(&attachment.sha256), body)?;
             tx.insert_attachment(message_row, seq, attachment)?;
         }
         let author = mail.from.as_ref().map_or("", |m| m.address.as_str());
@@ -448,13 +466,15 @@ impl Shell {
             self.random_token()?,
             &self.domain,
         );
-        let composed = compose(
+        let files = self.attached_files(outgoing)?;
+        let composed = compose_with(
             self.config.desk.reply_charset,
             outgoing,
             &self.config.desk.address,
             DESK_NAME,
             &id,
             now.with_timezone(&self.calendar.timezone()),
+            &files,
         )
         .map_err(|source| DeskError::Compose {
             ticket: outgoing.ticket,
@@ -527,6 +547,12 @@ impl Shell {
             }
         }
     }
+}
+
+/// Where an attachment is kept below `[storage] files`, by its SHA-256.
+fn attachment_path(sha256: &str) -> String {
+    let prefix = sha256.get(..2).unwrap_or(sha256);
+    format!("attachments/{prefix}/{sha256}")
 }
 
 /// What `Shell::staff_facts` gathered, owned.

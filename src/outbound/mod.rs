@@ -191,6 +191,35 @@ pub fn compose(
     message_id: &str,
     date: DateTime<impl chrono::TimeZone>,
 ) -> Result<Composed, ComposeError> {
+    compose_with(
+        charset,
+        mail,
+        desk_address,
+        desk_name,
+        message_id,
+        date,
+        &[],
+    )
+}
+
+/// A file that goes with a mail: its name, MIME type and bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttachedFile {
+    pub name: String,
+    pub content_type: String,
+    pub bytes: Vec<u8>,
+}
+
+/// [`compose`] with files attached (`multipart/mixed`: the text first, then each file).
+pub fn compose_with(
+    charset: ReplyCharset,
+    mail: &OutgoingMail,
+    desk_address: &str,
+    desk_name: &str,
+    message_id: &str,
+    date: DateTime<impl chrono::TimeZone>,
+    files: &[AttachedFile],
+) -> Result<Composed, ComposeError> {
     let desk_name = desk_name.trim();
     let crlf_body = mail.body.replace("\r\n", "\n").replace('\n', "\r\n");
     let jis_body = match charset {
@@ -257,7 +286,22 @@ pub fn compose(
             .header(ContentType::TEXT_PLAIN)
             .body(mail.body.clone()),
     };
-    let message = builder.singlepart(part).map_err(ComposeError::Build)?;
+    let message = if files.is_empty() {
+        builder.singlepart(part).map_err(ComposeError::Build)?
+    } else {
+        let mut mixed = lettre::message::MultiPart::mixed().singlepart(part);
+        for file in files {
+            // The type as the staff member's client wrote it; anything unreadable as bytes.
+            let content_type = ContentType::parse(&file.content_type)
+                .or_else(|_| ContentType::parse("application/octet-stream"))
+                .unwrap_or(ContentType::TEXT_PLAIN);
+            mixed = mixed.singlepart(
+                lettre::message::Attachment::new(file.name.clone())
+                    .body(file.bytes.clone(), content_type),
+            );
+        }
+        builder.multipart(mixed).map_err(ComposeError::Build)?
+    };
     Ok(Composed {
         message_id: message_id.to_string(),
         sender: desk_address.to_string(),
@@ -355,6 +399,7 @@ mod tests {
             ticket: 7,
             to: vec!["yamada@alpha.example.co.jp".into()],
             reply_to: None,
+            attachments: Vec::new(),
             subject: subject.into(),
             body: body.into(),
             in_reply_to: Some("q1@alpha.example.co.jp".into()),

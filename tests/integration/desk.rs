@@ -1354,3 +1354,33 @@ fn a_relayed_staff_reply_goes_in_iso_2022_jp_when_the_desk_is_set_so() {
         relay.text
     );
 }
+
+/// The staff member's attachments go to the customer with the relay.
+#[test]
+fn a_relayed_staff_reply_carries_its_attachments() {
+    let mut t = staff_desk();
+    let notice = first_notice(&mut t);
+    let id = notice.message_id.clone().expect("Message-ID");
+    let raw = format!(
+        "{TRUSTED_PASS}From: Tanaka <tanaka@example.co.jp>\r\nTo: support@example.co.jp\r\n\
+         Subject: Re: {}\r\nMessage-ID: <att@example.co.jp>\r\nIn-Reply-To: <{id}>\r\n\
+         MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n\
+         --b1\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\n手順書を添付します。\r\n\
+         --b1\r\nContent-Type: application/pdf; name=\"tejun.pdf\"\r\n\
+         Content-Disposition: attachment; filename=\"tejun.pdf\"\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQKJcfsj6IK\r\n--b1--\r\n",
+        notice.subject
+    );
+    t.deliver(raw.as_bytes(), jst(2026, 11, 25, 10, 30));
+    t.pass(jst(2026, 11, 25, 10, 31));
+    let (to, relay, text) = t.sent().pop().expect("the relay");
+    assert_eq!(to, "yamada@alpha.example.co.jp");
+    assert!(
+        relay.text.contains("手順書を添付します。"),
+        "{}",
+        relay.text
+    );
+    let names: Vec<_> = relay.attachments.iter().map(|a| a.name.clone()).collect();
+    assert_eq!(names, [Some("tejun.pdf".to_string())], "{text}");
+    assert_eq!(relay.attachments[0].content_type, "application/pdf");
+}

@@ -270,7 +270,7 @@ pub fn staff_effects(
     ];
     if let (Some(text), Some(customer)) = (&decided.relayed, &staff.customer) {
         effects.push(Effect::QueueMail {
-            mail: staff_relay(rules, ticket, customer, text),
+            mail: staff_relay(rules, ticket, customer, text, &mail.attachments),
             auto_reply_to: None,
         });
         if let Some(business_minutes) = decided.first_response_minutes {
