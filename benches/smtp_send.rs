@@ -132,6 +132,7 @@ fn replies(count: usize) -> Vec<Queued> {
                 "サポート窓口",
                 &id,
                 date,
+                &[],
             )
             .expect("compose");
             Queued {

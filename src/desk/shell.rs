@@ -23,7 +23,7 @@ use crate::core::ticket::{
 };
 use crate::intake::{Ack, Incoming};
 use crate::mail::{ReadOptions, read_message_with};
-use crate::outbound::{AttachedFile, Queued, SendError, compose_with};
+use crate::outbound::{AttachedFile, Queued, SendError, compose};
 use crate::store::tickets::{ArticleRow, CustomerRow, MessageRow, OutboxRow, TicketRow, Tx};
 use crate::store::{Store, StoreError};
 
@@ -467,7 +467,7 @@ impl Shell {
             &self.domain,
         );
         let files = self.attached_files(outgoing)?;
-        let composed = compose_with(
+        let composed = compose(
             self.config.desk.reply_charset,
             outgoing,
             &self.config.desk.address,

@@ -175,33 +175,6 @@ fn from_header(mailbox: &Mailbox, name: &str, charset: ReplyCharset) -> HeaderVa
     )
 }
 
-/// Builds the RFC 5322 message with the threading and RFC 3834 headers every mail from the desk
-/// carries.
-///
-/// With [`ReplyCharset::Iso2022Jp`], the charset is decided per message: when the subject, the
-/// desk name and the body all fit strict ISO-2022-JP ([`strict_iso_2022_jp`]), every header
-/// (From display name, Subject) and the body are in ISO-2022-JP; otherwise the whole message
-/// is UTF-8, rather than with characters lost or written in a vendor extension. (Recipients
-/// carry no display names.)
-pub fn compose(
-    charset: ReplyCharset,
-    mail: &OutgoingMail,
-    desk_address: &str,
-    desk_name: &str,
-    message_id: &str,
-    date: DateTime<impl chrono::TimeZone>,
-) -> Result<Composed, ComposeError> {
-    compose_with(
-        charset,
-        mail,
-        desk_address,
-        desk_name,
-        message_id,
-        date,
-        &[],
-    )
-}
-
 /// A file that goes with a mail: its name, MIME type and bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttachedFile {
@@ -210,8 +183,17 @@ pub struct AttachedFile {
     pub bytes: Vec<u8>,
 }
 
-/// [`compose`] with files attached (`multipart/mixed`: the text first, then each file).
-pub fn compose_with(
+/// Builds the RFC 5322 message with the threading and RFC 3834 headers every mail from the desk
+/// carries.
+///
+/// With [`ReplyCharset::Iso2022Jp`], the charset is decided per message: when the subject, the
+/// desk name and the body all fit strict ISO-2022-JP ([`strict_iso_2022_jp`]), every header
+/// (From display name, Subject) and the body are in ISO-2022-JP; otherwise the whole message
+/// is UTF-8, rather than with characters lost or written in a vendor extension. (Recipients
+/// carry no display names.)
+///
+/// `files` are attached (`multipart/mixed`: the text first, then each file) when there are any.
+pub fn compose(
     charset: ReplyCharset,
     mail: &OutgoingMail,
     desk_address: &str,
@@ -419,6 +401,7 @@ mod tests {
             "サポート窓口",
             "neo-ds.000007.1@example.co.jp",
             date,
+            &[],
         )
         .unwrap()
         .raw
@@ -438,6 +421,7 @@ mod tests {
             "サポート窓口",
             "neo-ds.000007.1@example.co.jp",
             date,
+            &[],
         )
         .unwrap()
         .raw;
@@ -492,6 +476,7 @@ mod tests {
             desk_name,
             "neo-ds.000007.1@example.co.jp",
             date,
+            &[],
         )
         .unwrap()
         .raw

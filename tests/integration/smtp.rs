@@ -71,6 +71,7 @@ fn composed(id: i64, to: &str) -> Queued {
         Utc.with_ymd_and_hms(2026, 11, 25, 1, 0, 0)
             .single()
             .expect("time"),
+        &[],
     )
     .expect("compose");
     Queued {
