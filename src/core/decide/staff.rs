@@ -171,8 +171,12 @@ pub fn staff_mail(
     let reply = text.reply.trim().to_string();
     if commands.contains(&Command::Note) {
         out.note = Some(reply.clone());
-    } else if !reply.is_empty() {
+    } else if has_words(&reply) {
         out.relayed = relay_text(mail, &reply, staff, &mut out.refused);
+    } else if !reply.is_empty() && commands.is_empty() {
+        // Only a signature: nothing to say to the customer.
+        out.refused
+            .push("署名のほかに本文がないため、お客様へは送信していません".into());
     }
     for command in &commands {
         let state = match command {
@@ -204,6 +208,15 @@ pub fn staff_mail(
         }
     }
     out
+}
+
+/// Whether `reply` says something beyond a signature (`-- ` and what follows it). A mail of
+/// commands signed by its sender must not send the customer a lone signature.
+fn has_words(reply: &str) -> bool {
+    reply
+        .lines()
+        .take_while(|l| l.trim_end() != "--")
+        .any(|l| !l.trim().is_empty())
 }
 
 /// The text to relay, or `None` with the reason in `refused`.

@@ -573,3 +573,37 @@ fn a_customer_answer_opens_a_pending_ticket() {
     });
     assert!(!notice.unwrap_or_default().contains("再オープン"));
 }
+
+/// A mail of commands signed by its sender sends the customer nothing, and a lone signature is
+/// refused rather than relayed.
+#[test]
+fn a_signature_alone_is_never_relayed() {
+    use crate::core::auth::StaffAuth;
+    let auth = StaffAuth::Authenticated {
+        method: "dkim=pass header.d=example.co.jp".into(),
+    };
+    let book = crate::core::matching::ContractBook::new(vec![]);
+    let staff = StaffContext {
+        auth: &auth,
+        internal: None,
+        customer: Some(CustomerThread {
+            address: "yamada@alpha.example.co.jp",
+            subject: "質問",
+            message_id: Some("q1@alpha.example.co.jp"),
+            references: &[],
+        }),
+        book: &book,
+    };
+    let staff_list = ["tanaka@example.co.jp".to_string()];
+    for (body, relayed, refused) in [
+        ("#close\n\n-- \n田中\n", false, false),
+        ("-- \n田中\n", false, true),
+        ("ご確認ください。\n-- \n田中\n", true, false),
+    ] {
+        let mut m = mail("tanaka@example.co.jp", "Re: 質問");
+        m.text = body.into();
+        let d = staff::staff_mail(&m, 1, TicketState::Open, &staff, &staff_list);
+        assert_eq!(d.relayed.is_some(), relayed, "{body:?}: {d:?}");
+        assert_eq!(!d.refused.is_empty(), refused, "{body:?}: {d:?}");
+    }
+}
