@@ -38,6 +38,18 @@ pub struct CustomerThread<'a> {
     pub references: &'a [String],
 }
 
+/// The words that start a command line.
+const COMMAND_WORDS: &[&str] = &[
+    "#note",
+    "#close",
+    "#reopen",
+    "#pending",
+    "#category",
+    "#contract",
+    "#assign",
+    "#approve",
+];
+
 /// A command on the first lines of a staff mail.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -239,6 +251,18 @@ fn relay_text(
         refused.push(
             "お客様が宛先に含まれていたため直接届いています。窓口からは再送していません".into(),
         );
+        return None;
+    }
+    // A command below the text (bottom-posting) would reach the customer as words and not be
+    // carried out: neither happens.
+    if let Some(line) = reply.lines().find(|l| {
+        let word = l.trim_start().split_whitespace().next().unwrap_or("");
+        COMMAND_WORDS.contains(&word.to_ascii_lowercase().replace('＃', "#").as_str())
+    }) {
+        refused.push(format!(
+            "コマンド「{}」が本文の途中にあるため、送信していません（コマンドは先頭の行に書いてください）",
+            super::super::reply::cut(line.trim(), 40, true)
+        ));
         return None;
     }
     if reply.contains(INTERNAL_BEGIN) || reply.contains(INTERNAL_END) {

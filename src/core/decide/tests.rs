@@ -607,3 +607,30 @@ fn a_signature_alone_is_never_relayed() {
         assert_eq!(!d.refused.is_empty(), refused, "{body:?}: {d:?}");
     }
 }
+
+/// A command written below the text (bottom-posting) is neither relayed nor carried out.
+#[test]
+fn a_command_below_the_text_stops_the_relay() {
+    use crate::core::auth::StaffAuth;
+    let auth = StaffAuth::Authenticated {
+        method: "dmarc=pass".into(),
+    };
+    let book = crate::core::matching::ContractBook::new(vec![]);
+    let staff = StaffContext {
+        auth: &auth,
+        internal: None,
+        customer: Some(CustomerThread {
+            address: "yamada@alpha.example.co.jp",
+            subject: "質問",
+            message_id: None,
+            references: &[],
+        }),
+        book: &book,
+    };
+    let mut m = mail("tanaka@example.co.jp", "Re: 質問");
+    m.text = "ご確認ください。\n\n#close\n".into();
+    let d = staff::staff_mail(&m, 1, TicketState::Open, &staff, &[]);
+    assert_eq!(d.relayed, None, "{d:?}");
+    assert_eq!(d.state, None, "{d:?}");
+    assert!(d.refused.iter().any(|r| r.contains("#close")), "{d:?}");
+}
