@@ -256,7 +256,7 @@ fn relay_text(
     // A command below the text (bottom-posting) would reach the customer as words and not be
     // carried out: neither happens.
     if let Some(line) = reply.lines().find(|l| {
-        let word = l.trim_start().split_whitespace().next().unwrap_or("");
+        let word = l.split_whitespace().next().unwrap_or("");
         COMMAND_WORDS.contains(&word.to_ascii_lowercase().replace('＃', "#").as_str())
     }) {
         refused.push(format!(
