@@ -168,8 +168,9 @@ pub enum Outcome {
     FollowUp {
         ticket: u64,
         threaded_by: ThreadedBy,
-        /// From a staff address. Staff mail is not authenticated yet, so it never changes the
-        /// ticket: it is recorded and staff are told (a forged From proves nothing).
+        /// From a staff address but not authenticated (authenticated staff mail is
+        /// `StaffMail`): it never changes the ticket; it is recorded and staff are told (a
+        /// forged From proves nothing).
         from_staff: bool,
         /// The ticket was closed and is reopened into this state.
         reopen_as: Option<TicketState>,
