@@ -19,8 +19,8 @@ use super::form::FormField;
 use super::guard::{Guard, NoReplyReason};
 use super::inbound::InboundMail;
 use super::reply::{
-    FollowUpNote, OutgoingKind, OutgoingMail, ReplyNote, TicketLetter, customer_reply,
-    delivery_failure_notice, follow_up_notification, staff_notification,
+    FollowUpLetter, FollowUpNote, OutgoingKind, OutgoingMail, ReplyNote, TicketLetter,
+    customer_reply, delivery_failure_notice, follow_up_notification, staff_notification,
 };
 use super::ticket::{
     ArticleKind, ContractFacts, Entitlement, MatchedBy, ReplyKind, ThreadedBy, TicketFacts,
@@ -539,27 +539,18 @@ fn effects(outcome: &Outcome, intake: &Intake<'_>, rules: &DeskRules) -> Vec<Eff
                         reopened: facts.is_some_and(|t| t.state == TicketState::Closed),
                     }
                 };
-                let unknown = Entitlement::Unmatched;
-                let letter = TicketLetter {
+                let letter = FollowUpLetter {
                     prefix: &rules.ticket_prefix,
                     desk_address: &rules.desk_address,
                     timezone: rules.timezone,
                     ticket: *ticket,
-                    addressee: "",
-                    from,
-                    subject: &mail.subject,
-                    text: &mail.text,
-                    category: Category::Other,
                     state: reopen_as
                         .or(facts.map(|t| t.state))
                         .unwrap_or(TicketState::Open),
                     received_at: intake.received_at,
-                    accepted_at: facts.map_or(intake.received_at, |t| t.accepted_at),
-                    license_due: None,
-                    contract_id: facts.and_then(|t| t.contract_id.as_deref()),
-                    entitlement: &unknown,
-                    message_id: mail.message_id.as_deref(),
-                    references: &mail.references,
+                    from,
+                    subject: &mail.subject,
+                    text: &mail.text,
                 };
                 effects.push(Effect::QueueMail {
                     mail: follow_up_notification(&rules.notify, &letter, note),
@@ -595,12 +586,8 @@ pub fn delivery_failed(delivery: &Delivery, detail: &str, rules: &DeskRules) -> 
 /// The customer's address and name as a ticket records them: the form's claims when the mail
 /// came through a form, otherwise the sender.
 fn customer_of(mail: &InboundMail) -> (String, String) {
-    if let Some(form) = &mail.form {
-        let address = form
-            .get(FormField::Email)
-            .and_then(single_address)
-            .unwrap_or_default();
-        return (address, form_name(mail));
+    if mail.form.is_some() {
+        return (mail.form_address().unwrap_or_default(), form_name(mail));
     }
     let from = mail.from.as_ref();
     (

@@ -122,3 +122,15 @@ pub struct InboundMail {
     /// their own; the core decides whether they mean quarantine.
     pub defects: Vec<String>,
 }
+
+impl InboundMail {
+    /// The one address a form's メールアドレス field gives, when it gives exactly one (a form's
+    /// address is a claim, not an identity: it routes, it never proves).
+    pub fn form_address(&self) -> Option<String> {
+        self.form
+            .as_ref()
+            .and_then(|f| f.get(FormField::Email))
+            .and_then(|v| super::address::Address::parse(v).ok())
+            .map(super::address::Address::into_string)
+    }
+}

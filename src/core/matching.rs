@@ -5,6 +5,8 @@
 
 use std::collections::HashMap;
 
+use super::form::FormField;
+use super::inbound::InboundMail;
 use super::ticket::{ContractFacts, MatchedBy};
 
 /// The contract register, indexed for matching. Built by the shell from the store.
@@ -77,6 +79,34 @@ impl ContractBook {
     /// The contract a request belongs to. `addresses` are the sender's (From, and for form
     /// mail the form's address); `numbers` are customer numbers or serials stated in the form;
     /// `text` is searched for them too.
+    /// The contract a message is about: the form's address or the sender as a registered
+    /// contact, then a customer number or serial (the form's fields, else the text), then a
+    /// domain one contract owns. A form's robot sender is never matched.
+    pub fn for_mail(&self, mail: &InboundMail) -> Option<(&ContractFacts, MatchedBy)> {
+        let form_address = mail.form_address();
+        let mut addresses: Vec<&str> = Vec::new();
+        addresses.extend(form_address.as_deref());
+        if mail.form.is_none() {
+            addresses.extend(mail.from.as_ref().map(|m| m.address.as_str()));
+        }
+        let numbers: Vec<&str> = mail
+            .form
+            .iter()
+            .flat_map(|f| {
+                [
+                    f.get(FormField::CustomerNumber),
+                    f.get(FormField::LicenseSerial),
+                ]
+            })
+            .flatten()
+            .collect();
+        self.find(
+            &addresses,
+            &numbers,
+            &format!("{}\n{}", mail.subject, mail.text),
+        )
+    }
+
     pub fn find(
         &self,
         addresses: &[&str],

@@ -103,6 +103,54 @@ pub struct TicketLetter<'a> {
     pub references: &'a [String],
 }
 
+/// What a follow-up notification is written from: the ticket and the mail that arrived on it
+/// (nothing about the contract: the new-ticket notification told that).
+#[derive(Debug, Clone)]
+pub struct FollowUpLetter<'a> {
+    pub prefix: &'a str,
+    pub desk_address: &'a str,
+    pub timezone: Tz,
+    pub ticket: u64,
+    /// The ticket's state after this mail.
+    pub state: TicketState,
+    pub received_at: DateTime<Utc>,
+    pub from: &'a str,
+    pub subject: &'a str,
+    pub text: &'a str,
+}
+
+/// The customer's mail as every staff notification echoes it, cut, with the reply marker and
+/// the internal section's fences.
+struct EchoedMail {
+    from: String,
+    subject: String,
+    text: String,
+}
+
+impl EchoedMail {
+    fn new(from: &str, subject: &str, text: &str, prefix: &str) -> Self {
+        Self {
+            from: cut(from, NAME_ECHO_CHARS * 3, true),
+            subject: echo_subject(subject, prefix),
+            text: cut(text, TEXT_ECHO_CHARS, false),
+        }
+    }
+
+    /// These values, then `more`.
+    fn values<'v>(&'v self, more: &[(&'static str, &'v str)]) -> Vec<(&'static str, &'v str)> {
+        let mut values = vec![
+            ("from", self.from.as_str()),
+            ("subject", self.subject.as_str()),
+            ("text", self.text.as_str()),
+            ("reply_marker", REPLY_MARKER),
+            ("internal_begin", INTERNAL_BEGIN),
+            ("internal_end", INTERNAL_END),
+        ];
+        values.extend_from_slice(more);
+        values
+    }
+}
+
 fn weekday_ja(w: Weekday) -> &'static str {
     match w {
         Weekday::Mon => "月",
@@ -379,80 +427,66 @@ pub fn staff_notification(
     let tz = letter.timezone;
     let tag = tag(letter.prefix, letter.ticket);
     let ticket = format!("{}#{:06}", letter.prefix, letter.ticket);
-    let subject = echo_subject(letter.subject, letter.prefix);
+    let mail = EchoedMail::new(letter.from, letter.subject, letter.text, letter.prefix);
+    let (received_at, accepted_at) = (
+        time_ja(letter.received_at, tz),
+        time_ja(letter.accepted_at, tz),
+    );
+    let (category, entitlement, reply) = (
+        letter.category.to_string(),
+        describe_entitlement(letter.entitlement),
+        reply.text_ja(),
+    );
     let body = fill(
         NOTIFY_NEW,
-        &[
+        &mail.values(&[
             ("ticket", &ticket),
-            ("received_at", &time_ja(letter.received_at, tz)),
-            ("accepted_at", &time_ja(letter.accepted_at, tz)),
+            ("received_at", &received_at),
+            ("accepted_at", &accepted_at),
             ("state", letter.state.label_ja()),
-            ("category", &letter.category.to_string()),
-            ("from", &cut(letter.from, NAME_ECHO_CHARS * 3, true)),
+            ("category", &category),
             ("contract_id", letter.contract_id.unwrap_or("（未特定）")),
-            ("entitlement", &describe_entitlement(letter.entitlement)),
-            ("reply", &reply.text_ja()),
-            ("subject", &subject),
-            ("text", &cut(letter.text, TEXT_ECHO_CHARS, false)),
-            ("reply_marker", REPLY_MARKER),
-            ("internal_begin", INTERNAL_BEGIN),
-            ("internal_end", INTERNAL_END),
-        ],
+            ("entitlement", &entitlement),
+            ("reply", &reply),
+        ]),
     );
-    to_staff(
-        notify,
-        letter.desk_address,
-        letter.ticket,
-        format!("{tag} 新規: {subject}"),
-        body,
-    )
+    let subject = format!("{tag} 新規: {}", mail.subject);
+    to_staff(notify, letter.desk_address, letter.ticket, subject, body)
 }
 
 /// The notification staff get for a new article on an existing ticket.
 pub fn follow_up_notification(
     notify: &[String],
-    letter: &TicketLetter<'_>,
+    letter: &FollowUpLetter<'_>,
     note: FollowUpNote,
 ) -> OutgoingMail {
-    let tz = letter.timezone;
     let tag = tag(letter.prefix, letter.ticket);
     let ticket = format!("{}#{:06}", letter.prefix, letter.ticket);
-    let subject = echo_subject(letter.subject, letter.prefix);
+    let mail = EchoedMail::new(letter.from, letter.subject, letter.text, letter.prefix);
     let (title, note) = match note {
-        FollowUpNote::Customer { reopened: false } => ("追加", String::new()),
+        FollowUpNote::Customer { reopened: false } => ("追加", ""),
         FollowUpNote::Customer { reopened: true } => (
             "追加",
-            "クローズ済みの受付番号のため、再オープンしました。\n".to_string(),
+            "クローズ済みの受付番号のため、再オープンしました。\n",
         ),
         FollowUpNote::UnauthenticatedStaff => (
             "要確認",
             "スタッフのアドレスからのメールですが、送信者を認証できないため、受付番号の状態は\n\
-             変更していません（なりすましの可能性があります）。お客様へは何も送信していません。\n"
-                .to_string(),
+             変更していません（なりすましの可能性があります）。お客様へは何も送信していません。\n",
         ),
     };
+    let received_at = time_ja(letter.received_at, letter.timezone);
     let body = fill(
         NOTIFY_FOLLOWUP,
-        &[
+        &mail.values(&[
             ("ticket", &ticket),
-            ("note", &note),
+            ("note", note),
             ("state", letter.state.label_ja()),
-            ("received_at", &time_ja(letter.received_at, tz)),
-            ("from", &cut(letter.from, NAME_ECHO_CHARS * 3, true)),
-            ("subject", &subject),
-            ("text", &cut(letter.text, TEXT_ECHO_CHARS, false)),
-            ("reply_marker", REPLY_MARKER),
-            ("internal_begin", INTERNAL_BEGIN),
-            ("internal_end", INTERNAL_END),
-        ],
+            ("received_at", &received_at),
+        ]),
     );
-    to_staff(
-        notify,
-        letter.desk_address,
-        letter.ticket,
-        format!("{tag} {title}: {subject}"),
-        body,
-    )
+    let subject = format!("{tag} {title}: {}", mail.subject);
+    to_staff(notify, letter.desk_address, letter.ticket, subject, body)
 }
 
 /// Tells staff that mail the desk sent for a ticket was refused for good (a 5xx from the relay,

@@ -12,7 +12,6 @@ use crate::core::decide::{
     CustomerThread, Decision, Effect, Intake, Outcome, SameMessage, StaffContext, decide,
     delivery_failed, reply_address, single_address,
 };
-use crate::core::form::FormField;
 use crate::core::guard::{Guard, NoReplyReason, assess};
 use crate::core::inbound::InboundMail;
 use crate::core::matching::ContractBook;
@@ -158,7 +157,7 @@ impl Shell {
             _ => None,
         };
         let from = mail.from.as_ref().map(|m| m.address.as_str());
-        let contract = find_contract(book, mail);
+        let contract = book.for_mail(mail);
         let thread = self.thread_of(tx, mail, from, book)?;
         let reply_to = reply_address(mail);
         let recent_auto_replies = match &reply_to {
@@ -576,40 +575,6 @@ struct MessageIn<'a> {
     read: &'a crate::mail::ReadMessage,
     sha: &'a str,
     raw_path: &'a str,
-}
-
-/// The contract a message is about: by the form's address or the sender as a registered
-/// contact, then by a customer number or serial, then by a domain one contract owns.
-fn find_contract<'b>(
-    book: &'b ContractBook,
-    mail: &InboundMail,
-) -> Option<(&'b ContractFacts, crate::core::ticket::MatchedBy)> {
-    let form_address = mail
-        .form
-        .as_ref()
-        .and_then(|f| f.get(FormField::Email))
-        .and_then(single_address);
-    let mut addresses: Vec<&str> = Vec::new();
-    addresses.extend(form_address.as_deref());
-    if mail.form.is_none() {
-        addresses.extend(mail.from.as_ref().map(|m| m.address.as_str()));
-    }
-    let numbers: Vec<&str> = mail
-        .form
-        .iter()
-        .flat_map(|f| {
-            [
-                f.get(FormField::CustomerNumber),
-                f.get(FormField::LicenseSerial),
-            ]
-        })
-        .flatten()
-        .collect();
-    book.find(
-        &addresses,
-        &numbers,
-        &format!("{}\n{}", mail.subject, mail.text),
-    )
 }
 
 /// Counts the outcome, logs it, and says how the source acknowledges the message.

@@ -40,6 +40,21 @@ fn letter<'a>(subject: &'a str, entitlement: &'a Entitlement) -> TicketLetter<'a
     }
 }
 
+/// The follow-up view of a letter: its ticket and the mail that arrived.
+fn follow<'a>(l: &TicketLetter<'a>) -> FollowUpLetter<'a> {
+    FollowUpLetter {
+        prefix: l.prefix,
+        desk_address: l.desk_address,
+        timezone: l.timezone,
+        ticket: l.ticket,
+        state: l.state,
+        received_at: l.received_at,
+        from: l.from,
+        subject: l.subject,
+        text: l.text,
+    }
+}
+
 const PLACEHOLDERS: &[&str] = &[
     "greeting",
     "tag",
@@ -120,7 +135,7 @@ fn echoed_subjects_are_cut_and_carry_one_tag() {
 
     let notice = follow_up_notification(
         &["team@example.co.jp".into()],
-        &letter("Re: [NEO-DS#000001] 再発 [neo-ds#1]", &e),
+        &follow(&letter("Re: [NEO-DS#000001] 再発 [neo-ds#1]", &e)),
         FollowUpNote::Customer { reopened: false },
     );
     assert_eq!(notice.subject, "[NEO-DS#000001] 追加: Re: 再発");
@@ -211,7 +226,7 @@ fn staff_notifications_are_japanese_throughout() {
     let l = letter("質問", &Entitlement::Unmatched);
     let body = follow_up_notification(
         &["team@example.co.jp".into()],
-        &l,
+        &follow(&l),
         FollowUpNote::UnauthenticatedStaff,
     )
     .body;
@@ -254,7 +269,11 @@ fn notifications_tell_staff_where_to_write_and_fence_the_internal_section() {
     let team = ["team@example.co.jp".to_string()];
     for notice in [
         staff_notification(&team, &l, &sent),
-        follow_up_notification(&team, &l, FollowUpNote::Customer { reopened: false }),
+        follow_up_notification(
+            &team,
+            &follow(&l),
+            FollowUpNote::Customer { reopened: false },
+        ),
     ] {
         assert_eq!(
             notice.body.lines().next(),
