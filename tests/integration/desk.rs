@@ -1006,6 +1006,21 @@ fn staff_reply(
     .into_bytes()
 }
 
+/// An authenticated staff reply to `notice` arriving at 10:`minute` on 2026-11-25, and a pass a
+/// minute later.
+fn staff_says(
+    t: &mut TestDesk,
+    notice: &madoguchi::core::inbound::InboundMail,
+    body: &str,
+    minute: u32,
+) {
+    t.deliver(
+        &staff_reply(notice, body, TRUSTED_PASS),
+        jst(2026, 11, 25, 10, minute),
+    );
+    t.pass(jst(2026, 11, 25, 10, minute + 1));
+}
+
 const TRUSTED_PASS: &str =
     "Authentication-Results: mx.example.co.jp; dkim=pass header.d=example.co.jp\r\n";
 
@@ -1166,11 +1181,7 @@ fn staff_commands_are_confirmed_and_the_fail_safe_holds() {
     };
     let acks = relays(&t);
     // An unknown command: nothing relayed, nothing changed, the sender told why.
-    t.deliver(
-        &staff_reply(&notice, "#clsoe\r\nお待たせしました。\r\n", TRUSTED_PASS),
-        jst(2026, 11, 25, 10, 30),
-    );
-    t.pass(jst(2026, 11, 25, 10, 31));
+    staff_says(&mut t, &notice, "#clsoe\r\nお待たせしました。\r\n", 30);
     assert_eq!(relays(&t), acks);
     let (to, confirmation, _) = t.sent().pop().expect("confirmation");
     assert_eq!(to, "tanaka@example.co.jp");
@@ -1180,11 +1191,7 @@ fn staff_commands_are_confirmed_and_the_fail_safe_holds() {
         confirmation.text
     );
     // A note: copied to staff, never to the customer.
-    t.deliver(
-        &staff_reply(&notice, "#note\r\n契約更新の相談中。\r\n", TRUSTED_PASS),
-        jst(2026, 11, 25, 10, 32),
-    );
-    t.pass(jst(2026, 11, 25, 10, 33));
+    staff_says(&mut t, &notice, "#note\r\n契約更新の相談中。\r\n", 32);
     assert_eq!(relays(&t), acks);
     assert!(
         notices(&t)
@@ -1212,11 +1219,7 @@ fn staff_commands_are_confirmed_and_the_fail_safe_holds() {
         refusal.text
     );
     // #close: done and confirmed.
-    t.deliver(
-        &staff_reply(&notice, "#close\r\n", TRUSTED_PASS),
-        jst(2026, 11, 25, 10, 36),
-    );
-    t.pass(jst(2026, 11, 25, 10, 37));
+    staff_says(&mut t, &notice, "#close\r\n", 36);
     assert_eq!(
         t.count("SELECT COUNT(*) FROM tickets WHERE number = 1 AND state = 'closed'"),
         1
@@ -1228,20 +1231,12 @@ fn staff_commands_are_confirmed_and_the_fail_safe_holds() {
         confirmation.text
     );
     // #category with a code of `tickets list --json`; a wrong code lists the valid ones.
-    t.deliver(
-        &staff_reply(&notice, "#category operation\r\n", TRUSTED_PASS),
-        jst(2026, 11, 25, 10, 38),
-    );
-    t.pass(jst(2026, 11, 25, 10, 39));
+    staff_says(&mut t, &notice, "#category operation\r\n", 38);
     assert_eq!(
         t.count("SELECT COUNT(*) FROM tickets WHERE number = 1 AND category = 'operation'"),
         1
     );
-    t.deliver(
-        &staff_reply(&notice, "#category bogus\r\n", TRUSTED_PASS),
-        jst(2026, 11, 25, 10, 40),
-    );
-    t.pass(jst(2026, 11, 25, 10, 41));
+    staff_says(&mut t, &notice, "#category bogus\r\n", 40);
     let (_, refusal, _) = t.sent().pop().expect("refusal");
     assert!(
         refusal.text.contains("#category bogus: 種別コードは"),
@@ -1250,41 +1245,25 @@ fn staff_commands_are_confirmed_and_the_fail_safe_holds() {
     );
     assert!(refusal.text.contains("license_reissue"), "{}", refusal.text);
     // #contract takes a registered customer number only.
-    t.deliver(
-        &staff_reply(&notice, "#contract X-9999\r\n", TRUSTED_PASS),
-        jst(2026, 11, 25, 10, 46),
-    );
-    t.pass(jst(2026, 11, 25, 10, 47));
+    staff_says(&mut t, &notice, "#contract X-9999\r\n", 46);
     let (_, refusal, _) = t.sent().pop().expect("refusal");
     assert!(
         refusal.text.contains("登録されていないお客様番号"),
         "{}",
         refusal.text
     );
-    t.deliver(
-        &staff_reply(&notice, "#contract c-1002\r\n", TRUSTED_PASS),
-        jst(2026, 11, 25, 10, 48),
-    );
-    t.pass(jst(2026, 11, 25, 10, 49));
+    staff_says(&mut t, &notice, "#contract c-1002\r\n", 48);
     assert_eq!(
         t.count("SELECT COUNT(*) FROM tickets WHERE number = 1 AND contract_id = 'C-1002'"),
         1
     );
     // #assign takes one of desk.staff, nobody else.
-    t.deliver(
-        &staff_reply(&notice, "#assign eve@evil.example\r\n", TRUSTED_PASS),
-        jst(2026, 11, 25, 10, 42),
-    );
-    t.pass(jst(2026, 11, 25, 10, 43));
+    staff_says(&mut t, &notice, "#assign eve@evil.example\r\n", 42);
     assert_eq!(
         t.count("SELECT COUNT(*) FROM tickets WHERE assignee IS NOT NULL"),
         0
     );
-    t.deliver(
-        &staff_reply(&notice, "#assign Tanaka@example.co.jp\r\n", TRUSTED_PASS),
-        jst(2026, 11, 25, 10, 44),
-    );
-    t.pass(jst(2026, 11, 25, 10, 45));
+    staff_says(&mut t, &notice, "#assign Tanaka@example.co.jp\r\n", 44);
     assert_eq!(
         t.desk.store().tickets(None).expect("tickets")[0]
             .assignee
@@ -1383,4 +1362,27 @@ fn a_relayed_staff_reply_carries_its_attachments() {
     let names: Vec<_> = relay.attachments.iter().map(|a| a.name.clone()).collect();
     assert_eq!(names, [Some("tejun.pdf".to_string())], "{text}");
     assert_eq!(relay.attachments[0].content_type, "application/pdf");
+}
+
+/// Issue 9 item 7: a stranger answering with a notification's subject (the tag, but not our
+/// Message-ID) reaches no ticket of ours and nothing is relayed.
+#[test]
+fn a_stranger_using_a_notification_subject_gets_a_ticket_of_their_own() {
+    let mut t = staff_desk();
+    let notice = first_notice(&mut t);
+    let before = t.sent().len();
+    let s = t.exchange(
+        "eve@evil.example",
+        &format!("Re: {}", notice.subject),
+        "eve1@evil.example",
+        jst(2026, 11, 25, 10, 30),
+        jst(2026, 11, 25, 10, 31),
+    );
+    assert_eq!((s.new_tickets, s.follow_ups), (1, 0), "{s:?}");
+    assert!(
+        t.sent()[before..]
+            .iter()
+            .all(|(to, _, _)| to != "yamada@alpha.example.co.jp"),
+        "nothing reaches the first ticket's customer"
+    );
 }

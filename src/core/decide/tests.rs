@@ -574,17 +574,25 @@ fn a_customer_answer_opens_a_pending_ticket() {
     assert!(!notice.unwrap_or_default().contains("再オープン"));
 }
 
-/// A mail of commands signed by its sender sends the customer nothing, and a lone signature is
-/// refused rather than relayed.
-#[test]
-fn a_signature_alone_is_never_relayed() {
-    use crate::core::auth::StaffAuth;
-    let auth = StaffAuth::Authenticated {
-        method: "dkim=pass header.d=example.co.jp".into(),
-    };
-    let book = crate::core::matching::ContractBook::new(vec![]);
-    let staff = StaffContext {
-        auth: &auth,
+fn authenticated() -> (
+    crate::core::auth::StaffAuth,
+    crate::core::matching::ContractBook,
+) {
+    (
+        crate::core::auth::StaffAuth::Authenticated {
+            method: "dmarc=pass".into(),
+        },
+        crate::core::matching::ContractBook::new(vec![]),
+    )
+}
+
+/// Authenticated staff mail on a ticket whose customer is Yamada.
+fn staff_on_ticket<'a>(
+    auth: &'a crate::core::auth::StaffAuth,
+    book: &'a crate::core::matching::ContractBook,
+) -> StaffContext<'a> {
+    StaffContext {
+        auth,
         internal: None,
         customer: Some(CustomerThread {
             address: "yamada@alpha.example.co.jp",
@@ -592,8 +600,16 @@ fn a_signature_alone_is_never_relayed() {
             message_id: Some("q1@alpha.example.co.jp"),
             references: &[],
         }),
-        book: &book,
-    };
+        book,
+    }
+}
+
+/// A mail of commands signed by its sender sends the customer nothing, and a lone signature is
+/// refused rather than relayed.
+#[test]
+fn a_signature_alone_is_never_relayed() {
+    let (auth, book) = authenticated();
+    let staff = staff_on_ticket(&auth, &book);
     let staff_list = ["tanaka@example.co.jp".to_string()];
     for (body, relayed, refused) in [
         ("#close\n\n-- \n田中\n", false, false),
@@ -611,22 +627,8 @@ fn a_signature_alone_is_never_relayed() {
 /// A command written below the text (bottom-posting) is neither relayed nor carried out.
 #[test]
 fn a_command_below_the_text_stops_the_relay() {
-    use crate::core::auth::StaffAuth;
-    let auth = StaffAuth::Authenticated {
-        method: "dmarc=pass".into(),
-    };
-    let book = crate::core::matching::ContractBook::new(vec![]);
-    let staff = StaffContext {
-        auth: &auth,
-        internal: None,
-        customer: Some(CustomerThread {
-            address: "yamada@alpha.example.co.jp",
-            subject: "質問",
-            message_id: None,
-            references: &[],
-        }),
-        book: &book,
-    };
+    let (auth, book) = authenticated();
+    let staff = staff_on_ticket(&auth, &book);
     let mut m = mail("tanaka@example.co.jp", "Re: 質問");
     m.text = "ご確認ください。\n\n#close\n".into();
     let d = staff::staff_mail(&m, 1, TicketState::Open, &staff, &[]);
