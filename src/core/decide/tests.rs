@@ -96,6 +96,19 @@ fn intake<'a>(mail: &'a InboundMail, guard: &'a Guard, received_at: DateTime<Utc
     }
 }
 
+/// Ticket 1 of Yamada's, accepted on 2026-11-02, in `state`.
+fn ticket_in(state: TicketState) -> TicketFacts {
+    TicketFacts {
+        number: 1,
+        state,
+        accepted_at: jst(2026, 11, 2, 10, 0),
+        closed_at: None,
+        contract_id: None,
+        customer_address: "yamada@alpha.example.co.jp".into(),
+        first_response_at: None,
+    }
+}
+
 fn new_ticket(d: Outcome) -> NewTicket {
     match d {
         Outcome::NewTicket(n) => n,
@@ -255,13 +268,9 @@ fn follow_ups_reopen_within_the_window_and_continue_after_it() {
     let guard = Guard::Human;
     let m = mail("yamada@alpha.example.co.jp", "Re: [NEO-DS#000001] 質問");
     let closed = TicketFacts {
-        number: 1,
-        state: TicketState::Closed,
-        accepted_at: jst(2026, 11, 2, 10, 0),
         closed_at: Some(jst(2026, 11, 10, 10, 0)),
         contract_id: Some("C-1001".into()),
-        customer_address: "yamada@alpha.example.co.jp".into(),
-        first_response_at: None,
+        ..ticket_in(TicketState::Closed)
     };
     let mut i = intake(&m, &guard, jst(2026, 11, 24, 10, 0));
     i.thread = Some((&closed, ThreadedBy::SubjectTag));
@@ -405,13 +414,9 @@ fn mail_from_a_staff_address_is_recorded_but_changes_nothing() {
     let guard = Guard::Human;
     let m = mail("tanaka@example.co.jp", "Re: [NEO-DS#000001] 質問");
     let closed = TicketFacts {
-        number: 1,
-        state: TicketState::Closed,
-        accepted_at: jst(2026, 11, 2, 10, 0),
         closed_at: Some(jst(2026, 11, 10, 10, 0)),
         contract_id: Some("C-1001".into()),
-        customer_address: "yamada@alpha.example.co.jp".into(),
-        first_response_at: None,
+        ..ticket_in(TicketState::Closed)
     };
     for received in [jst(2026, 11, 11, 10, 0), jst(2026, 12, 24, 10, 0)] {
         let mut i = intake(&m, &guard, received);
@@ -437,15 +442,7 @@ fn the_notify_address_is_never_a_customer_and_notices_are_capped() {
         "Support-Team@example.co.jp",
         "自動応答: [NEO-DS#000001] 追加",
     );
-    let open = TicketFacts {
-        number: 1,
-        state: TicketState::Open,
-        accepted_at: jst(2026, 11, 2, 10, 0),
-        closed_at: None,
-        contract_id: None,
-        customer_address: "yamada@alpha.example.co.jp".into(),
-        first_response_at: None,
-    };
+    let open = ticket_in(TicketState::Open);
     let mut i = intake(&m, &guard, jst(2026, 11, 25, 10, 0));
     i.thread = Some((&open, ThreadedBy::OurMessageId));
     assert_eq!(
@@ -543,15 +540,7 @@ fn a_customer_answer_opens_a_pending_ticket() {
         "yamada@alpha.example.co.jp",
         "Re: [NEO-DS#000001] 回答ありがとうございます",
     );
-    let pending = TicketFacts {
-        number: 1,
-        state: TicketState::Pending,
-        accepted_at: jst(2026, 11, 2, 10, 0),
-        closed_at: None,
-        contract_id: None,
-        customer_address: "yamada@alpha.example.co.jp".into(),
-        first_response_at: None,
-    };
+    let pending = ticket_in(TicketState::Pending);
     let mut i = intake(&m, &guard, jst(2026, 11, 25, 10, 0));
     i.thread = Some((&pending, ThreadedBy::OurMessageId));
     let decision = super::decide(&i, &rules(), &calendar());
