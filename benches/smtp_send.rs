@@ -115,6 +115,7 @@ fn replies(count: usize) -> Vec<Queued> {
                 to: vec![format!("customer{}@alpha.example.co.jp", i % 50)],
                 reply_to: None,
                 attachments: Vec::new(),
+                files: Vec::new(),
                 subject: format!("[NEO-DS#{:06}] お問い合わせを受け付けました", i + 1),
                 body: "お問い合わせありがとうございます。\n\
                        受付番号：NEO-DS#000001\n\

@@ -172,7 +172,7 @@ pub async fn run<E: std::fmt::Display>(
             wait = timing.retry_wait;
         }
         if wait == timing.max_wait
-            && let Ok(Some(due)) = desk.next_due().await
+            && let Ok(Some(due)) = desk.next_due(clock()).await
         {
             let until = (due - clock()).to_std().unwrap_or(Duration::ZERO);
             wait = wait.min(until.max(Duration::from_millis(200)));

@@ -18,6 +18,8 @@ use super::classify::Category;
 use super::form::FormField;
 use super::guard::{Guard, NoReplyReason};
 use super::inbound::InboundMail;
+use super::license::{Application, EarlierApplication, LicensePolicy, LicenseVerdict, judge};
+use super::matching::ContractBook;
 use super::reply::{
     FollowUpLetter, FollowUpNote, OutgoingKind, OutgoingMail, ReplyNote, TicketLetter,
     customer_reply, delivery_failure_notice, follow_up_notification, staff_notification,
@@ -93,6 +95,19 @@ pub struct Intake<'a> {
     /// For mail from a staff address that names a ticket: its authentication, the internal
     /// section it must not leak, and the customer it may answer.
     pub staff: Option<StaffContext<'a>>,
+    /// For a license application (R7): what it asks for and what the decision needs to judge
+    /// it.
+    pub license: Option<LicenseIntake<'a>>,
+}
+
+/// A license application and the facts it is judged by (`core::license::judge`).
+#[derive(Debug, Clone, Copy)]
+pub struct LicenseIntake<'a> {
+    pub application: &'a Application,
+    pub book: &'a ContractBook,
+    /// The latest application for the same contract, serial and new server, if any.
+    pub earlier: Option<&'a EarlierApplication>,
+    pub policy: LicensePolicy,
 }
 
 /// One thing the shell does, in order, in the message's transaction.
@@ -157,6 +172,17 @@ pub enum Effect {
         ticket: u64,
         business_minutes: i64,
     },
+    /// Record the ticket's license application and what became of it.
+    RecordApplication {
+        ticket: u64,
+        application: Application,
+        verdict: LicenseVerdict,
+    },
+    /// Staff approved the ticket's license application (`#approve`).
+    ApproveLicense {
+        ticket: u64,
+        by: String,
+    },
 }
 
 /// What became of the message, in short (for counts, logs and the acknowledgement).
@@ -211,8 +237,10 @@ pub struct NewTicket {
     pub addressee: String,
     /// The closed ticket this one continues (a follow-up after the reopen window).
     pub continues: Option<u64>,
-    /// License applications (R7/R8): the business date the key is due.
+    /// License applications (R7/R8): the business date the key is due (eligible ones).
     pub license_due: Option<NaiveDate>,
+    /// A license application: what became of it.
+    pub license: Option<LicenseVerdict>,
 }
 
 /// Why a new ticket's customer cannot be answered automatically.
@@ -461,6 +489,13 @@ fn effects(outcome: &Outcome, intake: &Intake<'_>, rules: &DeskRules) -> Vec<Eff
                     kind: ArticleKind::Customer,
                 },
             ];
+            if let (Some(verdict), Some(license)) = (&new.license, &intake.license) {
+                effects.push(Effect::RecordApplication {
+                    ticket: number,
+                    application: license.application.clone(),
+                    verdict: verdict.clone(),
+                });
+            }
             let letter = TicketLetter {
                 prefix: &rules.ticket_prefix,
                 desk_address: &rules.desk_address,
@@ -474,7 +509,8 @@ fn effects(outcome: &Outcome, intake: &Intake<'_>, rules: &DeskRules) -> Vec<Eff
                 state: new.state,
                 received_at: intake.received_at,
                 accepted_at: new.accepted_at,
-                license_due: new.license_due,
+                license_due: new.license.as_ref().and_then(LicenseVerdict::due),
+                license: new.license.as_ref(),
                 contract_id: new.contract_id.as_deref(),
                 entitlement: &new.entitlement,
                 message_id: mail.message_id.as_deref(),
@@ -626,9 +662,21 @@ fn new_ticket(
         .date_naive();
     let contract = intake.contract.map(|(c, _)| c);
     let entitlement = entitlement(contract, intake.category, local_date);
-    let license_due = (intake.category == Category::LicenseReissue)
-        .then(|| calendar.license_due(intake.received_at));
-    let (reply, reply_withheld) = choose_reply(intake, rules, &entitlement);
+    let license = intake.license.map(|l| {
+        judge(
+            l.application,
+            l.book,
+            calendar,
+            intake.received_at,
+            l.earlier,
+            l.policy,
+        )
+    });
+    let license_due = match &license {
+        Some(LicenseVerdict::Eligible { schedule, .. }) => Some(schedule.due),
+        _ => None,
+    };
+    let (reply, reply_withheld) = choose_reply(intake, rules, &entitlement, license.as_ref());
     let addressee = reply
         .as_ref()
         .map(|(_, to)| addressee(intake.mail, contract, to))
@@ -645,6 +693,7 @@ fn new_ticket(
         addressee,
         continues,
         license_due,
+        license,
     }
 }
 
@@ -652,6 +701,7 @@ fn choose_reply(
     intake: &Intake<'_>,
     rules: &DeskRules,
     entitlement: &Entitlement,
+    license: Option<&LicenseVerdict>,
 ) -> (Option<(ReplyKind, String)>, Option<String>) {
     let to = match &intake.reply_to {
         Ok(to) => to.clone(),
@@ -676,6 +726,24 @@ fn choose_reply(
     // Contract details (expiry, scope) go only to a registered contact of that contract; anyone
     // else gets the plain acknowledgement and staff confirm the contract.
     let registered = intake.contract.is_some_and(|(c, _)| c.is_contact(&to));
+    // What an application came to goes only to a registered contact of the contract it names;
+    // anyone else gets the plain acknowledgement (which then promises no key).
+    let to_applicant = intake
+        .license
+        .and_then(|l| l.application.applicant.as_deref())
+        .is_some_and(|a| a.eq_ignore_ascii_case(&to));
+    match license {
+        Some(LicenseVerdict::Refused {
+            applicant_registered: true,
+            ..
+        }) if to_applicant => return (Some((ReplyKind::LicenseRefused, to)), None),
+        Some(LicenseVerdict::Repeated {
+            applicant_registered: true,
+            ..
+        }) if to_applicant => return (Some((ReplyKind::LicenseRepeated, to)), None),
+        Some(_) => return (Some((ReplyKind::Acknowledgement, to)), None),
+        None => {}
+    }
     let kind = match entitlement {
         Entitlement::Unmatched => ReplyKind::Unmatched,
         Entitlement::Expired { .. } if registered => ReplyKind::Expired,

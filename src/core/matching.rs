@@ -76,6 +76,13 @@ impl ContractBook {
             .map(|&i| &self.contracts[i])
     }
 
+    /// The contract whose license serial this is.
+    pub fn by_serial(&self, serial: &str) -> Option<&ContractFacts> {
+        self.by_serial
+            .get(&normalize_token(serial))
+            .map(|&i| &self.contracts[i])
+    }
+
     /// The contract a request belongs to. `addresses` are the sender's (From, and for form
     /// mail the form's address); `numbers` are customer numbers or serials stated in the form;
     /// `text` is searched for them too.

@@ -10,6 +10,7 @@ pub mod decide;
 pub mod form;
 pub mod guard;
 pub mod inbound;
+pub mod license;
 pub mod matching;
 pub mod reply;
 pub mod staff_reply;

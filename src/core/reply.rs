@@ -8,6 +8,8 @@ use serde::Serialize;
 
 use super::classify::Category;
 use super::contract::RenewalKind;
+use super::license::LicenseVerdict;
+use super::license::letters::{earlier_state_ja, shortfall_lines, verdict_line};
 use super::ticket::{Entitlement, ReplyKind, TicketState, tag};
 
 const ACK: &str = include_str!("../../templates/ack.txt");
@@ -21,6 +23,8 @@ const OUT_OF_SCOPE: &str = include_str!("../../templates/out_of_scope.txt");
 const NOTIFY_NEW: &str = include_str!("../../templates/notify_new.txt");
 const NOTIFY_FOLLOWUP: &str = include_str!("../../templates/notify_followup.txt");
 const NOTIFY_FAILED: &str = include_str!("../../templates/notify_failed.txt");
+const LICENSE_REFUSED: &str = include_str!("../../templates/license_refused.txt");
+const LICENSE_REPEATED: &str = include_str!("../../templates/license_repeated.txt");
 
 /// The first line of every staff notification: staff write their reply above it. The desk
 /// cuts a staff reply at this line (and at quotes), so it is also the safest place to answer.
@@ -41,6 +45,8 @@ pub enum OutgoingKind {
     /// A staff member's reply relayed to the customer: a person wrote it, so no
     /// `Auto-Submitted` (the customer's own auto-responder may answer it, as it would a person).
     StaffReply,
+    /// A license key (R7) to the registered applicant, on its due date.
+    LicenseKey,
 }
 
 impl OutgoingKind {
@@ -49,6 +55,7 @@ impl OutgoingKind {
             OutgoingKind::AutoReply(kind) => kind.code(),
             OutgoingKind::StaffNotification => "staff_notification",
             OutgoingKind::StaffReply => "staff_reply",
+            OutgoingKind::LicenseKey => "license_key",
         }
     }
 
@@ -58,6 +65,7 @@ impl OutgoingKind {
             OutgoingKind::AutoReply(_) => Some("auto-replied"),
             OutgoingKind::StaffNotification => Some("auto-generated"),
             OutgoingKind::StaffReply => None,
+            OutgoingKind::LicenseKey => Some("auto-replied"),
         }
     }
 }
@@ -72,11 +80,21 @@ pub struct OutgoingMail {
     /// Files kept from an incoming message that go along (a staff reply's attachments); the
     /// shell reads them from the store.
     pub attachments: Vec<crate::core::inbound::Attachment>,
+    /// Files the desk made for this mail (a license key).
+    pub files: Vec<GeneratedFile>,
     pub subject: String,
     pub body: String,
     /// The message this one answers (without angle brackets).
     pub in_reply_to: Option<String>,
     pub references: Vec<String>,
+}
+
+/// A file the desk writes itself and sends along (a license key as `license-<serial>.key`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GeneratedFile {
+    pub name: String,
+    pub content_type: String,
+    pub text: String,
 }
 
 /// The facts a reply or notification is written from.
@@ -96,6 +114,8 @@ pub struct TicketLetter<'a> {
     pub received_at: DateTime<Utc>,
     pub accepted_at: DateTime<Utc>,
     pub license_due: Option<NaiveDate>,
+    /// For a license application: what became of it.
+    pub license: Option<&'a LicenseVerdict>,
     pub contract_id: Option<&'a str>,
     pub entitlement: &'a Entitlement,
     /// The customer's Message-ID and References, to thread the reply.
@@ -338,6 +358,21 @@ pub fn customer_reply(kind: ReplyKind, to: &str, letter: &TicketLetter<'_>) -> O
         ReplyKind::Expired => (EXPIRED, "サポート期間についてのご案内"),
         ReplyKind::Unmatched => (UNMATCHED, "お客様番号のご確認のお願い"),
         ReplyKind::OutOfScope => (OUT_OF_SCOPE, "サポート対象についてのご案内"),
+        ReplyKind::LicenseRefused => (LICENSE_REFUSED, "ライセンスキー再発行のお申込みについて"),
+        ReplyKind::LicenseRepeated => (LICENSE_REPEATED, "ライセンスキー再発行のお申込みについて"),
+    };
+    // What an application came to, for the applicant (the decision sends these two replies
+    // only to a registered contact).
+    let (shortfalls, earlier, earlier_state) = match (kind, letter.license) {
+        (ReplyKind::LicenseRefused, Some(LicenseVerdict::Refused { shortfalls, .. })) => {
+            (shortfall_lines(shortfalls), String::new(), String::new())
+        }
+        (ReplyKind::LicenseRepeated, Some(LicenseVerdict::Repeated { earlier, .. })) => (
+            String::new(),
+            format!("{}#{:06}", letter.prefix, earlier.ticket),
+            earlier_state_ja(earlier.sent_at, earlier.due, tz),
+        ),
+        _ => (String::new(), String::new(), String::new()),
     };
     let category = letter.category.to_string();
     let body = fill(
@@ -354,6 +389,9 @@ pub fn customer_reply(kind: ReplyKind, to: &str, letter: &TicketLetter<'_>) -> O
             ("contract_id", contract_id),
             ("last_end", &last_end),
             ("renewal_text", &renewal_text),
+            ("shortfalls", &shortfalls),
+            ("earlier", &earlier),
+            ("earlier_state", &earlier_state),
             ("desk_address", letter.desk_address),
         ],
     );
@@ -363,6 +401,7 @@ pub fn customer_reply(kind: ReplyKind, to: &str, letter: &TicketLetter<'_>) -> O
         to: vec![to.to_string()],
         reply_to: None,
         attachments: Vec::new(),
+        files: Vec::new(),
         subject: format!("{tag} {title}：{subject}"),
         body,
         in_reply_to: letter.message_id.map(str::to_string),
@@ -385,6 +424,7 @@ fn to_staff(
         to: notify.to_vec(),
         reply_to: Some(desk_address.to_string()),
         attachments: Vec::new(),
+        files: Vec::new(),
         subject,
         body,
         in_reply_to: None,
@@ -437,6 +477,10 @@ pub fn staff_notification(
         describe_entitlement(letter.entitlement),
         reply.text_ja(),
     );
+    let license = letter
+        .license
+        .map(|v| format!("ライセンス：{}\n", verdict_line(v, letter.prefix, tz)))
+        .unwrap_or_default();
     let body = fill(
         NOTIFY_NEW,
         &mail.values(&[
@@ -448,6 +492,7 @@ pub fn staff_notification(
             ("contract_id", letter.contract_id.unwrap_or("（未特定）")),
             ("entitlement", &entitlement),
             ("reply", &reply),
+            ("license", &license),
         ]),
     );
     let subject = format!("{tag} 新規: {}", mail.subject);
@@ -566,6 +611,7 @@ pub fn staff_relay(
         to: vec![customer.address.to_string()],
         reply_to: None,
         attachments: attachments.to_vec(),
+        files: Vec::new(),
         subject: format!("Re: {} {subject}", tag(&rules.ticket_prefix, ticket)),
         body: format!("{}\n", text.trim_end()),
         in_reply_to: customer.message_id.map(str::to_string),

@@ -382,6 +382,10 @@ pub enum ReplyKind {
     Expired,
     Unmatched,
     OutOfScope,
+    /// A license application without a key: what is missing (registered contacts only).
+    LicenseRefused,
+    /// A license application made before: no second key.
+    LicenseRepeated,
 }
 
 impl ReplyKind {
@@ -391,6 +395,8 @@ impl ReplyKind {
             ReplyKind::Expired => "expired",
             ReplyKind::Unmatched => "unmatched",
             ReplyKind::OutOfScope => "out_of_scope",
+            ReplyKind::LicenseRefused => "license_refused",
+            ReplyKind::LicenseRepeated => "license_repeated",
         }
     }
 
@@ -401,6 +407,8 @@ impl ReplyKind {
             ReplyKind::Expired => "サポート期間終了のご案内",
             ReplyKind::Unmatched => "お客様番号確認のお願い",
             ReplyKind::OutOfScope => "サポート対象外のご案内",
+            ReplyKind::LicenseRefused => "ライセンスキーを発行できない旨のご案内",
+            ReplyKind::LicenseRepeated => "申請受付済みのご案内",
         }
     }
 }

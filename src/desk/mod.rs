@@ -17,7 +17,9 @@ use crate::intake::{Incoming, IntakeError, Source};
 use crate::outbound::{ComposeError, SendError, Sender};
 use crate::store::{Store, StoreError};
 
+mod license;
 mod shell;
+pub use license::{LicenseSettings, license_settings};
 use shell::contract_book;
 
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +62,9 @@ pub struct PassSummary {
     pub sent: usize,
     pub send_retries: usize,
     pub send_failures: usize,
+    pub keys_issued: usize,
+    pub key_failures: usize,
+    pub license_notices: usize,
 }
 
 /// The desk: the configured rules, the calendar and the store, shared with the blocking
@@ -67,6 +72,8 @@ pub struct PassSummary {
 /// signals and the watchdog are served while SQLite waits for a lock).
 pub struct Desk {
     shell: Arc<Shell>,
+    /// Makes license keys; `None` until `run` loads `[license]` (`Desk::set_issuer`).
+    issuer: Option<Arc<crate::license::Issuer>>,
 }
 
 /// What the store work needs, owned together so it can move to a blocking thread.
@@ -80,6 +87,7 @@ struct Shell {
     /// The contract register as last loaded, with the database's `data_version` then: reloaded
     /// only when another connection (a `contracts import`) has committed since.
     book: Mutex<Option<(i64, Arc<ContractBook>)>>,
+    license: LicenseSettings,
 }
 
 /// Messages taken from the source in one transaction.
@@ -122,8 +130,11 @@ impl Desk {
             staff_policy: config.staff.authentication.clone(),
         };
         let classify_rules = config.classify.clone();
+        let license = license_settings(&config);
         Ok(Self {
+            issuer: None,
             shell: Arc::new(Shell {
+                license,
                 config,
                 calendar,
                 store: Mutex::new(store),
@@ -182,10 +193,15 @@ impl Desk {
         store.dry_run(|tx| shell.consider(tx, &message, &sha, &book, now))
     }
 
-    /// The next moment scheduled work falls due (read off the runtime).
-    pub async fn next_due(&self) -> Result<Option<DateTime<Utc>>, DeskError> {
-        self.off_runtime(|shell| Ok(lock(&shell.store).next_due()?))
-            .await
+    /// The next moment scheduled work falls due after `now` (read off the runtime): a ticket's
+    /// acceptance, a retry, a license key, an approval reminder or an R8 escalation.
+    pub async fn next_due(&self, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, DeskError> {
+        self.off_runtime(move |shell| {
+            let stored = lock(&shell.store).next_due()?;
+            let notice = shell.next_license_notice(now)?;
+            Ok(stored.into_iter().chain(notice).min())
+        })
+        .await
     }
 
     /// Runs store and file work on a blocking thread, off the async runtime. If the caller
@@ -227,6 +243,7 @@ impl Desk {
         summary.opened = self
             .off_runtime(move |shell| Ok(lock(&shell.store).write(|tx| tx.open_accepted(now))?))
             .await?;
+        self.license_work(now, &mut summary).await?;
         self.send_due(sender, now, &mut summary).await?;
         Ok(summary)
     }

@@ -8,12 +8,14 @@ use chrono::{DateTime, Duration, Utc};
 use super::{DESK_NAME, DeskError, PassSummary, Shell, lock, retry_delay};
 use crate::core::auth::StaffAuth;
 use crate::core::classify::classify;
+use crate::core::decide::LicenseIntake;
 use crate::core::decide::{
     CustomerThread, Decision, Effect, Intake, Outcome, SameMessage, StaffContext, decide,
     delivery_failed, reply_address, single_address,
 };
 use crate::core::guard::{Guard, NoReplyReason, assess};
 use crate::core::inbound::InboundMail;
+use crate::core::license::{Application, ApplicationState};
 use crate::core::matching::ContractBook;
 use crate::core::reply::{INTERNAL_BEGIN, INTERNAL_END, OutgoingKind, OutgoingMail};
 use crate::core::ticket::{
@@ -85,7 +87,7 @@ impl Shell {
     }
 
     /// An unguessable token for Message-IDs: 128 bits from the operating system's CSPRNG.
-    fn random_token(&self) -> Result<u128, DeskError> {
+    pub(super) fn random_token(&self) -> Result<u128, DeskError> {
         let mut bytes = [0u8; 16];
         getrandom::getrandom(&mut bytes).map_err(DeskError::Random)?;
         Ok(u128::from_le_bytes(bytes))
@@ -174,10 +176,16 @@ impl Shell {
             }
             _ => None,
         };
+        let category = classify(mail, &self.classify_rules);
+        let application = Application::read(mail, category);
+        let earlier = match &application {
+            Some(app) => self.earlier_application(tx, app, book)?,
+            None => None,
+        };
         let intake = Intake {
             mail,
             guard: &guard,
-            category: classify(mail, &self.classify_rules),
+            category,
             received_at: message.received_at,
             now,
             same_as,
@@ -198,6 +206,13 @@ impl Shell {
                     references: &[],
                 }),
                 book,
+                application: f.application,
+            }),
+            license: application.as_ref().map(|application| LicenseIntake {
+                application,
+                book,
+                earlier: earlier.as_ref(),
+                policy: self.license.policy,
             }),
         };
         let decision = decide(&intake, &self.rules, &self.calendar);
@@ -308,6 +323,27 @@ impl Shell {
                     let at = message.map_or(now, |m| m.message.received_at);
                     tx.set_first_response(*ticket, at, *business_minutes)?;
                 }
+                Effect::RecordApplication {
+                    ticket,
+                    application,
+                    verdict,
+                } => {
+                    let message_id = message.and_then(|m| m.read.mail.message_id.as_deref());
+                    let applied_at = message.map_or(now, |m| m.message.received_at);
+                    self.record_application(
+                        tx,
+                        *ticket,
+                        application,
+                        verdict,
+                        message_id,
+                        applied_at,
+                        now,
+                    )?;
+                }
+                Effect::ApproveLicense { ticket, by } => {
+                    let at = message.map_or(now, |m| m.message.received_at);
+                    tx.approve_application(*ticket, by, at)?;
+                }
                 Effect::MarkBounced { outbox_id, detail } => {
                     tx.mark_bounced(*outbox_id, detail)?;
                     tracing::warn!(outbox = outbox_id, %detail, "Delivery failed (bounce).");
@@ -339,6 +375,7 @@ impl Shell {
             auth,
             internal,
             customer,
+            application: tx.application_state(ticket)?,
         })
     }
 
@@ -389,6 +426,13 @@ impl Shell {
 
     /// The bytes of the files a mail carries along, from where `add_inbound` kept them.
     fn attached_files(&self, outgoing: &OutgoingMail) -> Result<Vec<AttachedFile>, DeskError> {
+        let made = outgoing.files.iter().map(|f| {
+            Ok(AttachedFile {
+                name: f.name.clone(),
+                content_type: f.content_type.clone(),
+                bytes: f.text.clone().into_bytes(),
+            })
+        });
         outgoing
             .attachments
             .iter()
@@ -409,6 +453,7 @@ impl Shell {
                     bytes,
                 })
             })
+            .chain(made)
             .collect()
     }
 
@@ -452,11 +497,24 @@ impl Shell {
 
     /// Composes and queues one mail in the current transaction (invariant 4), and records it
     /// on the ticket: an article for customer replies, a thread id either way.
-    fn queue(
+    pub(super) fn queue(
         &self,
         tx: &Tx<'_>,
         outgoing: &OutgoingMail,
         auto_reply_to: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<i64, DeskError> {
+        self.queue_as(tx, outgoing, auto_reply_to, &outgoing.body, now)
+    }
+
+    /// [`Shell::queue`], with the ticket's article saying `article_text` (a key mail's article
+    /// names the key's id, not the key).
+    pub(super) fn queue_as(
+        &self,
+        tx: &Tx<'_>,
+        outgoing: &OutgoingMail,
+        auto_reply_to: Option<&str>,
+        article_text: &str,
         now: DateTime<Utc>,
     ) -> Result<i64, DeskError> {
         let id = message_id(
@@ -494,7 +552,7 @@ impl Shell {
         // Every mail the desk sends is on the ticket: what the customer got and what staff
         // were told.
         let kind = match outgoing.kind {
-            OutgoingKind::AutoReply(_) => ArticleKind::AutoReply,
+            OutgoingKind::AutoReply(_) | OutgoingKind::LicenseKey => ArticleKind::AutoReply,
             OutgoingKind::StaffReply => ArticleKind::StaffReply,
             OutgoingKind::StaffNotification => ArticleKind::Notice,
         };
@@ -507,7 +565,7 @@ impl Shell {
             author: &self.config.desk.address,
             created_at: now,
             subject: &outgoing.subject,
-            text: &outgoing.body,
+            text: article_text,
         })?;
         Ok(outbox)
     }
@@ -524,6 +582,7 @@ impl Shell {
         match result {
             Ok(()) => {
                 tx.mark_sent(message.outbox_id, now)?;
+                tx.mark_key_sent(message.outbox_id, now)?;
                 summary.sent += 1;
                 Ok(true)
             }
@@ -559,6 +618,7 @@ struct StaffFacts {
     auth: StaffAuth,
     internal: Option<String>,
     customer: Option<CustomerRow>,
+    application: Option<ApplicationState>,
 }
 
 /// The lines between a notification's internal-section fences.

@@ -382,6 +382,7 @@ mod tests {
             to: vec!["yamada@alpha.example.co.jp".into()],
             reply_to: None,
             attachments: Vec::new(),
+            files: Vec::new(),
             subject: subject.into(),
             body: body.into(),
             in_reply_to: Some("q1@alpha.example.co.jp".into()),

@@ -140,6 +140,47 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE articles ADD COLUMN kind TEXT;",
     // 7: who of the staff a ticket is assigned to (`#assign`).
     "ALTER TABLE tickets ADD COLUMN assignee TEXT;",
+    // 8: license key applications (R7/R8), one per ticket, and an audit row for every step.
+    "CREATE TABLE license_applications (
+        ticket             INTEGER PRIMARY KEY REFERENCES tickets(number),
+        jti                TEXT NOT NULL UNIQUE,
+        contract_id        TEXT NOT NULL,
+        license_serial     TEXT NOT NULL,
+        server_id          TEXT NOT NULL,
+        previous_server_id TEXT,
+        applicant          TEXT NOT NULL,
+        message_id         TEXT,
+        applied_at         TEXT NOT NULL,
+        due                TEXT,
+        send_at            TEXT,
+        state              TEXT NOT NULL CHECK (state IN
+                               ('waiting', 'waiting_approval', 'issued', 'sent', 'refused')),
+        detail             TEXT,
+        approved_by        TEXT,
+        approved_at        TEXT,
+        key                TEXT,
+        key_id             TEXT,
+        issued_at          TEXT,
+        outbox             INTEGER REFERENCES outbox(id),
+        sent_at            TEXT,
+        attempts           INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at    TEXT,
+        superseded_by      INTEGER,
+        reminded           INTEGER NOT NULL DEFAULT 0,
+        escalated          INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX license_applications_same
+        ON license_applications(contract_id, license_serial, server_id);
+    CREATE INDEX license_applications_by_state ON license_applications(state);
+    CREATE INDEX license_applications_by_outbox ON license_applications(outbox);
+    CREATE TABLE license_audit (
+        id     INTEGER PRIMARY KEY,
+        ticket INTEGER NOT NULL,
+        at     TEXT NOT NULL,
+        step   TEXT NOT NULL,
+        detail TEXT
+    );
+    CREATE INDEX license_audit_by_ticket ON license_audit(ticket);",
 ];
 
 /// The newest schema version this binary knows.

@@ -12,6 +12,13 @@ use super::{QueryContext, Store, StoreError};
 pub struct Tx<'a> {
     conn: &'a Connection,
 }
+
+impl<'a> Tx<'a> {
+    /// The connection, for the store's other query modules.
+    pub(super) fn conn(&self) -> &'a Connection {
+        self.conn
+    }
+}
 use crate::core::decide::Delivery;
 use crate::core::ticket::{TicketFacts, TicketState};
 use crate::outbound::Queued;
@@ -797,7 +804,10 @@ impl Store {
                 "SELECT MIN(t) FROM (
                      SELECT MIN(accepted_at) AS t FROM tickets WHERE state = 'waiting_acceptance'
                      UNION ALL
-                     SELECT MIN(next_attempt_at) AS t FROM outbox WHERE state = 'pending')",
+                     SELECT MIN(next_attempt_at) AS t FROM outbox WHERE state = 'pending'
+                     UNION ALL
+                     SELECT MIN(MAX(send_at, COALESCE(next_attempt_at, send_at))) AS t
+                     FROM license_applications WHERE state = 'waiting')",
                 [],
                 |r| r.get(0),
             )

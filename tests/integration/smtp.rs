@@ -56,6 +56,7 @@ fn composed(id: i64, to: &str) -> Queued {
         to: vec![to.to_string()],
         reply_to: None,
         attachments: Vec::new(),
+        files: Vec::new(),
         subject: "[NEO-DS#000007] 新規チケット".to_string(),
         body: "お問い合わせを受け付けました。\n.先頭のドット\n".to_string(),
         in_reply_to: Some("q1@alpha.example.co.jp".to_string()),

@@ -6,6 +6,7 @@ use super::super::address::Address;
 use super::super::auth::StaffAuth;
 use super::super::classify::Category;
 use super::super::inbound::InboundMail;
+use super::super::license::ApplicationState;
 use super::super::matching::ContractBook;
 use super::super::reply::{
     INTERNAL_BEGIN, INTERNAL_END, REPLY_MARKER, staff_confirmation, staff_note, staff_relay,
@@ -26,6 +27,8 @@ pub struct StaffContext<'a> {
     pub customer: Option<CustomerThread<'a>>,
     /// The contract register, for `#contract ID`.
     pub book: &'a ContractBook,
+    /// The ticket's license application, if it has one (`#approve`).
+    pub application: Option<ApplicationState>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -65,10 +68,14 @@ pub enum Command {
     Assign(Address),
     /// Tie the ticket to a registered contract (its customer number).
     Contract(String),
+    /// Approve the ticket's license application: its key goes out (`[license] approval =
+    /// "staff"`).
+    Approve,
 }
 
 impl Command {
-    fn parse(line: &str, staff: &[String], book: &ContractBook) -> Result<Self, String> {
+    fn parse(line: &str, staff: &[String], context: &StaffContext<'_>) -> Result<Self, String> {
+        let book = context.book;
         let word = line.split_whitespace().next().unwrap_or("");
         match word.to_ascii_lowercase().as_str() {
             "#note" => Ok(Command::Note),
@@ -101,7 +108,23 @@ impl Command {
                     .map(|c| Command::Contract(c.contract_id.clone()))
                     .ok_or_else(|| format!("#contract {id}: 登録されていないお客様番号です"))
             }
-            "#approve" => Err(format!("{word}: このコマンドはまだ使えません")),
+            "#approve" => match context.application {
+                Some(ApplicationState::WaitingApproval) => Ok(Command::Approve),
+                Some(ApplicationState::Refused) => Err(format!(
+                    "{word}: この受付番号のライセンス申請は発行要件を満たしていないため、承認できません"
+                )),
+                Some(
+                    state @ (ApplicationState::Waiting
+                    | ApplicationState::Issued
+                    | ApplicationState::Sent),
+                ) => Err(format!(
+                    "{word}: この受付番号のライセンス申請は承認の必要がありません（{}）",
+                    state.label_ja()
+                )),
+                None => Err(format!(
+                    "{word}: この受付番号にはライセンス申請がありません"
+                )),
+            },
             _ => Err(format!("{word}: 不明なコマンドです")),
         }
     }
@@ -115,6 +138,9 @@ impl Command {
             Command::Close => "クローズしました",
             Command::Reopen => "再オープンしました",
             Command::Pending => "お客様の返答待ちにしました",
+            Command::Approve => {
+                "ライセンス申請を承認しました。キーは送付予定時刻になり次第、申請者に送付します"
+            }
         };
         text.to_string()
     }
@@ -138,6 +164,8 @@ pub struct StaffMail {
     pub assignee: Option<String>,
     /// The contract from `#contract`.
     pub contract_id: Option<String>,
+    /// `#approve`: the ticket's license application is approved.
+    pub approved: bool,
     /// The mail carried commands (each such mail is confirmed to its sender).
     pub commanded: bool,
     /// The ticket's first response, in business minutes from its acceptance, when this relay
@@ -166,10 +194,11 @@ pub fn staff_mail(
         category: None,
         assignee: None,
         contract_id: None,
+        approved: false,
     };
     let mut commands = Vec::new();
     for line in &text.commands {
-        match Command::parse(line, staff_addresses, staff.book) {
+        match Command::parse(line, staff_addresses, staff) {
             Ok(c) => commands.push(c),
             Err(why) => out.refused.push(why),
         }
@@ -203,6 +232,10 @@ pub fn staff_mail(
             }
             Command::Contract(id) => {
                 out.contract_id = Some(id.clone());
+                None
+            }
+            Command::Approve => {
+                out.approved = true;
                 None
             }
             Command::Close => Some(TicketState::Closed),
@@ -338,6 +371,14 @@ pub fn staff_effects(
         effects.push(Effect::Assign {
             ticket,
             assignee: assignee.clone(),
+        });
+    }
+    if decided.approved
+        && let Some(by) = &mail.from
+    {
+        effects.push(Effect::ApproveLicense {
+            ticket,
+            by: by.address.clone(),
         });
     }
     effects.push(match decided.state {

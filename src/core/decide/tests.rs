@@ -93,6 +93,7 @@ fn intake<'a>(mail: &'a InboundMail, guard: &'a Guard, received_at: DateTime<Utc
         bounced: None,
         next_ticket: 1,
         staff: None,
+        license: None,
     }
 }
 
@@ -309,17 +310,116 @@ fn follow_ups_reopen_within_the_window_and_continue_after_it() {
     ));
 }
 
+fn license_book() -> crate::core::matching::ContractBook {
+    crate::core::matching::ContractBook::new(vec![contract(false, date(2026, 3, 15))])
+}
+
+fn license_intake<'a>(
+    application: &'a crate::core::license::Application,
+    book: &'a crate::core::matching::ContractBook,
+) -> LicenseIntake<'a> {
+    LicenseIntake {
+        application,
+        book,
+        earlier: None,
+        policy: crate::core::license::LicensePolicy {
+            approval_by_staff: false,
+            early: false,
+            issuer: true,
+        },
+    }
+}
+
+fn yamada_applies(reason: &str, who: &str) -> crate::core::license::Application {
+    crate::core::license::Application {
+        customer_number: Some("C-1001".into()),
+        license_serial: Some("NEO-1".into()),
+        reason: Some(reason.into()),
+        new_server_id: Some("HID-NEW".into()),
+        applicant: Some(who.into()),
+    }
+}
+
 #[test]
 fn license_applications_carry_the_due_date() {
     let guard = Guard::Human;
     let m = mail("yamada@alpha.example.co.jp", "ライセンスキー再発行");
+    let (app, book) = (
+        yamada_applies("サーバー変更", "yamada@alpha.example.co.jp"),
+        license_book(),
+    );
     let mut i = intake(&m, &guard, jst(2026, 11, 27, 17, 0));
     i.category = Category::LicenseReissue;
-    let n = new_ticket(decide(&i, &rules(), &calendar()));
+    i.license = Some(license_intake(&app, &book));
+    let decision = super::decide(&i, &rules(), &calendar());
+    let Outcome::NewTicket(n) = &decision.outcome else {
+        panic!("{:?}", decision.outcome)
+    };
     assert_eq!(n.license_due, Some(date(2026, 11, 27)));
+    assert!(decision.effects.iter().any(|e| matches!(
+        e,
+        Effect::RecordApplication {
+            ticket: 1,
+            verdict: crate::core::license::LicenseVerdict::Eligible { .. },
+            ..
+        }
+    )));
+    let ack = queued(&decision.effects, "yamada@alpha.example.co.jp");
+    assert!(ack.body.contains("2026年11月27日"), "{}", ack.body);
     i.received_at = jst(2026, 11, 27, 17, 1);
     let n = new_ticket(decide(&i, &rules(), &calendar()));
     assert_eq!(n.license_due, Some(date(2026, 11, 30)));
+}
+
+/// The mail queued to `to` among `effects`.
+fn queued<'e>(effects: &'e [Effect], to: &str) -> &'e crate::core::reply::OutgoingMail {
+    effects
+        .iter()
+        .find_map(|e| match e {
+            Effect::QueueMail { mail, .. } if mail.to.iter().any(|t| t == to) => Some(mail),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no mail to {to} in {effects:?}"))
+}
+
+#[test]
+fn a_refused_application_tells_a_registered_applicant_what_is_missing_and_a_stranger_nothing() {
+    let guard = Guard::Human;
+    let book = license_book();
+    let m = mail("yamada@alpha.example.co.jp", "ライセンスキー再発行");
+    let app = yamada_applies("紛失", "yamada@alpha.example.co.jp");
+    let mut i = intake(&m, &guard, jst(2026, 11, 25, 10, 0));
+    i.category = Category::LicenseReissue;
+    i.license = Some(license_intake(&app, &book));
+    let decision = super::decide(&i, &rules(), &calendar());
+    let reply = queued(&decision.effects, "yamada@alpha.example.co.jp");
+    assert_eq!(
+        reply.kind,
+        crate::core::reply::OutgoingKind::AutoReply(ReplyKind::LicenseRefused)
+    );
+    assert!(
+        reply.body.contains("サーバー変更の場合に承っております"),
+        "{}",
+        reply.body
+    );
+    let notice = queued(&decision.effects, "support-team@example.co.jp");
+    assert!(notice.body.contains("not_server_change"), "{}", notice.body);
+    // A stranger naming Yamada's contract gets the plain acknowledgement, with no due date
+    // and nothing of the contract.
+    let m = mail("mallory@evil.example", "ライセンスキー再発行");
+    let app = yamada_applies("サーバー変更", "mallory@evil.example");
+    let mut i = intake(&m, &guard, jst(2026, 11, 25, 10, 0));
+    i.category = Category::LicenseReissue;
+    i.license = Some(license_intake(&app, &book));
+    let decision = super::decide(&i, &rules(), &calendar());
+    let reply = queued(&decision.effects, "mallory@evil.example");
+    assert_eq!(
+        reply.kind,
+        crate::core::reply::OutgoingKind::AutoReply(ReplyKind::Acknowledgement)
+    );
+    assert!(!reply.body.contains("ライセンスキーは"), "{}", reply.body);
+    assert!(!reply.body.contains("C-1001"), "{}", reply.body);
+    assert!(!reply.body.contains("アルファ"), "{}", reply.body);
 }
 
 #[test]
@@ -590,6 +690,7 @@ fn staff_on_ticket<'a>(
             references: &[],
         }),
         book,
+        application: None,
     }
 }
 

@@ -33,6 +33,7 @@ fn letter<'a>(subject: &'a str, entitlement: &'a Entitlement) -> TicketLetter<'a
         received_at: jst(2026, 3, 10, 10, 0),
         accepted_at: jst(2026, 3, 10, 10, 0),
         license_due: None,
+        license: None,
         contract_id: Some("C-1001"),
         entitlement,
         message_id: Some("m1@evil.example"),
