@@ -63,6 +63,11 @@ pub enum Command {
     },
     /// Open tickets in acceptance order, with their age in business time.
     Queue,
+    /// License key applications (R7/R8).
+    Licenses {
+        #[command(subcommand)]
+        command: cli::licenses::LicensesCommand,
+    },
     /// How the daemon reads mail.
     Mail {
         #[command(subcommand)]

@@ -212,6 +212,12 @@ pub fn queue(config_path: Option<&Path>, out: &Output) -> anyhow::Result<()> {
     let tz = config.calendar.timezone;
     let desk = Desk::open(config)?;
     let now = system_now();
+    let applications: std::collections::HashMap<u64, _> = desk
+        .store()
+        .open_applications()?
+        .into_iter()
+        .map(|a| (a.record.ticket, a.record))
+        .collect();
     let rows: Vec<_> = desk
         .store()
         .queue()?
@@ -224,16 +230,24 @@ pub fn queue(config_path: Option<&Path>, out: &Output) -> anyhow::Result<()> {
             } else {
                 "staff"
             };
-            (t, age, waits_for)
+            let license = applications.get(&t.number);
+            let risk = license.is_some_and(|a| super::licenses::at_risk(a, &desk, now));
+            (t, age, waits_for, license, risk)
         })
         .collect();
     let doc: Vec<_> = rows
         .iter()
-        .map(|(t, age, waits_for)| {
+        .map(|(t, age, waits_for, license, risk)| {
             let mut v = serde_json::to_value(t).unwrap_or_default();
             if let Some(map) = v.as_object_mut() {
                 map.insert("business_minutes".into(), json!(age));
                 map.insert("waits_for".into(), json!(waits_for));
+                if let Some(a) = license {
+                    map.insert(
+                        "license".into(),
+                        json!({ "state": a.state.code(), "due": a.due, "at_risk": risk }),
+                    );
+                }
             }
             v
         })
@@ -243,9 +257,14 @@ pub fn queue(config_path: Option<&Path>, out: &Output) -> anyhow::Result<()> {
             return "the queue is empty\n".into();
         }
         rows.iter()
-            .map(|(t, age, waits_for)| {
+            .map(|(t, age, waits_for, license, risk)| {
+                let key = match license {
+                    Some(a) if *risk => format!("  key {} R8 AT RISK", a.state.code()),
+                    Some(a) => format!("  key {}", a.state.code()),
+                    None => String::new(),
+                };
                 format!(
-                    "#{:06} {:<18} waits for {:<8} {:>4}h{:02}m (business time)  受付 {}  {}\n",
+                    "#{:06} {:<18} waits for {:<8} {:>4}h{:02}m (business time)  受付 {}  {}{key}\n",
                     t.number,
                     t.state,
                     waits_for,

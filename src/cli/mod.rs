@@ -5,6 +5,7 @@ pub mod contracts;
 pub mod daemon;
 pub mod demo;
 pub mod desk;
+pub mod licenses;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -155,6 +156,12 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Queue => {
             desk::queue(config_path, &out)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Licenses {
+            command: licenses::LicensesCommand::List { state },
+        } => {
+            licenses::list(config_path, state, &out)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Mail {

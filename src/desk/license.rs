@@ -163,21 +163,21 @@ impl Shell {
         book: &ContractBook,
         now: DateTime<Utc>,
     ) -> Result<bool, DeskError> {
-        let registered = book
+        let contract = book
             .get(&due.contract_id)
-            .is_some_and(|c| c.is_contact(&due.applicant));
-        if !registered {
+            .filter(|c| c.is_contact(&due.applicant));
+        let Some(contract) = contract else {
             let why = "申請者がご契約の登録担当者ではなくなったため";
-            tx.record_issue_failure(due.ticket, why, now + chrono::Duration::days(3650), now)?;
+            tx.refuse_application(due.ticket, why, now)?;
             self.license_notice(tx, due.ticket, LicenseNotice::NotSent { why }, now)?;
             return Ok(false);
-        }
+        };
         let mail = key_mail(&KeyLetter {
             prefix: &self.config.desk.ticket_prefix,
             desk_address: &self.config.desk.address,
             ticket: due.ticket,
             to: &due.applicant,
-            addressee: "",
+            addressee: &contract.customer,
             license_serial: &due.license_serial,
             server_id: &due.server_id,
             key: &issued.key,
@@ -358,5 +358,68 @@ impl Desk {
             summary.key_failures += 1;
         }
         Ok(())
+    }
+}
+
+/// Why `license resend` sent nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum ResendRefused {
+    #[error("ticket {0} has no license application")]
+    NoApplication(u64),
+    #[error("no key has been issued for ticket {ticket} yet (state: {state})")]
+    NoKey { ticket: u64, state: &'static str },
+    #[error(
+        "{applicant} is no longer a registered contact of contract {contract}: the key goes to registered contacts only"
+    )]
+    NotRegistered { applicant: String, contract: String },
+}
+
+impl Desk {
+    /// `license resend N`: the same key again, to the registered applicant only. Queued; the
+    /// daemon (or `run --once`) sends it. Returns the outbox row.
+    pub fn resend_key(
+        &self,
+        ticket: u64,
+        now: DateTime<Utc>,
+    ) -> Result<Result<i64, ResendRefused>, DeskError> {
+        let shell = &self.shell;
+        let store = lock(&shell.store);
+        let book = shell.current_book(&store)?;
+        store.write(|tx| {
+            let Some(record) = tx.application(ticket)? else {
+                return Ok(Err(ResendRefused::NoApplication(ticket)));
+            };
+            let Some(stored) = tx.stored_key(ticket)? else {
+                return Ok(Err(ResendRefused::NoKey {
+                    ticket,
+                    state: record.state.code(),
+                }));
+            };
+            let Some(contract) = book
+                .get(&record.contract_id)
+                .filter(|c| c.is_contact(&record.applicant))
+            else {
+                return Ok(Err(ResendRefused::NotRegistered {
+                    applicant: record.applicant,
+                    contract: record.contract_id,
+                }));
+            };
+            let mail = key_mail(&KeyLetter {
+                prefix: &shell.config.desk.ticket_prefix,
+                desk_address: &shell.config.desk.address,
+                ticket,
+                to: &record.applicant,
+                addressee: &contract.customer,
+                license_serial: &record.license_serial,
+                server_id: &record.server_id,
+                key: &stored.key,
+                key_id: &stored.key_id,
+                in_reply_to: stored.message_id.as_deref(),
+            });
+            let article = redact_key(&mail.body, &stored.key, &stored.key_id);
+            let outbox = shell.queue_as(tx, &mail, None, &article, now)?;
+            tx.record_resend(ticket, outbox, now)?;
+            Ok::<_, DeskError>(Ok(outbox))
+        })
     }
 }

@@ -330,6 +330,22 @@ impl Tx<'_> {
         Ok(u32::try_from(attempts).unwrap_or(u32::MAX))
     }
 
+    /// No key after all (the applicant stopped being a registered contact before it was due).
+    pub fn refuse_application(
+        &self,
+        ticket: u64,
+        why: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.conn()
+            .execute(
+                "UPDATE license_applications SET state = 'refused', detail = ?2 WHERE ticket = ?1",
+                params![ticket as i64, why],
+            )
+            .doing("refuse a license application")?;
+        self.audit(ticket, now, "refused", Some(why))
+    }
+
     /// The key mail in `outbox` was taken by the relay.
     pub fn mark_key_sent(&self, outbox: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
         let ticket: Option<i64> = self
@@ -420,6 +436,11 @@ impl Tx<'_> {
 }
 
 impl Store {
+    /// One application, by its ticket.
+    pub fn application(&self, ticket: u64) -> Result<Option<ApplicationRecord>, StoreError> {
+        self.dry_run(|tx| tx.application(ticket))
+    }
+
     /// Eligible applications whose key is due at `now` (approved where approval is needed;
     /// past any retry delay).
     pub fn due_keys(&self, now: DateTime<Utc>) -> Result<Vec<DueKey>, StoreError> {
@@ -499,10 +520,7 @@ impl Store {
     }
 
     /// The audit trail of one application, oldest first.
-    pub fn license_audit(
-        &self,
-        ticket: u64,
-    ) -> Result<Vec<AuditRow>, StoreError> {
+    pub fn license_audit(&self, ticket: u64) -> Result<Vec<AuditRow>, StoreError> {
         let mut stmt = self
             .conn
             .prepare("SELECT at, step, detail FROM license_audit WHERE ticket = ?1 ORDER BY id")
