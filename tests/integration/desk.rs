@@ -23,20 +23,20 @@ notify = ["support-team@example.co.jp"]
 form_senders = ["form@example.co.jp", "license-form@example.co.jp"]
 "#;
 
-struct TestDesk {
+pub(crate) struct TestDesk {
     _dir: tempfile::TempDir,
-    root: PathBuf,
-    desk: Desk,
+    pub(crate) root: PathBuf,
+    pub(crate) desk: Desk,
     delivered: usize,
 }
 
 impl TestDesk {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::with_desk_keys("")
     }
 
     /// A desk whose `[desk]` table has these extra keys.
-    fn with_desk_keys(extra: &str) -> Self {
+    pub(crate) fn with_desk_keys(extra: &str) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let root = dir.path().to_path_buf();
         fs::write(root.join("madoguchi.toml"), format!("{CONFIG}{extra}\n")).expect("config");
@@ -67,16 +67,16 @@ impl TestDesk {
         }
     }
 
-    fn inbox(&self) -> PathBuf {
+    pub(crate) fn inbox(&self) -> PathBuf {
         self.root.join("var/inbox")
     }
 
-    fn outbox(&self) -> PathBuf {
+    pub(crate) fn outbox(&self) -> PathBuf {
         self.root.join("var/outbox")
     }
 
     /// Delivers raw mail into `new/` as an MDA would, at `at`.
-    fn deliver(&mut self, raw: &[u8], at: DateTime<Utc>) -> PathBuf {
+    pub(crate) fn deliver(&mut self, raw: &[u8], at: DateTime<Utc>) -> PathBuf {
         fs::create_dir_all(self.inbox().join("new")).expect("inbox");
         self.delivered += 1;
         let path = self
@@ -93,7 +93,7 @@ impl TestDesk {
     }
 
     /// A plain customer mail delivered at `at`, then a pass at `now`.
-    fn exchange(
+    pub(crate) fn exchange(
         &mut self,
         from: &str,
         subject: &str,
@@ -105,14 +105,14 @@ impl TestDesk {
         self.pass(now)
     }
 
-    fn pass(&mut self, now: DateTime<Utc>) -> PassSummary {
+    pub(crate) fn pass(&mut self, now: DateTime<Utc>) -> PassSummary {
         let mut source = Maildir::open(&self.inbox()).expect("maildir");
         let mut sender = FileSender::new(self.outbox());
         block_on(self.desk.pass(&mut source, &mut sender, now)).expect("pass")
     }
 
     /// Every mail in the outbox, parsed back, in queue order.
-    fn sent(&self) -> Vec<(String, madoguchi::core::inbound::InboundMail, String)> {
+    pub(crate) fn sent(&self) -> Vec<(String, madoguchi::core::inbound::InboundMail, String)> {
         let mut files: Vec<PathBuf> = fs::read_dir(self.outbox())
             .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
             .unwrap_or_default();
@@ -133,12 +133,12 @@ impl TestDesk {
             .collect()
     }
 
-    fn count(&self, sql: &str) -> i64 {
+    pub(crate) fn count(&self, sql: &str) -> i64 {
         crate::util::count(&self.desk.store(), sql)
     }
 }
 
-fn simple_mail(from: &str, subject: &str, message_id: &str, extra: &str) -> Vec<u8> {
+pub(crate) fn simple_mail(from: &str, subject: &str, message_id: &str, extra: &str) -> Vec<u8> {
     format!(
         "From: {from}\r\nTo: support@example.co.jp\r\nSubject: {subject}\r\nMessage-ID: <{message_id}>\r\n\
          Date: Wed, 25 Nov 2026 10:00:00 +0900\r\n{extra}MIME-Version: 1.0\r\n\
