@@ -726,3 +726,43 @@ fn a_command_below_the_text_stops_the_relay() {
     assert_eq!(d.state, None, "{d:?}");
     assert!(d.refused.iter().any(|r| r.contains("#close")), "{d:?}");
 }
+
+/// `#approve` approves a license application waiting for it, and nothing else: a ticket
+/// without an application, a refused one, or one that needs no approval is refused with the
+/// reason, and the whole mail does nothing.
+#[test]
+fn approve_acts_only_on_an_application_waiting_for_approval() {
+    use crate::core::license::ApplicationState;
+    let (auth, book) = authenticated();
+    let mut m = mail("tanaka@example.co.jp", "Re: [NEO-DS#000001] 承認待ち");
+    m.text = "#approve\n".into();
+    let mut staff = staff_on_ticket(&auth, &book);
+    staff.application = Some(ApplicationState::WaitingApproval);
+    let d = staff::staff_mail(&m, 1, TicketState::Open, &staff, &[]);
+    assert!(d.approved && d.refused.is_empty(), "{d:?}");
+    assert_eq!(d.relayed, None, "a command-only mail relays nothing");
+    let effects = staff::staff_effects(&d, &m, &staff, &rules());
+    assert!(effects.iter().any(|e| matches!(
+        e,
+        Effect::ApproveLicense { ticket: 1, by } if by == "tanaka@example.co.jp"
+    )));
+    for application in [
+        None,
+        Some(ApplicationState::Refused),
+        Some(ApplicationState::Waiting),
+        Some(ApplicationState::Sent),
+    ] {
+        staff.application = application;
+        m.text = "#approve\n#close\n".into();
+        let d = staff::staff_mail(&m, 1, TicketState::Open, &staff, &[]);
+        assert!(!d.approved && d.state.is_none(), "{application:?}: {d:?}");
+        assert!(!d.refused.is_empty(), "{application:?}: {d:?}");
+        let effects = staff::staff_effects(&d, &m, &staff, &rules());
+        assert!(
+            !effects
+                .iter()
+                .any(|e| matches!(e, Effect::ApproveLicense { .. })),
+            "{application:?}"
+        );
+    }
+}
