@@ -293,7 +293,9 @@ pub fn inspect(config_path: Option<&Path>, file: &Path, out: &Output) -> anyhow:
         }
     };
     let now = system_now();
-    let (read, decision) = desk.explain(raw, now, now)?;
+    // Staff mail under `[staff] authentication = "dkim"` is checked as `run` checks it.
+    let (raw, dkim) = runtime()?.block_on(desk.check_dkim(raw))?;
+    let (read, decision) = desk.explain(raw, dkim, now, now)?;
     let mail = &read.mail;
     let (category, auto_generated, verdict) = match &decision.outcome {
         Outcome::NewTicket(new) => (

@@ -2,6 +2,7 @@
 //! `validate` (from the raw file) so every value here has passed its checks.
 
 use std::fmt;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
@@ -63,6 +64,9 @@ pub struct Desk {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Staff {
     pub authentication: StaffAuthentication,
+    /// With `dkim`: the DNS server the signing keys are looked up at; `None`, the system's
+    /// resolvers (`/etc/resolv.conf`).
+    pub dns_resolver: Option<SocketAddr>,
 }
 
 pub use crate::core::auth::StaffAuthentication;
@@ -218,11 +222,6 @@ impl Config {
                 "\"none\": mail whose From is a staff address is believed without any check, and \
                  anyone can write that From; use \"authentication-results\"",
             )),
-            StaffAuthentication::Dkim => out.push(Diagnostic::at_key(
-                "staff.authentication",
-                "\"dkim\": the desk's own DKIM verification is not built yet, so no staff mail \
-                 is authenticated and all of it is held; use \"authentication-results\"",
-            )),
             StaffAuthentication::AuthenticationResults {
                 trusted_authserv_ids,
             } if trusted_authserv_ids.is_empty() && !self.desk.staff.is_empty() => {
@@ -276,6 +275,13 @@ impl Config {
             c.license_cutoff.format("%H:%M")
         );
         s += &format!("staff mail: {}\n", self.staff.authentication.describe());
+        if self.staff.authentication == StaffAuthentication::Dkim {
+            s += &match self.staff.dns_resolver {
+                Some(at) => format!("DKIM keys: looked up at {at}\n"),
+                None => "DKIM keys: looked up with the system's resolvers (/etc/resolv.conf)\n"
+                    .to_owned(),
+            };
+        }
         s += &format!(
             "storage: database {}, files {}\n",
             self.storage.database.display(),

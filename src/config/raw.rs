@@ -119,6 +119,9 @@ pub struct RawStaff {
     pub authentication: Option<String>,
     /// Whose `Authentication-Results` headers to believe (authentication-results only).
     pub trusted_authserv_ids: Option<Vec<String>>,
+    /// The DNS server that DKIM keys are looked up at (dkim only; default: the system's
+    /// resolvers, `/etc/resolv.conf`).
+    pub dns_resolver: Option<String>,
 }
 
 /// The file read into [`RawConfig`] as far as it fits the schema.

@@ -4,6 +4,7 @@
 
 mod servers;
 
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -239,7 +240,48 @@ fn validate_staff(raw: &RawStaff, p: &mut Problems) -> Option<Staff> {
             other
         }
     };
-    Some(Staff { authentication })
+    let dns_resolver = match raw.dns_resolver.as_deref() {
+        None => None,
+        Some(_) if authentication != StaffAuthentication::Dkim => {
+            p.push(
+                "staff.dns_resolver",
+                format!(
+                    "only used with authentication = \"dkim\" (not {:?})",
+                    authentication.as_str()
+                ),
+            );
+            None
+        }
+        Some(text) => match resolver_address(text) {
+            Some(at) => Some(at),
+            None => {
+                p.push(
+                    "staff.dns_resolver",
+                    format!(
+                        "{text:?} is not a DNS server's address; write an IP address, with a \
+                         port if it is not 53 (e.g. \"127.0.0.1:5353\", \"[::1]:53\")"
+                    ),
+                );
+                None
+            }
+        },
+    };
+    Some(Staff {
+        authentication,
+        dns_resolver,
+    })
+}
+
+/// `IP:PORT`, `[IPv6]:PORT` or a bare IP address (port 53); never a host name (it would need
+/// a resolver to find the resolver) and never port 0.
+fn resolver_address(text: &str) -> Option<SocketAddr> {
+    let text = text.trim();
+    let at = text.parse::<SocketAddr>().ok().or_else(|| {
+        text.parse::<IpAddr>()
+            .ok()
+            .map(|ip| SocketAddr::new(ip, 53))
+    })?;
+    (at.port() != 0).then_some(at)
 }
 
 fn validate_hours(raw: &RawHours, p: &mut Problems) -> Option<CalendarSpec> {

@@ -1,6 +1,7 @@
 //! Is this staff mail authenticated? RFC 8601 `Authentication-Results` header fields, judged
 //! for a staff From address. Pure: the header values, the trusted authserv-ids and the From
-//! domain in, a [`StaffAuth`] out.
+//! domain in, a [`StaffAuth`] out. (With `[staff] authentication = "dkim"` the desk verifies
+//! the signatures itself: [`dkim`] judges what its verifier found.)
 //!
 //! ## Trust model
 //!
@@ -564,6 +565,9 @@ fn joined_key(words: &[&str]) -> (String, bool) {
 #[cfg(test)]
 mod tests;
 
+pub mod dkim;
+pub use dkim::{DkimReport, DkimResult, DkimSignature};
+
 /// How staff mail is authenticated (`staff.authentication`). Mail that fails is held, never
 /// acted on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -572,7 +576,8 @@ pub enum StaffAuthentication {
     /// (lowercased) must show an aligned `dkim=pass` or a `dmarc=pass` (`core::auth`). Empty
     /// only when `[staff]` was not written: then no staff mail is authenticated.
     AuthenticationResults { trusted_authserv_ids: Vec<String> },
-    /// The desk verifies the DKIM signature itself.
+    /// The desk verifies the DKIM signatures itself (`core::auth::dkim`): one that verifies,
+    /// by a domain aligned with the From domain, covering From.
     Dkim,
     /// No authentication: a From that names a staff address is believed. `check-config`
     /// warns.
@@ -612,8 +617,9 @@ impl StaffAuthentication {
                  must show dkim=pass aligned with the From domain, or dmarc=pass",
                 trusted_authserv_ids.join(", ")
             ),
-            StaffAuthentication::Dkim => "dkim: the desk would verify the DKIM signature of \
-                 staff mail itself; not built yet, so no staff mail is authenticated"
+            StaffAuthentication::Dkim => "dkim: the desk verifies the DKIM signatures of staff \
+                 mail itself; one must verify, by a domain aligned with the From domain, and \
+                 cover From"
                 .to_owned(),
             StaffAuthentication::None => {
                 "none: staff mail is NOT authenticated; a forged From is believed".to_owned()
@@ -623,15 +629,23 @@ impl StaffAuthentication {
 }
 
 impl StaffAuthentication {
-    /// The verdict on mail `From:` a staff address whose domain is `from_domain`.
-    pub fn judge(&self, headers_top_first: &[String], from_domain: &str) -> StaffAuth {
+    /// The verdict on mail `From: from_address`, a staff address: by its
+    /// `Authentication-Results` header values (topmost first), or by what the desk's own DKIM
+    /// verifier found (`None`: not checked).
+    pub fn judge(
+        &self,
+        headers_top_first: &[String],
+        dkim: Option<&DkimReport>,
+        from_address: &str,
+    ) -> StaffAuth {
         match self {
             StaffAuthentication::AuthenticationResults {
                 trusted_authserv_ids,
-            } => evaluate(headers_top_first, trusted_authserv_ids, from_domain),
-            StaffAuthentication::Dkim => StaffAuth::Unauthenticated {
-                reason: "DKIM verification in the desk is not built yet".into(),
-            },
+            } => {
+                let from_domain = from_address.rsplit_once('@').map_or("", |(_, d)| d);
+                evaluate(headers_top_first, trusted_authserv_ids, from_domain)
+            }
+            StaffAuthentication::Dkim => dkim::judge(dkim, from_address),
             StaffAuthentication::None => StaffAuth::Authenticated {
                 method: "none (staff.authentication = \"none\")".into(),
             },

@@ -544,10 +544,18 @@ fn effects(outcome: &Outcome, intake: &Intake<'_>, rules: &DeskRules) -> Vec<Eff
             notify_staff,
             ..
         } => {
+            // Staff mail here was not authenticated (authenticated staff mail is a StaffMail):
+            // why is kept with the message and told to staff.
+            let unauthenticated = match intake.staff.as_ref().map(|s| s.auth) {
+                Some(StaffAuth::Unauthenticated { reason }) if *from_staff => Some(reason.as_str()),
+                _ if *from_staff => Some("not checked"),
+                _ => None,
+            };
             let mut effects = vec![
                 Effect::RecordMessage {
                     verdict: Verdict::Article,
-                    reason: None,
+                    reason: unauthenticated
+                        .map(|why| format!("staff mail not authenticated: {why}")),
                     ticket: Some(*ticket),
                 },
                 Effect::AddArticle {
@@ -568,8 +576,8 @@ fn effects(outcome: &Outcome, intake: &Intake<'_>, rules: &DeskRules) -> Vec<Eff
             ];
             let facts = intake.thread.map(|(t, _)| t);
             if *notify_staff && !rules.notify.is_empty() {
-                let note = if *from_staff {
-                    FollowUpNote::UnauthenticatedStaff
+                let note = if let Some(reason) = unauthenticated {
+                    FollowUpNote::UnauthenticatedStaff { reason }
                 } else {
                     FollowUpNote::Customer {
                         reopened: facts.is_some_and(|t| t.state == TicketState::Closed),

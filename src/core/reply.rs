@@ -450,12 +450,12 @@ impl ReplyNote {
 
 /// Why staff are told about an article on an existing ticket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FollowUpNote {
+pub enum FollowUpNote<'a> {
     /// A customer's follow-up; `reopened` when the ticket was closed and is open again.
     Customer { reopened: bool },
-    /// Mail from a staff address that could not be authenticated: recorded on the ticket,
-    /// the ticket left as it was.
-    UnauthenticatedStaff,
+    /// Mail from a staff address that could not be authenticated (`reason`, from
+    /// `core::auth`): recorded on the ticket, the ticket left as it was.
+    UnauthenticatedStaff { reason: &'a str },
 }
 
 /// The notification staff get for a new ticket.
@@ -509,15 +509,19 @@ pub fn follow_up_notification(
     let ticket = format!("{}#{:06}", letter.prefix, letter.ticket);
     let mail = EchoedMail::new(letter.from, letter.subject, letter.text, letter.prefix);
     let (title, note) = match note {
-        FollowUpNote::Customer { reopened: false } => ("追加", ""),
+        FollowUpNote::Customer { reopened: false } => ("追加", String::new()),
         FollowUpNote::Customer { reopened: true } => (
             "追加",
-            "クローズ済みの受付番号のため、再オープンしました。\n",
+            "クローズ済みの受付番号のため、再オープンしました。\n".to_owned(),
         ),
-        FollowUpNote::UnauthenticatedStaff => (
+        // The reason is one line (`core::auth` keeps it so).
+        FollowUpNote::UnauthenticatedStaff { reason } => (
             "要確認",
-            "スタッフのアドレスからのメールですが、送信者を認証できないため、受付番号の状態は\n\
-             変更していません（なりすましの可能性があります）。お客様へは何も送信していません。\n",
+            format!(
+                "スタッフのアドレスからのメールですが、送信者を認証できないため、受付番号の状態は\n\
+                 変更していません（なりすましの可能性があります）。お客様へは何も送信していません。\n\
+                 認証できない理由: {reason}\n"
+            ),
         ),
     };
     let received_at = time_ja(letter.received_at, letter.timezone);
@@ -525,7 +529,7 @@ pub fn follow_up_notification(
         NOTIFY_FOLLOWUP,
         &mail.values(&[
             ("ticket", &ticket),
-            ("note", note),
+            ("note", &note),
             ("state", letter.state.label_ja()),
             ("received_at", &received_at),
         ]),

@@ -9,6 +9,7 @@ use chrono::{DateTime, Duration, Utc};
 use sha2::{Digest, Sha256};
 
 use crate::config::Config;
+use crate::core::auth::{DkimReport, StaffAuthentication};
 use crate::core::calendar::{BusinessCalendar, CalendarError};
 use crate::core::classify::ClassifyRules;
 use crate::core::decide::{Decision, DeskRules};
@@ -17,8 +18,10 @@ use crate::intake::{Incoming, IntakeError, Source};
 use crate::outbound::{ComposeError, SendError, Sender};
 use crate::store::{Store, StoreError};
 
+pub mod dkim;
 mod license;
 mod shell;
+use dkim::{DkimError, DkimVerifier};
 pub use license::{LicenseSettings, license_settings};
 use shell::contract_book;
 
@@ -28,6 +31,8 @@ pub enum DeskError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Intake(#[from] IntakeError),
+    #[error(transparent)]
+    Dkim(#[from] DkimError),
     #[error("cannot build the business calendar")]
     Calendar(#[from] CalendarError),
     #[error("cannot keep raw mail in {path}")]
@@ -74,6 +79,9 @@ pub struct Desk {
     shell: Arc<Shell>,
     /// Makes license keys; `None` until `run` loads `[license]` (`Desk::set_issuer`).
     issuer: Option<Arc<crate::license::Issuer>>,
+    /// With `[staff] authentication = "dkim"`: the verifier staff mail is checked with before
+    /// its batch goes to the store thread.
+    dkim: Option<Arc<DkimVerifier>>,
 }
 
 /// What the store work needs, owned together so it can move to a blocking thread.
@@ -131,7 +139,15 @@ impl Desk {
         };
         let classify_rules = config.classify.clone();
         let license = license_settings(&config);
+        let dkim = match rules.staff_policy {
+            StaffAuthentication::Dkim => Some(Arc::new(DkimVerifier::new(
+                config.staff.dns_resolver,
+                rules.staff.clone(),
+            )?)),
+            _ => None,
+        };
         Ok(Self {
+            dkim,
             issuer: None,
             shell: Arc::new(Shell {
                 license,
@@ -171,12 +187,44 @@ impl Desk {
         contract_book(&self.store())
     }
 
+    /// What the desk's DKIM verifier finds in `raw` (`[staff] authentication = "dkim"`, mail
+    /// from a staff address; else `None`), for [`Desk::explain`]. Looks keys up in DNS.
+    pub async fn check_dkim(
+        &self,
+        raw: Vec<u8>,
+    ) -> Result<(Vec<u8>, Option<DkimReport>), DeskError> {
+        let (mut raws, mut reports) = self.dkim_reports(vec![raw]).await?;
+        Ok((raws.pop().unwrap_or_default(), reports.pop().flatten()))
+    }
+
+    /// What the desk's DKIM verifier finds in each message, in order (all `None` unless
+    /// `[staff] authentication = "dkim"`). On a blocking thread: parsing hashes each body.
+    async fn dkim_reports<T: AsRef<[u8]> + Send + 'static>(
+        &self,
+        batch: Vec<T>,
+    ) -> Result<(Vec<T>, Vec<Option<DkimReport>>), DeskError> {
+        let Some(verifier) = self.dkim.clone() else {
+            let none = vec![None; batch.len()];
+            return Ok((batch, none));
+        };
+        let handle = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || {
+            let raws: Vec<&[u8]> = batch.iter().map(AsRef::as_ref).collect();
+            let reports = dkim::reports_blocking(&verifier, &handle, &raws);
+            drop(raws);
+            (batch, reports)
+        })
+        .await
+        .map_err(|e| DeskError::Worker(e.to_string()))
+    }
+
     /// What the desk would do with `raw` arriving at `received_at`, decided at `now` by the
     /// same code a pass runs, against the real store, in a transaction that is rolled back:
-    /// `mail inspect` can never disagree with `run`.
+    /// `mail inspect` can never disagree with `run`. `dkim`: what [`Desk::check_dkim`] found.
     pub fn explain(
         &self,
         raw: Vec<u8>,
+        dkim: Option<DkimReport>,
         received_at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<(crate::mail::ReadMessage, Decision), DeskError> {
@@ -190,7 +238,7 @@ impl Desk {
             raw,
             received_at,
         };
-        store.dry_run(|tx| shell.consider(tx, &message, &sha, &book, now))
+        store.dry_run(|tx| shell.consider(tx, &message, dkim.as_ref(), &sha, &book, now))
     }
 
     /// The next moment scheduled work falls due after `now` (read off the runtime): a ticket's
@@ -258,6 +306,7 @@ impl Desk {
     ) -> Result<(), DeskError> {
         let source_name = source.name();
         let mut counts = *summary;
+        let (batch, dkim) = self.dkim_reports(batch).await?;
         let (batch, acks, counts) = self
             .off_runtime(move |shell| {
                 let shas: Vec<String> = batch
@@ -268,11 +317,12 @@ impl Desk {
                 let book = shell.current_book(&store)?;
                 let acks = store.write(|tx| {
                     let mut acks = Vec::with_capacity(batch.len());
-                    for (message, sha) in batch.iter().zip(&shas) {
+                    for ((message, dkim), sha) in batch.iter().zip(&dkim).zip(&shas) {
                         let ack = shell.record(
                             tx,
                             &source_name,
                             message,
+                            dkim.as_ref(),
                             sha,
                             &book,
                             now,

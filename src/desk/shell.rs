@@ -6,7 +6,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 
 use super::{DESK_NAME, DeskError, PassSummary, Shell, lock, retry_delay};
-use crate::core::auth::StaffAuth;
+use crate::core::auth::{DkimReport, StaffAuth};
 use crate::core::classify::classify;
 use crate::core::decide::LicenseIntake;
 use crate::core::decide::{
@@ -94,13 +94,15 @@ impl Shell {
     }
 
     /// Records one message: gathers what the decision needs, decides (pure), executes the
-    /// effects in the batch's transaction, and says how to acknowledge it.
+    /// effects in the batch's transaction, and says how to acknowledge it. `dkim`: what the
+    /// desk's DKIM verifier found, when it checked the message.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn record(
         &self,
         tx: &Tx<'_>,
         source: &str,
         message: &Incoming,
+        dkim: Option<&DkimReport>,
         sha: &str,
         book: &ContractBook,
         now: DateTime<Utc>,
@@ -118,7 +120,7 @@ impl Shell {
         summary.messages += 1;
         // The raw bytes, in the same transaction as the verdict (invariant 3).
         let raw_path = tx.keep_raw(sha, &message.raw)?;
-        let (read, decision) = self.consider(tx, message, sha, book, now)?;
+        let (read, decision) = self.consider(tx, message, dkim, sha, book, now)?;
         let message_in = MessageIn {
             source,
             message,
@@ -136,6 +138,7 @@ impl Shell {
         &self,
         tx: &Tx<'_>,
         message: &Incoming,
+        dkim: Option<&DkimReport>,
         sha: &str,
         book: &ContractBook,
         now: DateTime<Utc>,
@@ -172,7 +175,7 @@ impl Shell {
         };
         let staff_facts = match (&thread, from) {
             (Some((t, _)), Some(from)) if self.rules.staff.iter().any(|s| s == from) => {
-                Some(self.staff_facts(tx, mail, t.number, from)?)
+                Some(self.staff_facts(tx, mail, dkim, t.number, from)?)
             }
             _ => None,
         };
@@ -354,17 +357,21 @@ impl Shell {
     }
 
     /// What the decision needs about mail from a staff address on `ticket`: its
-    /// authentication, the internal section of the ticket's latest notification (the
+    /// authentication (by the trusted Authentication-Results header, or by what the desk's
+    /// DKIM verifier found), the internal section of the ticket's latest notification (the
     /// fail-safe), and the customer a reply would go to.
     fn staff_facts(
         &self,
         tx: &Tx<'_>,
         mail: &InboundMail,
+        dkim: Option<&DkimReport>,
         ticket: u64,
         from: &str,
     ) -> Result<StaffFacts, DeskError> {
-        let domain = from.rsplit_once('@').map_or("", |(_, d)| d);
-        let auth = self.rules.staff_policy.judge(&mail.auth_results, domain);
+        let auth = self
+            .rules
+            .staff_policy
+            .judge(&mail.auth_results, dkim, from);
         let internal = tx.recent_notifications(ticket, 20)?.iter().find_map(|raw| {
             internal_section(&read_message_with(raw, &self.read_options()).mail.text)
         });

@@ -19,6 +19,12 @@ pub struct Incoming {
     pub received_at: DateTime<Utc>,
 }
 
+impl AsRef<[u8]> for Incoming {
+    fn as_ref(&self) -> &[u8] {
+        &self.raw
+    }
+}
+
 /// What the source does with a message once its fate is committed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ack {

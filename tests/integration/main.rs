@@ -5,6 +5,8 @@ mod cli;
 mod daemon;
 mod daemon_loop;
 mod desk;
+mod dkim;
+mod dns;
 mod dovecot;
 mod imap;
 mod licenses;

@@ -30,6 +30,10 @@ const CORE_FORBIDDEN: &[(Rule, &str)] = &[
     (Rule::Path("std::fs"), "files are the shell's"),
     (Rule::Path("std::net"), "the network is the shell's"),
     (
+        Rule::Name("mail_auth"),
+        "DKIM verification looks keys up in DNS: the shell's (`desk::dkim`)",
+    ),
+    (
         Rule::Path("std::env"),
         "the environment is the shell's (config)",
     ),

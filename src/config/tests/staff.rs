@@ -131,12 +131,86 @@ fn trusted_authserv_ids_are_kept_lowercased_and_checked_each() {
 }
 
 #[test]
-fn dkim_is_accepted_but_warns_that_it_is_not_built() {
+fn dkim_uses_the_system_resolvers_unless_one_is_named() {
     let c = with_staff("authentication = \"dkim\"").unwrap();
     assert_eq!(c.staff.authentication, StaffAuthentication::Dkim);
-    let warnings = c.warnings();
-    assert_eq!(warnings.len(), 1, "{warnings:?}");
-    assert!(c.summary().contains("not built yet"), "{}", c.summary());
+    assert_eq!(c.staff.dns_resolver, None);
+    assert!(c.warnings().is_empty(), "{:?}", c.warnings());
+    let summary = c.summary();
+    assert!(
+        summary.contains("staff mail: dkim: the desk verifies the DKIM signatures of staff mail")
+            && summary.contains("DKIM keys: looked up with the system's resolvers"),
+        "{summary}"
+    );
+    for (written, meant) in [
+        ("127.0.0.1:5353", "127.0.0.1:5353"),
+        (" 192.0.2.53 ", "192.0.2.53:53"),
+        ("[::1]:5300", "[::1]:5300"),
+        ("::1", "[::1]:53"),
+    ] {
+        let c = with_staff(&format!(
+            "authentication = \"dkim\"\ndns_resolver = \"{written}\""
+        ))
+        .unwrap();
+        assert_eq!(
+            c.staff.dns_resolver.map(|a| a.to_string()).as_deref(),
+            Some(meant)
+        );
+        assert!(
+            c.summary()
+                .contains(&format!("DKIM keys: looked up at {meant}")),
+            "{}",
+            c.summary()
+        );
+    }
+}
+
+#[test]
+fn dns_resolver_is_an_address_and_only_for_dkim() {
+    for bad in [
+        "localhost:53",
+        "127.0.0.1:0",
+        "127.0.0.1:99999",
+        "",
+        "udp://127.0.0.1",
+    ] {
+        assert_eq!(
+            one_problem(&format!(
+                "authentication = \"dkim\"\ndns_resolver = \"{bad}\""
+            )),
+            format!(
+                "staff.dns_resolver: {bad:?} is not a DNS server's address; write an IP \
+                 address, with a port if it is not 53 (e.g. \"127.0.0.1:5353\", \"[::1]:53\")"
+            )
+        );
+    }
+    assert_eq!(
+        one_problem("authentication = \"none\"\ndns_resolver = \"127.0.0.1\""),
+        "staff.dns_resolver: only used with authentication = \"dkim\" (not \"none\")"
+    );
+    // With the default mode, reported beside the other problems of the section and file.
+    let e = parse(&format!(
+        "{STAFFED}[staff]\ndns_resolver = \"127.0.0.1\"\ntrusted_authserv_ids = [\"a b\"]\n\
+         dns_resolvers = \"x\"\n[storage]\ndatabase = 5\n"
+    ))
+    .unwrap_err();
+    assert_eq!(
+        e.keys(),
+        [
+            "staff.dns_resolvers",
+            "storage.database",
+            "staff.trusted_authserv_ids[0]",
+            "staff.dns_resolver",
+        ],
+        "{e}"
+    );
+    assert!(
+        e.to_string().contains(
+            "staff.dns_resolver: only used with authentication = \"dkim\" (not \
+             \"authentication-results\")"
+        ),
+        "{e}"
+    );
 }
 
 #[test]

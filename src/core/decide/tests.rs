@@ -534,6 +534,66 @@ fn mail_from_a_staff_address_is_recorded_but_changes_nothing() {
     }
 }
 
+/// Issue 9 item 2: staff mail that fails authentication is held with the reason: kept with the
+/// message and told to staff; nothing relayed, the ticket as it was.
+#[test]
+fn unauthenticated_staff_mail_is_held_with_its_reason() {
+    let guard = Guard::Human;
+    let m = mail("tanaka@example.co.jp", "Re: [NEO-DS#000001] 質問");
+    let open = ticket_in(TicketState::Open);
+    let auth = crate::core::auth::StaffAuth::Unauthenticated {
+        reason: "dkim=pass for example.com, not aligned with example.co.jp".into(),
+    };
+    let book = crate::core::matching::ContractBook::new(vec![]);
+    let mut i = intake(&m, &guard, jst(2026, 11, 25, 10, 0));
+    i.thread = Some((&open, ThreadedBy::OurMessageId));
+    i.staff = Some(staff_on_ticket(&auth, &book));
+    let decision = super::decide(&i, &rules(), &calendar());
+    assert!(
+        matches!(
+            decision.outcome,
+            Outcome::FollowUp {
+                from_staff: true,
+                reopen_as: None,
+                ..
+            }
+        ),
+        "{:?}",
+        decision.outcome
+    );
+    let why = "not aligned with example.co.jp";
+    let recorded = decision.effects.iter().find_map(|e| match e {
+        Effect::RecordMessage { reason, .. } => reason.clone(),
+        _ => None,
+    });
+    assert_eq!(
+        recorded.as_deref(),
+        Some(
+            "staff mail not authenticated: dkim=pass for example.com, not aligned with \
+             example.co.jp"
+        )
+    );
+    let mails: Vec<_> = decision
+        .effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::QueueMail { mail, .. } => Some(mail),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(mails.len(), 1, "only the notice to staff: {mails:?}");
+    assert_eq!(mails[0].to, ["support-team@example.co.jp"]);
+    assert!(mails[0].body.contains(why), "{}", mails[0].body);
+    assert!(
+        !decision
+            .effects
+            .iter()
+            .any(|e| matches!(e, Effect::SetState { .. })),
+        "{:?}",
+        decision.effects
+    );
+}
+
 /// Issue 7 item 4: the notification address is never a customer; notices per ticket are capped.
 #[test]
 fn the_notify_address_is_never_a_customer_and_notices_are_capped() {

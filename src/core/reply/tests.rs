@@ -228,10 +228,16 @@ fn staff_notifications_are_japanese_throughout() {
     let body = follow_up_notification(
         &["team@example.co.jp".into()],
         &follow(&l),
-        FollowUpNote::UnauthenticatedStaff,
+        FollowUpNote::UnauthenticatedStaff {
+            reason: "no DKIM signature",
+        },
     )
     .body;
     assert!(body.contains("なりすまし"), "{body}");
+    assert!(
+        body.contains("認証できない理由: no DKIM signature\n"),
+        "{body}"
+    );
     assert!(body.contains("状態　　：対応中"), "{body}");
 }
 
