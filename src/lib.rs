@@ -9,6 +9,7 @@ pub mod desk;
 pub mod endpoints;
 pub mod import;
 pub mod intake;
+pub mod license;
 pub mod mail;
 pub mod outbound;
 pub mod report;
