@@ -7,6 +7,7 @@ mod daemon_loop;
 mod desk;
 mod dovecot;
 mod imap;
+mod license_keys;
 mod smtp;
 mod smtp_sink;
 mod staff_loop;
