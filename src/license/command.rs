@@ -2,7 +2,8 @@
 //! to its stdin as one JSON document ([`KeyRequest`]); the key comes back on stdout, one line
 //! of printable ASCII (or one JSON object `{"key": "…", "key_id": "…"}` when the generator
 //! names its keys). It runs without a shell, in a process group of its own, and is killed
-//! with that group when it overruns its timeout.
+//! with that group when it overruns its timeout. Its environment is only [`PASSED_ENV`] from
+//! the desk's: a `password_env` secret never reaches the vendor's program.
 
 use std::os::unix::process::ExitStatusExt;
 use std::process::{ExitStatus, Stdio};
@@ -13,7 +14,7 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
 
-use super::{IssuedKey, KeyRequest, LicenseError};
+use super::{Env, IssuedKey, KeyRequest, LicenseError};
 
 /// The most a key may be.
 pub const MAX_KEY_LEN: usize = 16 * 1024;
@@ -23,16 +24,37 @@ const MAX_STDERR_SHOWN: usize = 500;
 /// A `key_id` the command gives is shown to staff and stored; longer is not an id.
 const MAX_KEY_ID_LEN: usize = 200;
 
+/// The environment variables the command gets from the desk's environment (when set).
+pub const PASSED_ENV: &[&str] = &[
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "LANG",
+    "LC_ALL",
+    "LC_CTYPE",
+    "TZ",
+    "TMPDIR",
+    "CREDENTIALS_DIRECTORY",
+];
+
 /// `[license] issuer = "command"`.
 #[derive(Debug, Clone)]
 pub struct CommandIssuer {
     argv: Vec<String>,
     timeout: Duration,
+    /// [`PASSED_ENV`] as the desk's environment had them.
+    env: Vec<(String, String)>,
 }
 
 impl CommandIssuer {
-    pub fn new(argv: Vec<String>, timeout: Duration) -> CommandIssuer {
-        CommandIssuer { argv, timeout }
+    /// `argv` (the program first) killed after `timeout`, with [`PASSED_ENV`] read from `env`.
+    pub fn new(argv: Vec<String>, timeout: Duration, env: Env<'_>) -> CommandIssuer {
+        let env = PASSED_ENV
+            .iter()
+            .filter_map(|name| env(name).map(|value| (name.to_string(), value)))
+            .collect();
+        CommandIssuer { argv, timeout, env }
     }
 
     fn program(&self) -> String {
@@ -48,6 +70,8 @@ impl CommandIssuer {
         input.push(b'\n');
         let mut child = Command::new(&program)
             .args(self.argv.iter().skip(1))
+            .env_clear()
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

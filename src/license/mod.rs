@@ -30,7 +30,7 @@ use serde::Serialize;
 use crate::config::{Diagnostic, IssuerConfig, LicenseConfig};
 
 pub use builtin::{Claims, PublicKeyInfo, SigningKey, verify};
-pub use command::{CommandIssuer, MAX_KEY_LEN};
+pub use command::{CommandIssuer, MAX_KEY_LEN, PASSED_ENV};
 pub use keyfile::keygen;
 
 /// How the environment is read (`${NAME}` in `signing_key_file`); tests pass their own.
@@ -74,7 +74,8 @@ pub enum Issuer {
 
 impl Issuer {
     /// The issuer `cfg` names; a builtin issuer's key file is read and checked now, with
-    /// `${NAME}` in its path expanded from the process environment.
+    /// `${NAME}` in its path expanded from the process environment; a command issuer takes
+    /// the few variables it passes on ([`PASSED_ENV`]) from it.
     pub fn from_config(cfg: &LicenseConfig) -> Result<Issuer, LicenseError> {
         Issuer::from_config_with(cfg, &|name| std::env::var(name).ok())
     }
@@ -85,9 +86,11 @@ impl Issuer {
             IssuerConfig::Builtin { signing_key_file } => Ok(Issuer::Builtin(
                 keyfile::read_signing_key(signing_key_file, env)?,
             )),
-            IssuerConfig::Command { argv, timeout } => {
-                Ok(Issuer::Command(CommandIssuer::new(argv.clone(), *timeout)))
-            }
+            IssuerConfig::Command { argv, timeout } => Ok(Issuer::Command(CommandIssuer::new(
+                argv.clone(),
+                *timeout,
+                env,
+            ))),
         }
     }
 

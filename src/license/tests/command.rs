@@ -17,12 +17,22 @@ fn script(dir: &Path, name: &str, body: &str) -> String {
     path.to_str().unwrap().to_owned()
 }
 
+/// The desk's environment as the tests pretend it: a PATH, a locale, and a secret.
+fn desk_env(name: &str) -> Option<String> {
+    match name {
+        "PATH" => Some(std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into())),
+        "LANG" => Some("C.UTF-8".into()),
+        "MADOGUCHI_SMTP_PASSWORD" => Some("hunter2".into()),
+        _ => None,
+    }
+}
+
 fn issuer(argv: &[&str], timeout: Duration) -> Issuer {
     let cfg = config(IssuerConfig::Command {
         argv: argv.iter().map(|s| s.to_string()).collect(),
         timeout,
     });
-    Issuer::from_config_with(&cfg, &no_env).unwrap()
+    Issuer::from_config_with(&cfg, &desk_env).unwrap()
 }
 
 async fn run(dir: &Path, body: &str) -> Result<IssuedKey, LicenseError> {
@@ -66,6 +76,22 @@ async fn the_key_is_what_the_command_prints_for_the_json_it_reads() {
             "issued_at": "2026-03-02T08:00:00Z",
             "ticket": 42
         })
+    );
+}
+
+#[tokio::test]
+async fn the_command_gets_only_the_harmless_part_of_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let seen = dir.path().join("env");
+    run(dir.path(), &format!("env > '{}'\necho K", seen.display()))
+        .await
+        .unwrap();
+    let env = std::fs::read_to_string(&seen).unwrap();
+    assert!(env.lines().any(|l| l == "LANG=C.UTF-8"), "{env}");
+    assert!(env.lines().any(|l| l.starts_with("PATH=")), "{env}");
+    assert!(
+        !env.contains("hunter2") && !env.contains("MADOGUCHI"),
+        "{env}"
     );
 }
 

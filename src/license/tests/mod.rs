@@ -455,3 +455,24 @@ async fn an_application_without_its_facts_gets_no_key() {
         "cannot issue a key for this application: its server_id is empty"
     );
 }
+
+#[test]
+fn an_issuer_can_be_shared_and_issue_on_any_task() {
+    fn shared<T: Send + Sync>() {}
+    fn sendable<T: Send>(_: T) {}
+    shared::<Issuer>();
+    let dir = tempfile::tempdir().unwrap();
+    let (_, _, issuer) = key_in(dir.path(), "k");
+    let req = request();
+    // The futures are only built, never run: the desk may hand them to `tokio::spawn`.
+    sendable(issuer.issue(&req));
+    let command = Issuer::from_config_with(
+        &config(IssuerConfig::Command {
+            argv: vec!["/bin/true".into()],
+            timeout: Duration::from_secs(1),
+        }),
+        &no_env,
+    )
+    .unwrap();
+    sendable(command.issue(&req));
+}
