@@ -254,7 +254,7 @@ fn reload_desk<E: std::fmt::Display>(
     observer.event(Event::Reloading);
     let reloaded = reload()
         .map_err(|e| e.to_string())
-        .and_then(|c| Desk::open(c).map_err(|e| error_chain(&e)));
+        .and_then(|c| Desk::open_issuing(c).map_err(|e| error_chain(&e)));
     match reloaded {
         Ok(reloaded) => {
             *desk = reloaded;

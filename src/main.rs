@@ -73,6 +73,11 @@ pub enum Command {
         #[command(subcommand)]
         command: cli::desk::MailCommand,
     },
+    /// License keys (R7, R8): the builtin issuer's signing key, checking a key.
+    License {
+        #[command(subcommand)]
+        command: cli::license::LicenseCommand,
+    },
 }
 
 fn main() -> ExitCode {

@@ -119,7 +119,7 @@ pub fn run(
     let started = system_now();
     // `--now` shifts the clock: simulated time runs on from the given instant.
     let clock = move || simulated.map_or_else(system_now, |t| t + (system_now() - started));
-    let mut desk = Desk::open(config)?;
+    let mut desk = Desk::open_issuing(config)?;
     if once {
         let summary = runtime()?.block_on(run_pass(&mut desk, clock()))?;
         return out.emit(&summary, || summary_text(&summary));

@@ -121,7 +121,6 @@ pub fn list(
     })
 }
 
-#[allow(dead_code)] // wired to `license show` when the issuer branch lands
 pub fn show(config_path: Option<&Path>, ticket: u64, out: &Output) -> anyhow::Result<()> {
     let desk = Desk::open(config_for_desk(config_path)?)?;
     let now = system_now();
@@ -157,7 +156,6 @@ pub fn show(config_path: Option<&Path>, ticket: u64, out: &Output) -> anyhow::Re
     })
 }
 
-#[allow(dead_code)] // wired to `license resend` when the issuer branch lands
 pub fn resend(config_path: Option<&Path>, ticket: u64, out: &Output) -> anyhow::Result<()> {
     let desk = Desk::open(config_for_desk(config_path)?)?;
     match desk.resend_key(ticket, system_now())? {

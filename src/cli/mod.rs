@@ -5,6 +5,7 @@ pub mod contracts;
 pub mod daemon;
 pub mod demo;
 pub mod desk;
+pub mod license;
 pub mod licenses;
 
 use std::io::Write;
@@ -170,6 +171,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             desk::inspect(config_path, &file, &out)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::License { command } => license::run(command, config_path, &out),
     }
 }
 
@@ -180,27 +182,55 @@ fn check_config(path: Option<&Path>, out: &Output) -> anyhow::Result<ExitCode> {
     match Config::load(&path) {
         Ok(config) => {
             // Allowed but probably not meant: shown, and the config is still OK (exit 0).
-            let warnings: Vec<String> = config
+            let mut warnings: Vec<String> = config
                 .warnings()
                 .iter()
                 .map(|w| w.without_file().to_string())
                 .collect();
+            // What the file alone cannot show: is the signing key there, private, a key?
+            let license = config.license.as_ref().map(madoguchi::license::preflight);
+            if let Some(pre) = &license {
+                let problems: Vec<String> = pre
+                    .problems
+                    .iter()
+                    .map(|p| p.without_file().to_string())
+                    .collect();
+                if !problems.is_empty() {
+                    return report_problems(&path, &problems, out);
+                }
+                warnings.extend(pre.warnings.iter().map(|w| w.without_file().to_string()));
+            }
+            let license_line = match &config.license {
+                None => "not issued (no [license] section)".to_owned(),
+                Some(l) => l.describe(),
+            };
+            let key_id = license
+                .as_ref()
+                .and_then(|pre| pre.public_key.as_ref())
+                .map(|k| k.pid.clone());
             let summary = serde_json::json!({
                 "ok": true,
                 "config": path.display().to_string(),
                 "address": config.desk.address,
                 "staff_authentication": config.staff.authentication.as_str(),
+                "license_issuer": config.license.as_ref().map(|l| l.issuer.as_str()),
+                "license_key_id": key_id,
                 "problems": [],
                 "warnings": warnings,
             });
             out.emit(&summary, || {
                 let mut text = format!(
-                    "config OK: {}\n  desk address: {}\n  database: {}\n  staff mail: {}\n",
+                    "config OK: {}\n  desk address: {}\n  database: {}\n  staff mail: {}\n  \
+                     license keys: {}\n",
                     path.display(),
                     config.desk.address,
                     config.storage.database.display(),
-                    config.staff.authentication.describe()
+                    config.staff.authentication.describe(),
+                    license_line
                 );
+                if let Some(id) = &key_id {
+                    text.push_str(&format!("  license key id: {id}\n"));
+                }
                 for w in &warnings {
                     text.push_str(&format!("  WARNING: {w}\n"));
                 }
@@ -218,23 +248,28 @@ fn check_config(path: Option<&Path>, out: &Output) -> anyhow::Result<ExitCode> {
                     .collect(),
                 other => vec![other.to_string()],
             };
-            let summary = serde_json::json!({
-                "ok": false,
-                "config": path.display().to_string(),
-                "problems": problems,
-            });
-            out.emit(&summary, || {
-                let mut text = format!(
-                    "config {} has {} problem(s):\n",
-                    path.display(),
-                    problems.len()
-                );
-                for p in &problems {
-                    text.push_str(&format!("  - {p}\n"));
-                }
-                text
-            })?;
-            Ok(ExitCode::from(1))
+            report_problems(&path, &problems, out)
         }
     }
+}
+
+/// `check-config`'s answer for a config the desk cannot run on (exit 1).
+fn report_problems(path: &Path, problems: &[String], out: &Output) -> anyhow::Result<ExitCode> {
+    let summary = serde_json::json!({
+        "ok": false,
+        "config": path.display().to_string(),
+        "problems": problems,
+    });
+    out.emit(&summary, || {
+        let mut text = format!(
+            "config {} has {} problem(s):\n",
+            path.display(),
+            problems.len()
+        );
+        for p in problems {
+            text.push_str(&format!("  - {p}\n"));
+        }
+        text
+    })?;
+    Ok(ExitCode::from(1))
 }

@@ -47,7 +47,10 @@ use raw::parse_raw;
 
 pub use diagnostics::{Diagnostic, Diagnostics, Place};
 pub use model::*;
-pub use raw::{RawConfig, RawDesk, RawHours, RawIntake, RawOutbound, RawStaff, RawStorage};
+pub use raw::{
+    RawConfig, RawDesk, RawHours, RawIntake, RawLicense, RawOutbound, RawStaff, RawStorage,
+};
+pub(crate) use secrets::expand_vars;
 pub use secrets::{Secret, SecretError, SecretSource};
 
 /// The annotated example config, embedded so `demo` can write a working config file.

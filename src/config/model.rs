@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+use chrono::NaiveTime;
+
 use super::diagnostics::Diagnostic;
 use super::secrets::Secret;
 use crate::core::calendar::CalendarSpec;
@@ -28,6 +30,13 @@ pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(60);
 pub const DEFAULT_BATCH_SIZE: u32 = 100;
 pub const DEFAULT_SMTP_PARALLEL: u32 = 4;
 pub const DEFAULT_SMTP_TIMEOUT: Duration = Duration::from_secs(60);
+pub const DEFAULT_LICENSE_PRODUCT: &str = "desknet's NEO 分散サーバー";
+/// `[license] remind_at`: the staff reminder for unapproved applications due today.
+pub const DEFAULT_LICENSE_REMIND_AT: NaiveTime = match NaiveTime::from_hms_opt(15, 0, 0) {
+    Some(t) => t,
+    None => NaiveTime::MIN,
+};
+pub const DEFAULT_LICENSE_COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A validated configuration. Paths are absolute when the config came from a file (relative
 /// ones are resolved against the file's directory).
@@ -39,6 +48,9 @@ pub struct Config {
     pub intake: Intake,
     pub outbound: Outbound,
     pub staff: Staff,
+    /// `[license]`; `None` without the section: license keys are not issued (applications
+    /// are still ticketed).
+    pub license: Option<LicenseConfig>,
     pub classify: ClassifyRules,
     pub form_labels: FormLabels,
     /// The file this was loaded from, if any.
@@ -83,6 +95,129 @@ impl FromStr for StaffAuthentication {
         .into_iter()
         .find(|a| a.as_str() == s)
         .ok_or(UnknownValue)
+    }
+}
+
+/// `[license]`: issuing license keys by mail (R7, R8).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LicenseConfig {
+    pub approval: Approval,
+    /// Send a key as soon as its application is eligible, not on the cutoff schedule (R8).
+    pub early: bool,
+    /// When staff are reminded of unapproved applications due that day (`approval = "staff"`).
+    pub remind_at: NaiveTime,
+    /// The `product` claim of every key.
+    pub product: String,
+    pub issuer: IssuerConfig,
+}
+
+impl LicenseConfig {
+    /// One line for `check-config`: who makes the keys and when they go out.
+    pub fn describe(&self) -> String {
+        let issuer = match &self.issuer {
+            IssuerConfig::Builtin { signing_key_file } => {
+                format!(
+                    "builtin PASETO v4.public, key {}",
+                    signing_key_file.display()
+                )
+            }
+            IssuerConfig::Command { argv, timeout } => format!(
+                "command {} (timeout {}s)",
+                argv.first().map_or("", String::as_str),
+                timeout.as_secs()
+            ),
+        };
+        let when = if self.early {
+            "as soon as eligible"
+        } else {
+            "on the cutoff schedule (R8)"
+        };
+        let approval = match self.approval {
+            Approval::Auto => "no approval".to_owned(),
+            Approval::Staff => format!(
+                "staff #approve, reminder at {}",
+                self.remind_at.format("%H:%M")
+            ),
+        };
+        format!("{issuer}; sent {when}; {approval}")
+    }
+
+    fn warnings(&self, config: &Config) -> Vec<Diagnostic> {
+        let mut out = Vec::new();
+        if self.approval == Approval::Staff {
+            if config.desk.staff.is_empty() {
+                out.push(Diagnostic::at_key(
+                    "license.approval",
+                    "\"staff\" but desk.staff lists nobody: no key can ever be approved",
+                ));
+            }
+            if self.remind_at >= config.calendar.license_cutoff {
+                out.push(Diagnostic::at_key(
+                    "license.remind_at",
+                    format!(
+                        "{} is not before hours.license_cutoff ({}): the reminder comes too late \
+                         to approve a key in time",
+                        self.remind_at.format("%H:%M"),
+                        config.calendar.license_cutoff.format("%H:%M")
+                    ),
+                ));
+            }
+        }
+        out
+    }
+}
+
+/// Whether a key goes out by itself or waits for a staff `#approve`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Approval {
+    #[default]
+    Auto,
+    Staff,
+}
+
+impl Approval {
+    /// The spelling in the config (`license.approval`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Approval::Auto => "auto",
+            Approval::Staff => "staff",
+        }
+    }
+}
+
+/// The inverse of [`Approval::as_str`].
+impl FromStr for Approval {
+    type Err = UnknownValue;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [Approval::Auto, Approval::Staff]
+            .into_iter()
+            .find(|a| a.as_str() == s)
+            .ok_or(UnknownValue)
+    }
+}
+
+/// Who makes the keys (`license.issuer`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IssuerConfig {
+    /// PASETO v4.public tokens signed with the key in this file (PASERK `k4.secret.…`). The
+    /// path may hold `${NAME}` (e.g. `${CREDENTIALS_DIRECTORY}/license.key`), expanded from the
+    /// environment when the key is read; otherwise it is absolute.
+    Builtin { signing_key_file: PathBuf },
+    /// The vendor's generator: `argv` run without a shell, the application as JSON on stdin,
+    /// the key on stdout, killed after `timeout`.
+    Command {
+        argv: Vec<String>,
+        timeout: Duration,
+    },
+}
+
+impl IssuerConfig {
+    /// The spelling in the config (`license.issuer`).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            IssuerConfig::Builtin { .. } => "builtin",
+            IssuerConfig::Command { .. } => "command",
+        }
     }
 }
 
@@ -237,6 +372,9 @@ impl Config {
             }
             _ => {}
         }
+        if let Some(license) = &self.license {
+            out.extend(license.warnings(self));
+        }
         out
     }
 
@@ -282,6 +420,10 @@ impl Config {
                     .to_owned(),
             };
         }
+        s += &match &self.license {
+            None => "license keys: not issued (no [license] section)\n".to_owned(),
+            Some(l) => format!("license keys: {}\n", l.describe()),
+        };
         s += &format!(
             "storage: database {}, files {}\n",
             self.storage.database.display(),

@@ -28,6 +28,9 @@ pub struct RawConfig {
     pub outbound: RawOutbound,
     #[serde(default)]
     pub staff: RawStaff,
+    /// `None` without a `[license]` section: license keys are not issued.
+    #[serde(default)]
+    pub license: Option<RawLicense>,
     /// Keyword and form-category rules for classification (R1–R3); defaults built in.
     #[serde(default)]
     pub classify: ClassifyRules,
@@ -124,6 +127,25 @@ pub struct RawStaff {
     pub dns_resolver: Option<String>,
 }
 
+/// `[license]`: license keys by mail (R7, R8). `issuer = "builtin"` uses `signing_key_file`;
+/// `issuer = "command"` uses `command` and `command_timeout`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLicense {
+    /// `"auto"` (default) or `"staff"`.
+    pub approval: Option<String>,
+    pub early: Option<bool>,
+    /// `HH:MM`.
+    pub remind_at: Option<String>,
+    pub product: Option<String>,
+    /// `"builtin"` (default) or `"command"`.
+    pub issuer: Option<String>,
+    pub signing_key_file: Option<String>,
+    /// The program and its arguments (no shell).
+    pub command: Option<Vec<String>>,
+    pub command_timeout: Option<String>,
+}
+
 /// The file read into [`RawConfig`] as far as it fits the schema.
 pub(super) struct Parsed {
     /// `None` only when the file is not TOML at all.
@@ -162,6 +184,7 @@ pub(super) fn parse_raw(text: &str) -> Parsed {
         intake: Option<IgnoredAny>,
         outbound: Option<IgnoredAny>,
         staff: Option<IgnoredAny>,
+        license: Option<IgnoredAny>,
         classify: Option<IgnoredAny>,
         forms: Option<IgnoredAny>,
     }
@@ -182,12 +205,13 @@ pub(super) fn parse_raw(text: &str) -> Parsed {
         intake: reader.read_opt("intake", section("intake")),
         outbound: reader.read_opt("outbound", section("outbound")),
         staff: reader.read_opt("staff", section("staff")),
+        license: reader.read_opt("license", section("license")),
         classify: reader.read_opt("classify", section("classify")),
         forms: reader.read_opt("forms", section("forms")),
     };
-    // `kind` decides which keys a section may have: without it, every other complaint about
-    // the section would be a guess.
-    for kind in ["intake.kind", "outbound.kind"] {
+    // `kind` (in `[license]`, `issuer`) decides which keys a section may have: without it,
+    // every other complaint about the section would be a guess.
+    for kind in ["intake.kind", "outbound.kind", "license.issuer"] {
         if reader.dropped.iter().any(|d| d == kind)
             && let Some((section, _)) = kind.split_once('.')
         {

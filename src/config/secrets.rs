@@ -129,7 +129,7 @@ impl Secret {
 
 /// Expands `${NAME}`; a `$` not followed by `{` is literal. No default/escape syntax: paths
 /// rarely need it and every extra rule is one more surprise.
-pub(super) fn expand_vars(
+pub(crate) fn expand_vars(
     template: &str,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<String, String> {

@@ -1,7 +1,8 @@
 //! Raw config → validated [`Config`]: defaults filled in, every value checked, relative paths
 //! resolved, and every problem reported at once, each naming its key. The mail server sections
-//! (`[intake]`, `[outbound]`) are checked in `servers`.
+//! (`[intake]`, `[outbound]`) are checked in `servers`, `[license]` in `license`.
 
+mod license;
 mod servers;
 
 use std::net::{IpAddr, SocketAddr};
@@ -17,6 +18,7 @@ use super::raw::{RawConfig, RawDesk, RawHours, RawStaff};
 use crate::core::address::Address;
 use crate::core::calendar::{BusinessCalendar, CalendarSpec, CompanyClosure, Window};
 use crate::core::date::parse_ymd;
+use license::validate_license;
 use servers::{validate_intake, validate_outbound};
 
 impl Config {
@@ -44,6 +46,7 @@ impl Config {
         };
         let intake = validate_intake(&raw.intake, base_dir, &mut p);
         let outbound = validate_outbound(&raw.outbound, base_dir, &mut p);
+        let license = validate_license(raw.license.as_ref(), base_dir, &mut p);
         match (desk, calendar, intake, outbound, staff) {
             (Some(desk), Some(calendar), Some(intake), Some(outbound), Some(staff))
                 if p.0.is_empty() =>
@@ -55,6 +58,7 @@ impl Config {
                     intake,
                     outbound,
                     staff,
+                    license,
                     classify: raw.classify.clone(),
                     form_labels: raw.forms.clone(),
                     source_path: None,
@@ -472,7 +476,7 @@ fn check_address(p: &mut Problems, key: &str, a: &str) -> Option<String> {
 }
 
 /// Strict `HH:MM`, 00:00..23:59.
-fn parse_hhmm(s: &str) -> Result<NaiveTime, &'static str> {
+pub(super) fn parse_hhmm(s: &str) -> Result<NaiveTime, &'static str> {
     let b = s.as_bytes();
     if b.len() != 5 || b[2] != b':' || ![0, 1, 3, 4].iter().all(|&i| b[i].is_ascii_digit()) {
         return Err("is not a time of day (HH:MM)");

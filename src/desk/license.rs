@@ -7,7 +7,7 @@ use std::sync::Arc;
 use chrono::{DateTime, NaiveTime, Utc};
 
 use super::{Desk, DeskError, PassSummary, Shell, lock, retry_delay};
-use crate::config::Config;
+use crate::config::{Approval, Config, DEFAULT_LICENSE_PRODUCT, DEFAULT_LICENSE_REMIND_AT};
 use crate::core::license::letters::{
     ApplicationRecord, KeyLetter, LicenseNotice, key_mail, license_notice, redact_key,
 };
@@ -28,19 +28,28 @@ pub struct LicenseSettings {
     pub product: String,
 }
 
-/// The product name in a key's claims when the config names none.
-pub const PRODUCT: &str = "desknet's NEO 分散サーバー";
-
+/// What the decision and the scheduler need of `[license]`. Without the section applications
+/// are still judged and ticketed, but no key is made: staff are told to issue it by hand.
 pub fn license_settings(config: &Config) -> LicenseSettings {
-    let _ = config;
-    LicenseSettings {
-        policy: LicensePolicy {
-            approval_by_staff: false,
-            early: false,
-            issuer: false,
+    match &config.license {
+        Some(l) => LicenseSettings {
+            policy: LicensePolicy {
+                approval_by_staff: l.approval == Approval::Staff,
+                early: l.early,
+                issuer: true,
+            },
+            remind_at: l.remind_at,
+            product: l.product.clone(),
         },
-        remind_at: NaiveTime::from_hms_opt(15, 0, 0).unwrap_or(NaiveTime::MIN),
-        product: PRODUCT.to_string(),
+        None => LicenseSettings {
+            policy: LicensePolicy {
+                approval_by_staff: false,
+                early: false,
+                issuer: false,
+            },
+            remind_at: DEFAULT_LICENSE_REMIND_AT,
+            product: DEFAULT_LICENSE_PRODUCT.to_string(),
+        },
     }
 }
 
@@ -285,6 +294,22 @@ impl Shell {
 }
 
 impl Desk {
+    /// A desk that issues license keys: [`Desk::open`], then the issuer `[license]` names (its
+    /// signing key read and checked now, so a service with a bad key refuses to start).
+    pub fn open_issuing(config: Config) -> Result<Desk, DeskError> {
+        let issuer = config
+            .license
+            .as_ref()
+            .map(Issuer::from_config)
+            .transpose()
+            .map_err(DeskError::License)?;
+        let mut desk = Desk::open(config)?;
+        if let Some(issuer) = issuer {
+            desk.set_issuer(issuer);
+        }
+        Ok(desk)
+    }
+
     /// The issuer keys are made with (`run` loads it from `[license]`; without one, eligible
     /// applications wait for a person and are escalated at their cutoff).
     pub fn set_issuer(&mut self, issuer: Issuer) {

@@ -41,6 +41,8 @@ pub enum DeskError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot load the license key issuer")]
+    License(#[source] crate::license::LicenseError),
     #[error("the store worker failed: {0}")]
     Worker(String),
     #[error("cannot read random bytes from the operating system")]

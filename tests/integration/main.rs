@@ -9,6 +9,7 @@ mod dkim;
 mod dns;
 mod dovecot;
 mod imap;
+mod license_keys;
 mod licenses;
 mod smtp;
 mod smtp_sink;

@@ -9,6 +9,7 @@ use crate::core::calendar::{BusinessCalendar, CalendarSpec, CompanyClosure, Wind
 use crate::core::classify::{Category, ClassifyRules};
 use crate::core::form::FormLabels;
 
+mod license;
 mod servers;
 mod staff;
 
