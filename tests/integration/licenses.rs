@@ -182,3 +182,307 @@ fn a_repeated_application_makes_no_second_application() {
         1
     );
 }
+
+// ───────────────────────── with an issuer ─────────────────────────
+
+/// A desk with `[license]` (plus `extra` keys and tables), its signing key made by `keygen`,
+/// and the issuer loaded as `run` loads it.
+fn licensed(extra: &str) -> (TestDesk, madoguchi::license::PublicKeyInfo) {
+    let mut t = TestDesk::with_desk_keys(&format!(
+        "\n[license]\nsigning_key_file = \"license.key\"\n{extra}"
+    ));
+    let public = madoguchi::license::keygen(&t.root.join("license.key")).expect("keygen");
+    let config = t.desk.config().license.clone().expect("[license]");
+    t.desk
+        .set_issuer(madoguchi::license::Issuer::from_config(&config).expect("issuer"));
+    (t, public)
+}
+
+/// A desk whose keys come from `script` (a shell script) through `issuer = "command"`.
+fn commanded(script: &str, timeout: &str) -> TestDesk {
+    // A relative program resolves against the config's directory.
+    let mut t = TestDesk::with_desk_keys(&format!(
+        "\n[license]\nissuer = \"command\"\ncommand = [\"./keygen.sh\"]\n\
+         command_timeout = \"{timeout}\"\n"
+    ));
+    write_script(&t, script);
+    let config = t.desk.config().license.clone().expect("[license]");
+    t.desk
+        .set_issuer(madoguchi::license::Issuer::from_config(&config).expect("issuer"));
+    t
+}
+
+fn write_script(t: &TestDesk, body: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let path = t.root.join("keygen.sh");
+    std::fs::write(&path, format!("#!/bin/sh\n{body}")).expect("script");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+}
+
+/// The key mails in the outbox: (to, subject, text, attachments as (name, body)).
+fn key_mails(t: &TestDesk) -> Vec<(String, String, String, Vec<(String, Vec<u8>)>)> {
+    let mut files: Vec<_> = std::fs::read_dir(t.outbox())
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    files.sort();
+    files
+        .iter()
+        .filter_map(|p| {
+            let raw = std::fs::read(p).expect("outbox file");
+            let read = madoguchi::mail::read_message(&raw, &[]);
+            let mail = read.mail;
+            if !mail.subject.contains("ライセンスキー発行のお知らせ") {
+                return None;
+            }
+            let to: Vec<String> = mail.to.iter().map(|m| m.address.clone()).collect();
+            let files = mail
+                .attachments
+                .iter()
+                .zip(read.attachment_bodies)
+                .map(|(a, body)| (a.name.clone().unwrap_or_default(), body))
+                .collect();
+            Some((to.join(","), mail.subject, mail.text, files))
+        })
+        .collect()
+}
+
+fn one_value(t: &TestDesk, sql: &str) -> String {
+    let rows = t.desk.store().select_text(sql, &[]).expect("query");
+    rows.first()
+        .and_then(|r| r.first().cloned().flatten())
+        .unwrap_or_default()
+}
+
+#[test]
+fn the_key_goes_out_on_its_due_date_to_the_applicant_only_and_verifies() {
+    let (mut t, public) = licensed("");
+    t.deliver(&good_form("k1"), jst(2026, 11, 24, 17, 5));
+    t.pass(jst(2026, 11, 24, 17, 10));
+    t.pass(jst(2026, 11, 25, 8, 59));
+    assert!(
+        key_mails(&t).is_empty(),
+        "not before the opening of the due date"
+    );
+    assert_eq!(state_of(&t, 1), "waiting");
+    let s = t.pass(jst(2026, 11, 25, 9, 0));
+    assert_eq!(s.keys_issued, 1, "{s:?}");
+    let keys = key_mails(&t);
+    assert_eq!(keys.len(), 1);
+    let (to, subject, text, files) = &keys[0];
+    assert_eq!(to, SUZUKI);
+    assert!(subject.starts_with("[NEO-DS#000001] "), "{subject}");
+    let key = text
+        .lines()
+        .find(|l| l.starts_with("v4.public."))
+        .expect("the key on a line of its own")
+        .trim()
+        .to_string();
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert_eq!(files[0].0, "license-DNDS-2026-01152.key");
+    assert_eq!(String::from_utf8_lossy(&files[0].1).trim(), key);
+    let claims = madoguchi::license::verify(&key, &public).expect("a valid key");
+    assert_eq!(
+        (
+            claims.sub.as_str(),
+            claims.contract.as_str(),
+            claims.server_id.as_str()
+        ),
+        ("DNDS-2026-01152", "C-1002", "HID-A27F-6C19")
+    );
+    assert_eq!(
+        claims.jti,
+        one_value(&t, "SELECT jti FROM license_applications WHERE ticket = 1")
+    );
+    assert_eq!(state_of(&t, 1), "sent");
+    // The key goes nowhere else: not in staff mail, not in the ticket's articles.
+    for (to, _, text) in t.sent() {
+        if to != SUZUKI {
+            assert!(!text.contains(&key), "the key reached {to}");
+        }
+    }
+    assert_eq!(
+        t.count(&format!(
+            "SELECT COUNT(*) FROM articles WHERE text LIKE '%{}%'",
+            &key[..40]
+        )),
+        0
+    );
+    // The contract now names the new server; later passes send nothing more.
+    assert_eq!(
+        one_value(
+            &t,
+            "SELECT server_id FROM contracts WHERE contract_id = 'C-1002'"
+        ),
+        "HID-A27F-6C19"
+    );
+    t.pass(jst(2026, 11, 26, 9, 0));
+    assert_eq!(key_mails(&t).len(), 1);
+    // A later move to another server: a new key at once, the first one superseded.
+    t.deliver(
+        &license_form(
+            "k2",
+            SUZUKI,
+            "DNDS-2026-01152",
+            "サーバー移行",
+            "HID-B000-0002",
+        ),
+        jst(2026, 11, 26, 10, 0),
+    );
+    t.pass(jst(2026, 11, 26, 10, 1));
+    assert_eq!(key_mails(&t).len(), 2);
+    assert_eq!(
+        one_value(
+            &t,
+            "SELECT superseded_by FROM license_applications WHERE ticket = 1"
+        ),
+        "2"
+    );
+    let steps = t
+        .desk
+        .store()
+        .license_audit(1)
+        .expect("audit")
+        .into_iter()
+        .map(|r| r.step)
+        .collect::<Vec<_>>();
+    assert_eq!(steps, ["waiting", "issued", "sent"]);
+}
+
+/// The staff notification addressed to the support team whose subject contains `needle`.
+fn staff_mail_with(t: &TestDesk, needle: &str) -> Option<madoguchi::core::inbound::InboundMail> {
+    t.sent()
+        .into_iter()
+        .find(|(to, mail, _)| to == STAFF && mail.subject.contains(needle))
+        .map(|(_, mail, _)| mail)
+}
+
+#[test]
+fn with_staff_approval_the_key_waits_for_approve_and_staff_are_reminded_then_escalated() {
+    let staff = "\n[staff]\nauthentication = \"authentication-results\"\n\
+                 trusted_authserv_ids = [\"mx.example.co.jp\"]\n";
+    let (mut t, _) = licensed(&format!("approval = \"staff\"\n{staff}"));
+    t.deliver(&good_form("s1"), jst(2026, 11, 25, 10, 0));
+    t.pass(jst(2026, 11, 25, 10, 5));
+    assert_eq!(state_of(&t, 1), "waiting_approval");
+    t.pass(jst(2026, 11, 25, 14, 59));
+    assert!(staff_mail_with(&t, "承認待ち").is_none());
+    t.pass(jst(2026, 11, 25, 15, 0));
+    t.pass(jst(2026, 11, 25, 15, 5));
+    let reminders: Vec<_> = t
+        .sent()
+        .into_iter()
+        .filter(|(to, m, _)| to == STAFF && m.subject.contains("承認待ち"))
+        .collect();
+    assert_eq!(reminders.len(), 1, "one reminder");
+    assert!(key_mails(&t).is_empty());
+    // Staff answer the reminder with #approve from their own client.
+    let reminder = &reminders[0].1;
+    let reply = format!(
+        "Authentication-Results: mx.example.co.jp; dmarc=pass header.from=example.co.jp\r\n\
+         From: tanaka@example.co.jp\r\nTo: support@example.co.jp\r\n\
+         Subject: Re: {}\r\nMessage-ID: <approve1@example.co.jp>\r\nIn-Reply-To: <{}>\r\n\
+         MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\n#approve\r\n",
+        reminder.subject,
+        reminder.message_id.as_deref().unwrap_or_default()
+    );
+    t.deliver(reply.as_bytes(), jst(2026, 11, 25, 15, 10));
+    t.pass(jst(2026, 11, 25, 15, 11));
+    assert_eq!(key_mails(&t).len(), 1, "approved: the key goes out at once");
+    assert_eq!(state_of(&t, 1), "sent");
+    assert_eq!(
+        one_value(
+            &t,
+            "SELECT approved_by FROM license_applications WHERE ticket = 1"
+        ),
+        "tanaka@example.co.jp"
+    );
+    let confirmation = t
+        .sent()
+        .into_iter()
+        .find(|(to, _, _)| to == "tanaka@example.co.jp")
+        .expect("the approval is confirmed to its sender");
+    assert!(
+        confirmation.1.text.contains("承認しました"),
+        "{}",
+        confirmation.1.text
+    );
+    // A second application nobody approves is escalated at the cutoff, once.
+    t.deliver(
+        &license_form(
+            "s2",
+            SUZUKI,
+            "DNDS-2026-01152",
+            "サーバー変更",
+            "HID-C000-0003",
+        ),
+        jst(2026, 11, 26, 10, 0),
+    );
+    t.pass(jst(2026, 11, 26, 10, 1));
+    t.pass(jst(2026, 11, 26, 17, 0));
+    t.pass(jst(2026, 11, 27, 9, 0));
+    let escalations = t
+        .sent()
+        .into_iter()
+        .filter(|(to, m, _)| to == STAFF && m.subject.contains("期限超過"))
+        .count();
+    assert_eq!(escalations, 1);
+    assert_eq!(key_mails(&t).len(), 1);
+}
+
+#[test]
+fn a_failing_command_issuer_is_retried_with_backoff_and_staff_told_once() {
+    let mut t = commanded("echo 'generator offline' >&2\nexit 3\n", "5s");
+    t.deliver(&good_form("c1"), jst(2026, 11, 25, 10, 0));
+    let s = t.pass(jst(2026, 11, 25, 10, 1));
+    assert_eq!((s.keys_issued, s.key_failures), (0, 1), "{s:?}");
+    let notice = staff_mail_with(&t, "キー発行失敗").expect("staff told");
+    assert!(notice.text.contains("generator offline"), "{}", notice.text);
+    assert_eq!(state_of(&t, 1), "waiting");
+    // Within the backoff nothing is tried; after it, tried again, staff not told again.
+    let s = t.pass(jst(2026, 11, 25, 10, 1) + chrono::Duration::seconds(10));
+    assert_eq!(s.key_failures, 0, "{s:?}");
+    let s = t.pass(jst(2026, 11, 25, 10, 3));
+    assert_eq!(s.key_failures, 1, "{s:?}");
+    let told = t
+        .sent()
+        .into_iter()
+        .filter(|(_, m, _)| m.subject.contains("キー発行失敗"))
+        .count();
+    assert_eq!(told, 1);
+    // The generator comes back: the key it prints is the key sent.
+    let request = t.root.join("request.json");
+    write_script(
+        &t,
+        &format!("cat > '{}'\necho 'VENDOR-KEY-0001'\n", request.display()),
+    );
+    t.pass(jst(2026, 11, 25, 11, 0));
+    let keys = key_mails(&t);
+    assert_eq!(keys.len(), 1);
+    assert!(
+        keys[0].2.lines().any(|l| l.trim() == "VENDOR-KEY-0001"),
+        "{}",
+        keys[0].2
+    );
+    let request: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(t.root.join("request.json")).expect("the command got the application"),
+    )
+    .expect("JSON");
+    assert_eq!(request["server_id"], "HID-A27F-6C19");
+    assert_eq!(request["license_serial"], "DNDS-2026-01152");
+}
+
+#[test]
+fn a_command_issuer_that_hangs_is_cut_off_by_its_timeout() {
+    let mut t = commanded("sleep 5\necho late\n", "1s");
+    t.deliver(&good_form("c2"), jst(2026, 11, 25, 10, 0));
+    let started = std::time::Instant::now();
+    let s = t.pass(jst(2026, 11, 25, 10, 1));
+    assert!(started.elapsed() < std::time::Duration::from_secs(4));
+    assert_eq!(s.key_failures, 1, "{s:?}");
+    let detail = one_value(
+        &t,
+        "SELECT detail FROM license_applications WHERE ticket = 1",
+    );
+    assert!(detail.contains("1s") || detail.contains("time"), "{detail}");
+    assert!(key_mails(&t).is_empty());
+}
