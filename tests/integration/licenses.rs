@@ -219,8 +219,11 @@ fn write_script(t: &TestDesk, body: &str) {
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
 }
 
-/// The key mails in the outbox: (to, subject, text, attachments as (name, body)).
-fn key_mails(t: &TestDesk) -> Vec<(String, String, String, Vec<(String, Vec<u8>)>)> {
+/// A key mail in the outbox: to, subject, text, attachments as (name, body).
+type KeyMail = (String, String, String, Vec<(String, Vec<u8>)>);
+
+/// The key mails in the outbox.
+fn key_mails(t: &TestDesk) -> Vec<KeyMail> {
     let mut files: Vec<_> = std::fs::read_dir(t.outbox())
         .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
         .unwrap_or_default();
