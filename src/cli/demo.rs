@@ -6,10 +6,10 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use chrono::Duration;
-use madoguchi::clock::system_now;
+use chrono::{Duration, TimeZone, Utc};
+use chrono_tz::Asia::Tokyo;
 use madoguchi::config::Config;
-use madoguchi::desk::Desk;
+use madoguchi::desk::{Desk, PassSummary};
 use madoguchi::import::check_import;
 use madoguchi::mail::read_message;
 
@@ -43,7 +43,17 @@ maildir = "var/inbox"
 [outbound]
 kind = "file"
 dir = "var/outbox"
+
+[license]
+# License keys (R7/R8) signed with the demo's own key, made by the demo as
+# `madoguchi license keygen var/license.key` would.
+signing_key_file = "var/license.key"
 "#;
+
+/// The demo's two passes, in Japan time: the evening of Tuesday 2026-11-24 (the license
+/// application came at 17:05, after the cutoff: its key is due the next business day), then
+/// Wednesday 2026-11-25 12:30, when the key goes out on its due date (fixtures/demo/README.md).
+const PASSES: [(u32, u32, u32); 2] = [(24, 20, 0), (25, 12, 30)];
 
 // The demo data is compiled in, so an installed binary can give the tour without the sources.
 const CONTRACTS_CSV: &str = include_str!("../../fixtures/demo/contracts.csv");
@@ -142,7 +152,10 @@ pub fn demo(dir: Option<&Path>, force: bool, out: &Output) -> anyhow::Result<()>
             anyhow::bail!("the demo config must use an outbox directory")
         }
     };
-    let mut desk = Desk::open(config)?;
+    std::fs::create_dir_all(dir.join("var")).context("cannot create the demo's var/")?;
+    madoguchi::license::keygen(&dir.join("var/license.key"))
+        .context("cannot make the demo's license signing key")?;
+    let mut desk = Desk::open_issuing(config)?;
 
     // Contracts and orders, all or nothing, as `contracts import` does.
     let known = desk.store().known_contract_ids()?;
@@ -156,41 +169,58 @@ pub fn demo(dir: Option<&Path>, force: bool, out: &Output) -> anyhow::Result<()>
     desk.store_mut()
         .import_contracts(&contracts, checked.orders.as_deref())?;
 
-    // The demo mails land in the inbox as an MDA would deliver them, an hour ago.
+    // The demo mails land in the inbox as an MDA would deliver them, when they were sent (their
+    // Date header), so the tour shows mail that came in on a holiday, at lunch or after the
+    // license cutoff being accepted as the terms say. The clock is simulated: each pass takes
+    // the mail sent before it.
     std::fs::create_dir_all(inbox.join("new"))?;
     let mails = MAILS;
-    let now = system_now();
-    for (i, (name, bytes)) in mails.iter().enumerate() {
-        let target = inbox
-            .join("new")
-            .join(format!("{}.{i}.demo", name.trim_end_matches(".eml")));
-        std::fs::write(&target, bytes).with_context(|| format!("cannot deliver {name}"))?;
-        // Delivered when it was sent (its Date header), so the tour shows mail that came in on a
-        // holiday, at lunch or after the license cutoff being accepted as the terms say.
-        let sent = read_message(bytes, &[])
-            .mail
-            .date
-            .map(|d| d.with_timezone(&chrono::Utc));
-        let delivered = sent
-            .filter(|d| *d <= now)
-            .unwrap_or(now - Duration::minutes(60 - i as i64));
-        File::options()
-            .write(true)
-            .open(&target)
-            .and_then(|f| f.set_modified(delivered.into()))
-            .with_context(|| format!("cannot date {name}"))?;
+    let mut summaries = Vec::new();
+    let mut delivered = vec![false; mails.len()];
+    for (day, hour, minute) in PASSES {
+        let now = Tokyo
+            .with_ymd_and_hms(2026, 11, day, hour, minute, 0)
+            .single()
+            .context("a demo pass time")?
+            .with_timezone(&Utc);
+        for (i, (name, bytes)) in mails.iter().enumerate() {
+            let sent = read_message(bytes, &[])
+                .mail
+                .date
+                .map(|d| d.with_timezone(&Utc))
+                .unwrap_or(now - Duration::minutes(60 - i as i64));
+            if delivered[i] || sent > now {
+                continue;
+            }
+            delivered[i] = true;
+            let target = inbox
+                .join("new")
+                .join(format!("{}.{i}.demo", name.trim_end_matches(".eml")));
+            std::fs::write(&target, bytes).with_context(|| format!("cannot deliver {name}"))?;
+            File::options()
+                .write(true)
+                .open(&target)
+                .and_then(|f| f.set_modified(sent.into()))
+                .with_context(|| format!("cannot date {name}"))?;
+        }
+        let summary = super::desk::runtime()?.block_on(run_pass(&mut desk, now))?;
+        summaries.push((now, summary));
     }
-
-    let summary = super::desk::runtime()?.block_on(run_pass(&mut desk, now))?;
+    let summary = summaries
+        .iter()
+        .fold(PassSummary::default(), |a, (_, s)| a.plus(s));
     let tickets = desk.store().tickets(None)?;
     let verdicts = desk.store().verdict_counts()?;
     let mut written: Vec<PathBuf> = std::fs::read_dir(&outbox)
         .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
         .unwrap_or_default();
     written.sort();
+    let licenses = desk.store().applications(None)?;
     let doc = serde_json::json!({
         "dir": dir.display().to_string(),
+        "passes": summaries.iter().map(|(at, s)| serde_json::json!({"at": at, "summary": s})).collect::<Vec<_>>(),
         "summary": summary,
+        "licenses": licenses,
         "verdicts": verdicts,
         "tickets": tickets,
         "outbox": written.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
@@ -198,13 +228,34 @@ pub fn demo(dir: Option<&Path>, force: bool, out: &Output) -> anyhow::Result<()>
     out.emit(&doc, || {
         let tz = desk.calendar().timezone();
         let mut t = format!(
-            "madoguchi demo desk in {}\n\n{} contract(s) loaded; {} mail(s) delivered to {}\n{}",
+            "madoguchi demo desk in {}\n\n{} contract(s) loaded; {} mail(s) delivered to {}\n",
             dir.display(),
             contracts.len(),
             mails.len(),
             inbox.display(),
-            summary_text(&summary)
         );
+        for (at, s) in &summaries {
+            t.push_str(&format!(
+                "pass at {} (simulated clock): {}",
+                madoguchi::core::reply::time_ja(*at, tz),
+                summary_text(s)
+            ));
+        }
+        t.push_str("\nLicense applications:\n");
+        for a in &licenses {
+            t.push_str(&format!(
+                "  #{:06} {} {} → {}: due {}, {}{}\n",
+                a.ticket,
+                a.contract_id,
+                a.license_serial,
+                a.server_id,
+                a.due.map_or_else(|| "-".into(), |d| d.to_string()),
+                a.state.code(),
+                a.sent_at
+                    .map(|at| format!(" at {}", madoguchi::core::reply::time_ja(at, tz)))
+                    .unwrap_or_default()
+            ));
+        }
         t.push_str("\nTickets:\n");
         for tk in &tickets {
             t.push_str(&format!(

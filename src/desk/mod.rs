@@ -74,6 +74,28 @@ pub struct PassSummary {
     pub license_notices: usize,
 }
 
+impl PassSummary {
+    /// Two passes' counts together.
+    pub fn plus(self, other: &PassSummary) -> PassSummary {
+        PassSummary {
+            messages: self.messages + other.messages,
+            new_tickets: self.new_tickets + other.new_tickets,
+            follow_ups: self.follow_ups + other.follow_ups,
+            recorded: self.recorded + other.recorded,
+            quarantined: self.quarantined + other.quarantined,
+            duplicates: self.duplicates + other.duplicates,
+            already_seen: self.already_seen + other.already_seen,
+            opened: self.opened + other.opened,
+            sent: self.sent + other.sent,
+            send_retries: self.send_retries + other.send_retries,
+            send_failures: self.send_failures + other.send_failures,
+            keys_issued: self.keys_issued + other.keys_issued,
+            key_failures: self.key_failures + other.key_failures,
+            license_notices: self.license_notices + other.license_notices,
+        }
+    }
+}
+
 /// The desk: the configured rules, the calendar and the store, shared with the blocking
 /// threads the store work runs on (nothing blocks the async runtime: IDLE keep-alives,
 /// signals and the watchdog are served while SQLite waits for a lock).

@@ -489,3 +489,71 @@ fn a_command_issuer_that_hangs_is_cut_off_by_its_timeout() {
     assert!(detail.contains("1s") || detail.contains("time"), "{detail}");
     assert!(key_mails(&t).is_empty());
 }
+
+/// The demo's license application (Tuesday 17:05, after the cutoff) gets its key on Wednesday,
+/// its due date, and the key verifies against the demo's public key.
+#[test]
+fn the_demo_issues_its_license_key_on_the_due_date() {
+    let desk = crate::util::Desk::new();
+    let dir = desk.dir().join("tour");
+    let run = crate::util::madoguchi(
+        desk.dir(),
+        ["--json", "demo", "--dir", crate::util::arg(&dir)],
+    );
+    run.assert_success();
+    let doc = run.json();
+    let licenses = doc["licenses"].as_array().expect("licenses");
+    assert_eq!(licenses.len(), 1, "{doc:#}");
+    let app = &licenses[0];
+    assert_eq!(app["state"], "sent", "{app:#}");
+    assert_eq!(app["due"], "2026-11-25", "{app:#}");
+    assert!(
+        app["sent_at"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("2026-11-25T")),
+        "{app:#}"
+    );
+    let config = dir.join("madoguchi.toml");
+    let public = crate::util::madoguchi(
+        desk.dir(),
+        [
+            "--json",
+            "--config",
+            crate::util::arg(&config),
+            "license",
+            "public-key",
+        ],
+    );
+    public.assert_success();
+    let key_file = std::fs::read_dir(dir.join("var/outbox"))
+        .expect("outbox")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find_map(|p| {
+            let raw = std::fs::read(&p).ok()?;
+            let read = madoguchi::mail::read_message(&raw, &[]);
+            let i = read
+                .mail
+                .attachments
+                .iter()
+                .position(|a| a.name.as_deref() == Some("license-DNDS-2026-01152.key"))?;
+            read.attachment_bodies.get(i).cloned()
+        })
+        .expect("the key mail with its attachment");
+    let key_path = desk.dir().join("license-DNDS-2026-01152.key");
+    std::fs::write(&key_path, key_file).expect("write key");
+    let verified = crate::util::madoguchi(
+        desk.dir(),
+        [
+            "--json",
+            "--config",
+            crate::util::arg(&config),
+            "license",
+            "verify",
+            crate::util::arg(&key_path),
+        ],
+    );
+    verified.assert_success();
+    let claims = verified.json();
+    assert_eq!(claims["server_id"], "HID-A27F-6C19", "{claims:#}");
+    assert_eq!(claims["contract"], "C-1002", "{claims:#}");
+}
