@@ -13,13 +13,18 @@ use crate::util::{Desk, arg, demo_fixture};
 use crate::wait;
 
 /// A running `madoguchi run`, killed on drop.
-struct Daemon {
+pub(crate) struct Daemon {
     child: Option<Child>,
     log: PathBuf,
 }
 
 impl Daemon {
-    fn start(config: &Path, log: PathBuf) -> Daemon {
+    pub(crate) fn start(config: &Path, log: PathBuf) -> Daemon {
+        Daemon::start_with(config, log, &[])
+    }
+
+    /// `madoguchi run` with extra arguments (`--now T`).
+    pub(crate) fn start_with(config: &Path, log: PathBuf, extra: &[&str]) -> Daemon {
         let file = fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -27,6 +32,7 @@ impl Daemon {
             .expect("daemon log");
         let child = Command::new(env!("CARGO_BIN_EXE_madoguchi"))
             .args(["--config", arg(config), "run"])
+            .args(extra)
             .env("MADOGUCHI_LOG", "info")
             .env("TZ", "Pacific/Honolulu")
             .stdin(Stdio::null())
@@ -40,11 +46,11 @@ impl Daemon {
         }
     }
 
-    fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.as_ref().map(Child::id).expect("running")
     }
 
-    fn signal(&self, sig: &str) {
+    pub(crate) fn signal(&self, sig: &str) {
         let status = Command::new("kill")
             .args([sig, &self.pid().to_string()])
             .status()
@@ -53,7 +59,7 @@ impl Daemon {
     }
 
     /// Waits for the process to exit; its exit status.
-    fn wait(&mut self, limit: Duration) -> std::process::ExitStatus {
+    pub(crate) fn wait(&mut self, limit: Duration) -> std::process::ExitStatus {
         let child = self.child.as_mut().expect("running");
         let mut status = None;
         let exited = wait::within(limit, || {
@@ -69,7 +75,7 @@ impl Daemon {
         status.expect("exited")
     }
 
-    fn log_text(&self) -> String {
+    pub(crate) fn log_text(&self) -> String {
         fs::read_to_string(&self.log).unwrap_or_default()
     }
 }

@@ -557,3 +557,156 @@ fn the_demo_issues_its_license_key_on_the_due_date() {
     assert_eq!(claims["server_id"], "HID-A27F-6C19", "{claims:#}");
     assert_eq!(claims["contract"], "C-1002", "{claims:#}");
 }
+
+// ───────────────────────── the real binary ─────────────────────────
+
+/// A desk directory for the real binary: Maildir in, the SMTP sink out, `[license]` with a key
+/// made by `license keygen`, the demo contracts.
+fn service_desk(sink: &crate::smtp_sink::SmtpSink) -> crate::util::Desk {
+    let desk = crate::util::Desk::with_config(&format!(
+        "[desk]\naddress = \"support@example.co.jp\"\nnotify = [\"{STAFF}\"]\n\
+         form_senders = [\"license-form@example.co.jp\"]\n\n\
+         [storage]\ndatabase = \"var/db.sqlite3\"\nfiles = \"var/files\"\n\n\
+         [intake]\nkind = \"maildir\"\nmaildir = \"var/inbox\"\n\n\
+         [outbound]\nkind = \"smtp\"\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\n\
+         allow_plaintext = true\nparallel = 1\n\n\
+         [license]\nsigning_key_file = \"license.key\"\n",
+        sink.port()
+    ));
+    desk.run(&[
+        "license",
+        "keygen",
+        crate::util::arg(&desk.dir().join("license.key")),
+    ])
+    .assert_success();
+    desk.import_demo();
+    desk
+}
+
+/// Delivers `raw` into the desk's Maildir as arriving at `at`.
+fn deliver_to(desk: &crate::util::Desk, name: &str, raw: &[u8], at: DateTime<Utc>) {
+    let new = desk.dir().join("var/inbox/new");
+    std::fs::create_dir_all(&new).expect("maildir");
+    for sub in ["cur", "tmp"] {
+        std::fs::create_dir_all(desk.dir().join("var/inbox").join(sub)).expect("maildir");
+    }
+    let path = new.join(name);
+    std::fs::write(&path, raw).expect("deliver");
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .and_then(|f| f.set_modified(at.into()))
+        .expect("date the delivery");
+}
+
+/// The stored key of ticket `n` (read-only look into the database).
+fn stored_key(desk: &crate::util::Desk, n: u64) -> Option<String> {
+    let store = madoguchi::store::Store::open(&desk.dir().join("var/db.sqlite3")).expect("db");
+    store
+        .select_text(
+            "SELECT key FROM license_applications WHERE ticket = ?1",
+            &[&n.to_string()],
+        )
+        .expect("query")
+        .first()
+        .and_then(|r| r.first().cloned().flatten())
+}
+
+/// The key lines in the mails the sink took for `to`.
+fn keys_received(sink: &crate::smtp_sink::SmtpSink, to: &str) -> Vec<String> {
+    sink.received()
+        .into_iter()
+        .filter(|m| m.rcpt_to.iter().any(|r| r == to))
+        .filter_map(|m| {
+            let mail = madoguchi::mail::read_message(&m.data, &[]).mail;
+            mail.text
+                .lines()
+                .find(|l| l.starts_with("v4.public."))
+                .map(|l| l.trim().to_string())
+        })
+        .collect()
+}
+
+/// Item 8: a SIGKILL after the key was stored and before its mail went out. The restarted desk
+/// sends the very key it stored; no second key is ever made.
+#[test]
+fn a_sigkill_between_issuing_and_sending_resends_the_same_key() {
+    let mut sink = crate::smtp_sink::SmtpSink::start();
+    let desk = service_desk(&sink);
+    deliver_to(
+        &desk,
+        "app.eml",
+        &good_form("crash1"),
+        jst(2026, 11, 24, 17, 5),
+    );
+    sink.stop(); // the relay is down: the key is made and stored, its mail cannot leave
+    let mut daemon = crate::daemon::Daemon::start_with(
+        desk.config(),
+        desk.dir().join("daemon.log"),
+        &["--now", "2026-11-25T09:00:00+09:00"],
+    );
+    crate::wait::until(std::time::Duration::from_secs(30), "the key stored", || {
+        stored_key(&desk, 1).is_some()
+    });
+    daemon.signal("-KILL");
+    assert!(!daemon.wait(std::time::Duration::from_secs(10)).success());
+    let stored = stored_key(&desk, 1).expect("stored");
+    sink.start_again();
+    desk.run(&["run", "--once", "--now", "2026-11-25T09:10:00+09:00"])
+        .assert_success();
+    assert_eq!(keys_received(&sink, SUZUKI), [stored.clone()]);
+    // Later passes send nothing more, and the audit shows one key made.
+    desk.run(&["run", "--once", "--now", "2026-11-25T10:00:00+09:00"])
+        .assert_success();
+    assert_eq!(keys_received(&sink, SUZUKI).len(), 1);
+    let shown = desk.json(&["license", "show", "1"]);
+    let issued = shown["audit"]
+        .as_array()
+        .expect("audit")
+        .iter()
+        .filter(|r| r["step"] == "issued")
+        .count();
+    assert_eq!(issued, 1, "{shown:#}");
+    assert_eq!(shown["state"], "sent", "{shown:#}");
+    let text = desk.run(&["license", "show", "1"]).all_output();
+    assert!(
+        !text.contains(&stored),
+        "`license show` never prints the key"
+    );
+}
+
+/// The daemon wakes for a key that falls due while it idles: an application at lunch is
+/// accepted at 13:00 and its key goes out then, with no new mail to wake it.
+#[test]
+fn the_daemon_wakes_for_a_key_that_falls_due() {
+    let sink = crate::smtp_sink::SmtpSink::start();
+    let desk = service_desk(&sink);
+    deliver_to(
+        &desk,
+        "app.eml",
+        &good_form("wake1"),
+        jst(2026, 11, 25, 12, 59),
+    );
+    let mut daemon = crate::daemon::Daemon::start_with(
+        desk.config(),
+        desk.dir().join("daemon.log"),
+        &["--now", "2026-11-25T12:59:45+09:00"],
+    );
+    crate::wait::until(
+        std::time::Duration::from_secs(20),
+        "the acknowledgement",
+        || {
+            sink.received()
+                .iter()
+                .any(|m| m.rcpt_to.iter().any(|r| r == SUZUKI))
+        },
+    );
+    assert!(keys_received(&sink, SUZUKI).is_empty(), "not before 13:00");
+    crate::wait::until(
+        std::time::Duration::from_secs(30),
+        "the key at 13:00",
+        || keys_received(&sink, SUZUKI).len() == 1,
+    );
+    daemon.signal("-TERM");
+    assert!(daemon.wait(std::time::Duration::from_secs(30)).success());
+}
