@@ -654,7 +654,7 @@ fn a_sigkill_between_issuing_and_sending_resends_the_same_key() {
     sink.start_again();
     desk.run(&["run", "--once", "--now", "2026-11-25T09:10:00+09:00"])
         .assert_success();
-    assert_eq!(keys_received(&sink, SUZUKI), [stored.clone()]);
+    assert_eq!(keys_received(&sink, SUZUKI), std::slice::from_ref(&stored));
     // Later passes send nothing more, and the audit shows one key made.
     desk.run(&["run", "--once", "--now", "2026-11-25T10:00:00+09:00"])
         .assert_success();
