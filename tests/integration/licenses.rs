@@ -710,3 +710,100 @@ fn the_daemon_wakes_for_a_key_that_falls_due() {
     daemon.signal("-TERM");
     assert!(daemon.wait(std::time::Duration::from_secs(30)).success());
 }
+
+/// `licenses list --json`, `license resend` (the same key, to the registered applicant only)
+/// and `queue` flagging a key that is due and not sent.
+#[test]
+fn licenses_list_resend_and_the_queue_flag_from_the_command_line() {
+    let sink = crate::smtp_sink::SmtpSink::start();
+    let desk = service_desk(&sink);
+    deliver_to(&desk, "a.eml", &good_form("cli1"), jst(2026, 11, 24, 17, 5));
+    desk.run(&["run", "--once", "--now", "2026-11-25T09:00:00+09:00"])
+        .assert_success();
+    let list = desk.json(&["licenses", "list"]);
+    let row = &list[0];
+    for key in [
+        "ticket",
+        "contract_id",
+        "license_serial",
+        "server_id",
+        "applied_at",
+        "due",
+        "send_at",
+        "state",
+        "key_id",
+        "issued_at",
+        "sent_at",
+    ] {
+        assert!(row.get(key).is_some(), "{key} missing in {row:#}");
+    }
+    assert_eq!(row["state"], "sent");
+    assert_eq!(row["due"], "2026-11-25");
+    assert!(str_key_id(row).starts_with("k4.pid."), "{row:#}");
+    assert_eq!(
+        desk.json(&["licenses", "list", "--state", "refused"]),
+        serde_json::json!([])
+    );
+    desk.run(&["licenses", "list", "--state", "lost"])
+        .assert_failure();
+
+    // Resent: the same key, again to Suzuki only.
+    desk.run(&["license", "resend", "1"]).assert_success();
+    // Queued at the real clock's now, so sent by a pass on the real clock.
+    desk.run(&["run", "--once"]).assert_success();
+    let keys = keys_received(&sink, SUZUKI);
+    assert_eq!(keys.len(), 2);
+    assert_eq!(keys[0], keys[1]);
+    let key_mails_to_others = sink
+        .received()
+        .into_iter()
+        .filter(|m| !m.rcpt_to.iter().any(|r| r == SUZUKI))
+        .filter(|m| String::from_utf8_lossy(&m.data).contains(&keys[0][..40]))
+        .count();
+    assert_eq!(key_mails_to_others, 0);
+    // Suzuki leaves the contract: no resend, with the reason.
+    let contracts = std::fs::read_to_string(crate::util::demo_fixture("contracts.csv"))
+        .expect("contracts")
+        .replace("suzuki@beta.example.jp;", "");
+    let csv = desk.write("contracts.csv", &contracts);
+    desk.run(&["contracts", "import", crate::util::arg(&csv)])
+        .assert_success();
+    desk.run(&["license", "resend", "1"])
+        .assert_failure()
+        .assert_stderr_has(&["suzuki@beta.example.jp", "registered"]);
+    desk.run(&["license", "resend", "99"])
+        .assert_failure()
+        .assert_stderr_has(&["no license application"]);
+
+    // An application of it-admin's due on 2026-11-26 that is still waiting (the desk has not
+    // run since): the queue flags it, since today is past its due date.
+    deliver_to(
+        &desk,
+        "b.eml",
+        &license_form(
+            "cli2",
+            "it-admin@beta.example.jp",
+            "DNDS-2026-01152",
+            "サーバー変更",
+            "HID-D000-0004",
+        ),
+        jst(2026, 11, 25, 17, 30),
+    );
+    sink.set_mode("tempfail");
+    desk.run(&["run", "--once", "--now", "2026-11-25T17:31:00+09:00"])
+        .assert_success();
+    let queue = desk.json(&["queue"]);
+    let flagged = queue
+        .as_array()
+        .expect("queue")
+        .iter()
+        .find(|t| t["number"] == 2)
+        .unwrap_or_else(|| panic!("ticket 2 in {queue:#}"));
+    assert_eq!(flagged["license"]["state"], "waiting", "{flagged:#}");
+    assert_eq!(flagged["license"]["at_risk"], true, "{flagged:#}");
+    desk.run(&["queue"]).assert_stdout_has(&["R8 AT RISK"]);
+}
+
+fn str_key_id(row: &serde_json::Value) -> &str {
+    row["key_id"].as_str().unwrap_or_default()
+}
