@@ -87,7 +87,8 @@ struct Converter {
     /// Line breaks owed before the next character (at most 2: one blank line).
     breaks: usize,
     space: Option<Space>,
-    /// Drop the white space before the next character (after a list marker).
+    /// A list marker was just written: drop the white space before the next character, and
+    /// break no line for a block that starts there.
     no_space: bool,
     last: char,
     /// Blockquote depth now, and of the line last written.
@@ -191,6 +192,16 @@ impl Converter {
         self.space = None;
     }
 
+    /// A block element starts: [`Self::block`], except right after a list marker (`<li><div>`
+    /// keeps the marker on the div's first line).
+    fn begin(&mut self, n: usize) {
+        if self.no_space {
+            self.space = None;
+        } else {
+            self.block(n);
+        }
+    }
+
     /// `<br>` (or a line break in `<pre>`): one more line break.
     fn line_break(&mut self) {
         if self.started {
@@ -275,27 +286,27 @@ impl Converter {
             "p" => {
                 self.close_p();
                 let (top, bottom) = self.paragraph_breaks(tag);
-                self.block(top);
+                self.begin(top);
                 self.open_p = Some(bottom);
             }
             "h1" | "h2" | "h3" | "h4" | "h5" | "h6" => {
                 self.close_p();
-                self.block(2);
+                self.begin(2);
             }
             "blockquote" => {
                 self.close_p();
-                self.block(1);
+                self.begin(1);
                 self.quote = self.quote.saturating_add(1);
             }
             "pre" | "listing" | "xmp" | "plaintext" => {
                 self.close_p();
-                self.block(1);
+                self.begin(1);
                 self.pre = self.pre.saturating_add(1);
                 self.pre_newline = true;
             }
             "ul" | "ol" | "menu" | "dir" => {
                 self.close_p();
-                self.block(1);
+                self.begin(1);
                 if self.lists.len() < MAX_LISTS {
                     self.lists
                         .push((name == "ol").then_some(tag.start.unwrap_or(1)));
@@ -310,7 +321,7 @@ impl Converter {
             }
             n if is_line_block(n) => {
                 self.close_p();
-                self.block(1);
+                self.begin(1);
             }
             _ => {}
         }

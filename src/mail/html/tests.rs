@@ -88,6 +88,13 @@ fn lists() {
         to_text("<ol start=\"3\"><li>\n  三\n<li>四</ol>"),
         "3. 三\n4. 四\n"
     );
+    // New Outlook wraps each item's text in a div: the marker stays on its line.
+    assert_eq!(
+        to_text(
+            "<ol><li><div>a</div></li><li>\n<p>b</p>\n</li><li></li><li><div>c</div><div>d</div></li></ol>"
+        ),
+        "1. a\n2. b\n\n3.\n4. c\nd\n"
+    );
 }
 
 #[test]
