@@ -2,12 +2,14 @@
 //! commands on the first lines (`#note`, `#close`, …) and the staff member's own text, with the
 //! quoted notification cut, so the desk can relay that text to the customer (issue 9, item 3).
 //!
-//! Pure: the input is the text body as `crate::mail` produces it (text/plain preferred; an
-//! HTML-only mail arrives already converted by mail-parser's `html_to_text`, which keeps line
-//! breaks only for `<br>` and `</p>`, drops every attribute and turns `<blockquote>` into
-//! nothing: no `>` marks, and a `<div>` that closes without a `<br>` runs on into the next
-//! text on the same line). The cut therefore also looks for a reply header that starts in the
-//! middle of a line, and reports where the kept text ends inside it.
+//! Pure: the input is the text body as `crate::mail` produces it (text/plain preferred, with
+//! `format=flowed` already joined; an HTML-only mail arrives converted by `crate::mail`'s own
+//! converter: block elements such as `<div>`, `<p>`, `<tr>` end their line, `<blockquote>`
+//! lines are quoted with `>` like a text/plain reply, Outlook's `divRplyFwdMsg` header block
+//! and Thunderbird's `moz-cite-prefix` attribution are lines of their own). Markup that lays a
+//! reply header out inline can still run it on after the staff text, so the cut also looks
+//! for a reply header that starts in the middle of a line, and reports where the kept text
+//! ends inside it.
 //!
 //! Where the staff text ends, the first of:
 //! - an attribution line, on one line or wrapped over up to three, that starts with `On ` or a

@@ -1,11 +1,14 @@
 //! Raw message bytes → [`InboundMail`], the core's view of a message.
 //!
 //! Built on mail-parser (with `full_encoding`), plus repairs for Japanese mail it cannot read
-//! alone (see `decode`). No file or network I/O. Never fails and never panics: whatever the
+//! alone (see `decode`); `format=flowed` text decoded (`flowed`) and HTML-only mail converted
+//! to text by our own converter (`html`). No file or network I/O. Never fails and never panics: whatever the
 //! bytes are, the result is an `InboundMail` whose `defects` say what was wrong (a panic inside
 //! the parser is caught and becomes a defect too).
 
 mod decode;
+mod flowed;
+mod html;
 mod report;
 
 #[cfg(test)]
@@ -16,7 +19,6 @@ mod tests;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use chrono::{DateTime, FixedOffset, NaiveDate, TimeZone};
-use mail_parser::decoders::html::html_to_text;
 use mail_parser::{
     Address, Header, HeaderName, HeaderValue, Message, MessageParser, MessagePart, MimeHeaders,
     PartType,
@@ -464,17 +466,19 @@ fn cap_text(mut text: String) -> (String, Option<String>) {
     )
 }
 
-/// text/plain preferred; HTML-only mail converted to text.
+/// text/plain preferred (`format=flowed` decoded); HTML-only mail converted to text.
 fn body_text(msg: &Message<'_>, defects: &mut Vec<String>) -> String {
     let render = |ids: &[u32], defects: &mut Vec<String>| -> Vec<String> {
         ids.iter()
             .filter_map(|&id| msg.parts.get(id as usize))
             .filter_map(|part| {
                 let text = decode::part_text(msg, part, defects)?;
-                Some(if matches!(part.body, PartType::Html(_)) {
-                    html_to_text(&text)
-                } else {
-                    text
+                Some(match &part.body {
+                    PartType::Html(_) => html::to_text(&text),
+                    _ => match flowed_delsp(part) {
+                        Some(delsp) => flowed::decode(&normalize_newlines(&text), delsp),
+                        None => text,
+                    },
                 })
             })
             .collect()
@@ -488,6 +492,16 @@ fn body_text(msg: &Message<'_>, defects: &mut Vec<String>) -> String {
         }
     }
     normalize_newlines(&pieces.join("\n"))
+}
+
+/// `Some(DelSp)` for a `format=flowed` text part (RFC 3676), `None` for any other.
+fn flowed_delsp(part: &MessagePart<'_>) -> Option<bool> {
+    let ct = part.content_type()?;
+    let is = |attr: &str, value: &str| {
+        ct.attribute(attr)
+            .is_some_and(|v| v.trim().trim_matches('"').eq_ignore_ascii_case(value))
+    };
+    is("format", "flowed").then(|| is("delsp", "yes"))
 }
 
 fn mime_type(part: &MessagePart<'_>) -> String {

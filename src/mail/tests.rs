@@ -147,6 +147,28 @@ fn html_only_becomes_text() {
 }
 
 #[test]
+fn outlook_word_html_keeps_its_lines() {
+    let m = read_fixture("html-outlook-word.eml").mail;
+    assert!(m.defects.is_empty(), "{:?}", m.defects);
+    assert!(
+        m.text.starts_with(
+            "サポートご担当者様\n\n分散サーバーのバックアップ方法を教えてください。\n以下の2点を確認したいです。\n"
+        ),
+        "{}",
+        m.text
+    );
+    assert!(!m.text.contains("MsoNormal") && !m.text.contains("VML"));
+}
+
+#[test]
+fn format_flowed_is_joined() {
+    let m = read_fixture("flowed-delsp.eml").mail;
+    assert!(m.text.contains(
+        "\n昨日パッチを適用してから、分散サーバーが起動しなくなりました。エラーログを添付しますので、ご確認をお願いします。\nFrom the log: service stopped\n\n-- \n鈴木 一郎\n"
+    ), "{}", m.text);
+}
+
+#[test]
 fn attachments_with_bodies() {
     let read = read_fixture("attachment.eml");
     let m = &read.mail;
@@ -451,6 +473,8 @@ fn fixture_verdicts_and_categories() {
         ("charset-utf8-qp.eml", "human", "license_reissue"),
         ("charset-raw-jis-header.eml", "human", "operation"),
         ("html-only.eml", "human", "operation"),
+        ("html-outlook-word.eml", "human", "operation"),
+        ("flowed-delsp.eml", "human", "fault"),
         ("attachment.eml", "human", "fault"),
         ("form-inquiry-operation.eml", "human", "operation"),
         ("form-inquiry-fault.eml", "human", "fault"),

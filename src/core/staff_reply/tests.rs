@@ -241,8 +241,8 @@ fn wrapped_attribution_keeps_the_line_above() {
 
 #[test]
 fn attribution_run_on_after_html_text() {
-    // mail-parser's HTML conversion puts a signature's last line and Thunderbird's
-    // moz-cite-prefix on one line.
+    // An HTML conversion that runs a signature's last line and Thunderbird's moz-cite-prefix
+    // together on one line (as mail-parser's did; inline markup still can).
     let text = "本文\n-- \n山田 花子 <support@madoguchi.example.co.jp> 2026/11/30 10:05 に サポート窓口 さんは書きました:\n▲▲ 引用";
     assert_eq!(
         reply(text),
