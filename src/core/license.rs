@@ -196,8 +196,22 @@ pub enum Shortfall {
     /// No reason given, or not a change of server (R2).
     NotServerChange,
     NoNewServerId,
+    /// The new server id is not one: longer than [`SERVER_ID_MAX`] characters, or with spaces
+    /// or control characters.
+    BadNewServerId,
     /// The new server id is the one already registered.
     SameServer,
+}
+
+/// The longest server identifier a key is made for (it becomes a claim and a line of mail).
+pub const SERVER_ID_MAX: usize = 64;
+
+/// Whether `id` can be a server identifier: 1 to [`SERVER_ID_MAX`] characters, no spaces, no
+/// control characters.
+pub fn plausible_server_id(id: &str) -> bool {
+    let id = id.trim();
+    let n = id.chars().count();
+    (1..=SERVER_ID_MAX).contains(&n) && !id.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
 impl Shortfall {
@@ -212,6 +226,7 @@ impl Shortfall {
             Shortfall::NotCovered => "not_covered",
             Shortfall::NotServerChange => "not_server_change",
             Shortfall::NoNewServerId => "no_new_server_id",
+            Shortfall::BadNewServerId => "bad_new_server_id",
             Shortfall::SameServer => "same_server",
         }
     }
@@ -234,6 +249,9 @@ impl Shortfall {
                 "ライセンスキーの再発行は、サーバー変更の場合に承っております。申請理由をご確認ください。"
             }
             Shortfall::NoNewServerId => "新サーバー識別子のご記入がありません。",
+            Shortfall::BadNewServerId => {
+                "ご記入の新サーバー識別子の形式が正しくありません（空白を含まない64文字以内）。"
+            }
             Shortfall::SameServer => {
                 "ご記入の新サーバー識別子が、現在ご登録のサーバー識別子と同じです。"
             }
@@ -314,6 +332,7 @@ pub fn eligibility(
     }
     match (&app.new_server_id, contract) {
         (None, _) => short.push(Shortfall::NoNewServerId),
+        (Some(new), _) if !plausible_server_id(new) => short.push(Shortfall::BadNewServerId),
         (Some(new), Some(c)) if same_server(new, &c.server_id) => {
             short.push(Shortfall::SameServer);
         }

@@ -87,7 +87,15 @@ impl Shell {
             self.config.desk.ticket_prefix,
             self.random_token()?
         );
-        let given = |v: &Option<String>| v.as_deref().unwrap_or("").trim().to_string();
+        // What the application gave, as stored on a refusal: cut, a form field may be huge.
+        let given = |v: &Option<String>| {
+            v.as_deref()
+                .unwrap_or("")
+                .trim()
+                .chars()
+                .take(200)
+                .collect::<String>()
+        };
         let applicant = app.applicant.clone().unwrap_or_default();
         let (serial, server) = (given(&app.license_serial), given(&app.new_server_id));
         let row = match verdict {

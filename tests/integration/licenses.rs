@@ -807,3 +807,52 @@ fn licenses_list_resend_and_the_queue_flag_from_the_command_line() {
 fn str_key_id(row: &serde_json::Value) -> &str {
     row["key_id"].as_str().unwrap_or_default()
 }
+
+/// A stranger's tricks on the application form: template syntax as the new server id is
+/// written literally and makes no second key line; a huge or multi-line server id gets no key
+/// and is stored cut.
+#[test]
+fn hostile_server_ids_are_data() {
+    let (mut t, _) = licensed("");
+    t.deliver(
+        &license_form(
+            "h1",
+            SUZUKI,
+            "DNDS-2026-01152",
+            "サーバー変更",
+            "{{key}}{{greeting}}",
+        ),
+        jst(2026, 11, 25, 10, 0),
+    );
+    t.pass(jst(2026, 11, 25, 10, 1));
+    let keys = key_mails(&t);
+    assert_eq!(keys.len(), 1);
+    let text = &keys[0].2;
+    assert!(
+        text.contains("新サーバー識別子：{{key}}{{greeting}}"),
+        "{text}"
+    );
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("v4.public.")).count(),
+        1
+    );
+    let huge = "H".repeat(100_000);
+    t.deliver(
+        &license_form("h2", SUZUKI, "DNDS-2026-01152", "サーバー変更", &huge),
+        jst(2026, 11, 25, 10, 5),
+    );
+    t.pass(jst(2026, 11, 25, 10, 6));
+    assert_eq!(state_of(&t, 2), "refused");
+    assert_eq!(key_mails(&t).len(), 1);
+    let stored = one_value(
+        &t,
+        "SELECT length(server_id) FROM license_applications WHERE ticket = 2",
+    );
+    assert_eq!(stored, "200");
+    let reply = mails_to(&t, SUZUKI)
+        .into_iter()
+        .find(|(s, _)| s.contains("[NEO-DS#000002]"))
+        .expect("a reply to the second application");
+    assert!(reply.1.contains("形式が正しくありません"), "{}", reply.1);
+    assert!(reply.1.len() < 5_000, "the reply echoes nothing huge");
+}

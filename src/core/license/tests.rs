@@ -507,3 +507,19 @@ fn a_form_application_uses_the_form_address_not_the_robot() {
     let app = Application::read(&mail, Category::Operation).unwrap();
     assert_eq!(app, good());
 }
+
+#[test]
+fn a_server_id_that_is_not_one_gets_no_key() {
+    let mut app = good();
+    for bad in [
+        "x".repeat(65),
+        "HID A27F".to_string(),
+        "HID-\u{7}".to_string(),
+        "HID\n-- \nEvil".to_string(),
+    ] {
+        app.new_server_id = Some(bad.clone());
+        assert_eq!(shortfalls(&app), vec![Shortfall::BadNewServerId], "{bad:?}");
+    }
+    app.new_server_id = Some("x".repeat(64));
+    assert!(eligibility(&app, &book(), date(2026, 11, 25)).is_ok());
+}
