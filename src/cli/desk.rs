@@ -331,6 +331,13 @@ pub fn inspect(config_path: Option<&Path>, file: &Path, out: &Output) -> anyhow:
                 }
             ),
         ),
+        Outcome::Flood { ticket, count, .. } => (
+            classify(mail, &desk.config().classify),
+            false,
+            format!(
+                "flood: onto ticket {ticket} without reply or notice ({count} requests in an hour)"
+            ),
+        ),
         Outcome::Recorded { reason, .. } => (
             classify(mail, &desk.config().classify),
             true,

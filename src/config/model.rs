@@ -19,6 +19,9 @@ use crate::core::form::FormLabels;
 pub const DEFAULT_TICKET_PREFIX: &str = "NEO-DS";
 pub const DEFAULT_REOPEN_DAYS: u32 = 14;
 pub const DEFAULT_AUTO_REPLY_LIMIT_PER_HOUR: u32 = 5;
+/// `[desk] flood_per_hour`: new requests from one sender in an hour before the rest of that
+/// hour's mail goes onto their latest open ticket without notices.
+pub const DEFAULT_FLOOD_PER_HOUR: u32 = 10;
 pub const DEFAULT_DATABASE: &str = "var/madoguchi.sqlite3";
 pub const DEFAULT_FILES: &str = "var/files";
 pub const DEFAULT_MAILDIR: &str = "var/inbox";
@@ -67,6 +70,8 @@ pub struct Desk {
     pub form_senders: Vec<String>,
     pub reopen_days: u32,
     pub auto_reply_limit_per_hour: u32,
+    /// Mail from one sender in an hour that opens tickets; past it, a flood (`core::decide`).
+    pub flood_per_hour: u32,
     /// The charset of the mail the desk writes (a message with a character ISO-2022-JP cannot
     /// carry still goes in UTF-8).
     pub reply_charset: ReplyCharset,
@@ -390,14 +395,15 @@ impl Config {
         let days: Vec<String> = c.weekdays.iter().map(|w| w.to_string()).collect();
         let mut s = format!(
             "desk: {} (tickets [{}#…], {} staff, {} notify, {} form senders, reopen {} days, \
-             {} auto-replies/hour/sender)\n",
+             {} auto-replies/hour/sender, flood past {} mails/hour/sender)\n",
             d.address,
             d.ticket_prefix,
             d.staff.len(),
             d.notify.len(),
             d.form_senders.len(),
             d.reopen_days,
-            d.auto_reply_limit_per_hour
+            d.auto_reply_limit_per_hour,
+            d.flood_per_hour
         );
         s += &format!(
             "hours: {} {} {}, {} on national holidays, {} company closures, license cutoff {}\n",

@@ -49,6 +49,7 @@ pub struct RawDesk {
     pub form_senders: Option<Vec<String>>,
     pub reopen_days: Option<i64>,
     pub auto_reply_limit_per_hour: Option<i64>,
+    pub flood_per_hour: Option<i64>,
     /// `"utf-8"` (default) or `"iso-2022-jp"`.
     pub reply_charset: Option<String>,
 }

@@ -148,6 +148,14 @@ fn validate_desk(raw: &RawDesk, p: &mut Problems) -> Option<Desk> {
         1,
         u32::MAX,
     );
+    let flood_per_hour = int_field(
+        p,
+        "desk.flood_per_hour",
+        raw.flood_per_hour,
+        DEFAULT_FLOOD_PER_HOUR,
+        1,
+        u32::MAX,
+    );
     let reply_charset = match raw.reply_charset.as_deref() {
         None => ReplyCharset::default(),
         Some(text) => text.parse().unwrap_or_else(|UnknownValue| {
@@ -168,6 +176,7 @@ fn validate_desk(raw: &RawDesk, p: &mut Problems) -> Option<Desk> {
         notify,
         form_senders,
         reopen_days,
+        flood_per_hour,
         auto_reply_limit_per_hour,
         reply_charset,
     })

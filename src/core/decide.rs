@@ -22,7 +22,8 @@ use super::license::{Application, EarlierApplication, LicensePolicy, LicenseVerd
 use super::matching::ContractBook;
 use super::reply::{
     FollowUpLetter, FollowUpNote, OutgoingKind, OutgoingMail, ReplyNote, TicketLetter,
-    customer_reply, delivery_failure_notice, follow_up_notification, staff_notification,
+    customer_reply, delivery_failure_notice, flood_notice, follow_up_notification,
+    staff_notification,
 };
 use super::ticket::{
     ArticleKind, ContractFacts, Entitlement, MatchedBy, ReplyKind, ThreadedBy, TicketFacts,
@@ -45,6 +46,8 @@ pub struct DeskRules {
     pub auto_reply_limit_per_hour: u32,
     /// Staff notifications about one ticket in an hour, at most.
     pub notify_limit_per_ticket_hour: u32,
+    /// New requests from one sender in an hour before the rest is a flood.
+    pub flood_per_hour: u32,
     /// How mail from a staff address is authenticated.
     pub staff_policy: super::auth::StaffAuthentication,
 }
@@ -55,6 +58,17 @@ pub struct SameMessage {
     /// Its row.
     pub first: i64,
     pub ticket: Option<u64>,
+}
+
+/// What the flood rule needs about one sender (a flood).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SenderLoad {
+    /// Tickets opened for the sender's requests since the hour began.
+    pub tickets: u32,
+    /// Their latest ticket that is not closed.
+    pub open_ticket: Option<u64>,
+    /// Mail already taken as a flood on that ticket in the hour (staff were told).
+    pub flooded: bool,
 }
 
 /// A delivery of ours that a bounce or the relay reports as failed.
@@ -90,6 +104,9 @@ pub struct Intake<'a> {
     pub recent_auto_replies: u32,
     /// Staff notifications queued for the threaded ticket in the hour before `now`.
     pub recent_ticket_notices: u32,
+    /// For mail that names no ticket: what its sender (the form's address for a form) asked
+    /// of the desk in the hour before it arrived.
+    pub sender_load: SenderLoad,
     /// The number a new ticket gets.
     pub next_ticket: u64,
     /// For mail from a staff address that names a ticket: its authentication, the internal
@@ -210,6 +227,14 @@ pub enum Outcome {
     },
     /// Authenticated staff mail on a ticket: relayed, noted, commands carried out.
     StaffMail(StaffMail),
+    /// One sender past `flood_per_hour` new requests in an hour: the mail goes onto their
+    /// latest open ticket, with no reply and no notice but the first (`notify`).
+    Flood {
+        ticket: u64,
+        notify: bool,
+        /// The sender's requests in the hour, as counted.
+        count: u32,
+    },
     /// Seen before (same Message-ID and bytes): recorded as a duplicate.
     Duplicate { of: i64 },
     /// Kept aside for a person, with the reason.
@@ -414,6 +439,16 @@ fn outcome(intake: &Intake<'_>, rules: &DeskRules, calendar: &BusinessCalendar) 
             reason: "mail from staff that refers to no ticket".into(),
         };
     }
+    let load = intake.sender_load;
+    if load.tickets >= rules.flood_per_hour
+        && let Some(ticket) = load.open_ticket
+    {
+        return Outcome::Flood {
+            ticket,
+            notify: !load.flooded,
+            count: load.tickets + 1,
+        };
+    }
     Outcome::NewTicket(new_ticket(intake, rules, calendar, None))
 }
 
@@ -430,6 +465,42 @@ fn effects(outcome: &Outcome, intake: &Intake<'_>, rules: &DeskRules) -> Vec<Eff
                 ticket: None,
             }],
         },
+        Outcome::Flood {
+            ticket,
+            notify,
+            count,
+        } => {
+            let mut effects = vec![
+                Effect::RecordMessage {
+                    verdict: Verdict::Article,
+                    reason: Some(format!(
+                        "flood: {count} requests from this sender within an hour (over {})",
+                        rules.flood_per_hour
+                    )),
+                    ticket: Some(*ticket),
+                },
+                Effect::AddArticle {
+                    ticket: *ticket,
+                    kind: ArticleKind::Customer,
+                },
+                Effect::Touch { ticket: *ticket },
+            ];
+            if *notify && !rules.notify.is_empty() {
+                let (sender, _) = customer_of(mail);
+                effects.push(Effect::QueueMail {
+                    mail: flood_notice(
+                        &rules.notify,
+                        &rules.desk_address,
+                        &rules.ticket_prefix,
+                        *ticket,
+                        &sender,
+                        rules.flood_per_hour,
+                    ),
+                    auto_reply_to: None,
+                });
+            }
+            effects
+        }
         Outcome::Duplicate { of } => vec![Effect::RecordMessage {
             verdict: Verdict::Duplicate,
             reason: Some(format!("same Message-ID and content as message {of}")),

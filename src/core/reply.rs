@@ -23,6 +23,7 @@ const OUT_OF_SCOPE: &str = include_str!("../../templates/out_of_scope.txt");
 const NOTIFY_NEW: &str = include_str!("../../templates/notify_new.txt");
 const NOTIFY_FOLLOWUP: &str = include_str!("../../templates/notify_followup.txt");
 const NOTIFY_FAILED: &str = include_str!("../../templates/notify_failed.txt");
+const NOTIFY_FLOOD: &str = include_str!("../../templates/notify_flood.txt");
 const LICENSE_REFUSED: &str = include_str!("../../templates/license_refused.txt");
 const LICENSE_REPEATED: &str = include_str!("../../templates/license_repeated.txt");
 
@@ -560,6 +561,29 @@ pub fn delivery_failure_notice(
         ],
     );
     let subject = format!("{} 送信失敗: {recipients}", tag(prefix, ticket));
+    to_staff(notify, desk_address, ticket, subject, body)
+}
+
+/// Tells staff that one sender is flooding the desk: the rest of the hour's mail from them
+/// goes onto `ticket` without replies or notices. Sent once per flood.
+pub fn flood_notice(
+    notify: &[String],
+    desk_address: &str,
+    prefix: &str,
+    ticket: u64,
+    sender: &str,
+    per_hour: u32,
+) -> OutgoingMail {
+    let sender = cut(sender, NAME_ECHO_CHARS, true);
+    let body = fill(
+        NOTIFY_FLOOD,
+        &[
+            ("ticket", &format!("{prefix}#{ticket:06}")),
+            ("sender", &sender),
+            ("per_hour", &per_hour.to_string()),
+        ],
+    );
+    let subject = format!("{} 大量受信: {sender}", tag(prefix, ticket));
     to_staff(notify, desk_address, ticket, subject, body)
 }
 

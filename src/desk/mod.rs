@@ -159,6 +159,7 @@ impl Desk {
             reopen_days: i64::from(config.desk.reopen_days),
             auto_reply_limit_per_hour: config.desk.auto_reply_limit_per_hour,
             notify_limit_per_ticket_hour: NOTIFY_LIMIT_PER_TICKET_HOUR,
+            flood_per_hour: config.desk.flood_per_hour,
             staff_policy: config.staff.authentication.clone(),
         };
         let classify_rules = config.classify.clone();

@@ -8,11 +8,11 @@ use chrono::{DateTime, Duration, Utc};
 use super::{DESK_NAME, DeskError, PassSummary, Shell, lock, retry_delay};
 use crate::core::auth::{DkimReport, StaffAuth};
 use crate::core::classify::classify;
-use crate::core::decide::LicenseIntake;
 use crate::core::decide::{
     CustomerThread, Decision, Effect, Intake, Outcome, SameMessage, StaffContext, decide,
     delivery_failed, reply_address, single_address,
 };
+use crate::core::decide::{LicenseIntake, SenderLoad};
 use crate::core::guard::{Guard, NoReplyReason, assess};
 use crate::core::inbound::InboundMail;
 use crate::core::license::{Application, ApplicationState};
@@ -179,6 +179,19 @@ impl Shell {
             }
             _ => None,
         };
+        // The flood rule counts what the sender asked before: only for mail that would open a
+        // ticket (a form's customer is the form's address, never the form robot).
+        let sender = if mail.form.is_some() {
+            mail.form_address()
+        } else {
+            from.map(str::to_string)
+        };
+        let sender_load = match (&thread, sender) {
+            (None, Some(sender)) => {
+                tx.sender_load(&sender, message.received_at - Duration::hours(1))?
+            }
+            _ => SenderLoad::default(),
+        };
         let category = classify(mail, &self.classify_rules);
         let application = Application::read(mail, category);
         let earlier = match &application {
@@ -198,6 +211,7 @@ impl Shell {
             reply_to,
             recent_auto_replies,
             recent_ticket_notices,
+            sender_load,
             next_ticket: tx.next_ticket_number()?,
             staff: staff_facts.as_ref().map(|f| StaffContext {
                 auth: &f.auth,
@@ -653,6 +667,20 @@ fn account(outcome: &Outcome, key: &str, summary: &mut PassSummary) -> Ack {
             return Ack::Quarantined;
         }
         Outcome::Duplicate { .. } => summary.duplicates += 1,
+        Outcome::Flood {
+            ticket,
+            notify,
+            count,
+        } => {
+            summary.follow_ups += 1;
+            if *notify {
+                tracing::warn!(
+                    ticket,
+                    count,
+                    "A sender is flooding the desk: their mail goes onto one ticket, without replies or notices."
+                );
+            }
+        }
         Outcome::StaffMail(staff) => {
             summary.follow_ups += 1;
             tracing::info!(

@@ -181,6 +181,9 @@ const MIGRATIONS: &[&str] = &[
         detail TEXT
     );
     CREATE INDEX license_audit_by_ticket ON license_audit(ticket);",
+    // 9: a sender's recent tickets, for the flood rule.
+    "CREATE INDEX tickets_by_customer ON tickets(customer_address, received_at);
+    CREATE INDEX messages_by_ticket ON messages(ticket, received_at);",
 ];
 
 /// The newest schema version this binary knows.

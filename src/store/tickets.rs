@@ -19,7 +19,7 @@ impl<'a> Tx<'a> {
         self.conn
     }
 }
-use crate::core::decide::Delivery;
+use crate::core::decide::{Delivery, SenderLoad};
 use crate::core::ticket::{TicketFacts, TicketState};
 use crate::outbound::Queued;
 
@@ -555,6 +555,51 @@ impl Tx<'_> {
                 |r| r.get(0),
             )
             .doing("count automatic replies")
+    }
+}
+
+impl Tx<'_> {
+    /// How much `address` asked of the desk since `since` (tickets received after it).
+    pub fn sender_load(
+        &self,
+        address: &str,
+        since: DateTime<Utc>,
+    ) -> Result<SenderLoad, StoreError> {
+        let tickets: u32 = self
+            .conn
+            .query_row(
+                "SELECT COUNT(*) FROM tickets WHERE customer_address = ?1 AND received_at > ?2",
+                params![address, time_text(since)],
+                |r| r.get(0),
+            )
+            .doing("count a sender's tickets")?;
+        let open_ticket: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT number FROM tickets WHERE customer_address = ?1 AND state <> 'closed'
+                 ORDER BY received_at DESC, number DESC LIMIT 1",
+                params![address],
+                |r| r.get(0),
+            )
+            .optional()
+            .doing("find a sender's open ticket")?;
+        let flooded = match open_ticket {
+            Some(ticket) => self
+                .conn
+                .query_row(
+                    "SELECT EXISTS (SELECT 1 FROM messages WHERE ticket = ?1 AND received_at > ?2
+                         AND reason LIKE 'flood:%')",
+                    params![ticket, time_text(since)],
+                    |r| r.get(0),
+                )
+                .doing("look for an earlier flood")?,
+            None => false,
+        };
+        Ok(SenderLoad {
+            tickets,
+            open_ticket: open_ticket.map(|n| n as u64),
+            flooded,
+        })
     }
 }
 

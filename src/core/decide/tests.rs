@@ -28,6 +28,7 @@ fn rules() -> DeskRules {
         reopen_days: 14,
         auto_reply_limit_per_hour: 5,
         notify_limit_per_ticket_hour: 6,
+        flood_per_hour: 10,
         staff_policy: crate::core::auth::StaffAuthentication::default(),
     }
 }
@@ -89,6 +90,7 @@ fn intake<'a>(mail: &'a InboundMail, guard: &'a Guard, received_at: DateTime<Utc
         reply_to: reply_address(mail),
         recent_auto_replies: 0,
         recent_ticket_notices: 0,
+        sender_load: SenderLoad::default(),
         same_as: None,
         bounced: None,
         next_ticket: 1,
@@ -825,4 +827,68 @@ fn approve_acts_only_on_an_application_waiting_for_approval() {
             "{application:?}"
         );
     }
+}
+
+/// Past `flood_per_hour` new requests from one sender in an hour, mail goes onto their latest
+/// open ticket: no reply, no notice but one flood notice to staff. Nothing is dropped.
+#[test]
+fn a_flood_goes_onto_the_senders_open_ticket_with_one_notice() {
+    let guard = Guard::Human;
+    let m = mail("bot@flood.example", "help");
+    let mut i = intake(&m, &guard, jst(2026, 11, 25, 10, 0));
+    i.sender_load = SenderLoad {
+        tickets: 9,
+        open_ticket: Some(3),
+        flooded: false,
+    };
+    assert!(matches!(
+        decide(&i, &rules(), &calendar()),
+        Outcome::NewTicket(_)
+    ));
+    i.sender_load.tickets = 10;
+    let d = super::decide(&i, &rules(), &calendar());
+    assert_eq!(
+        d.outcome,
+        Outcome::Flood {
+            ticket: 3,
+            notify: true,
+            count: 11
+        }
+    );
+    let mails: Vec<_> = d
+        .effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::QueueMail { mail, .. } => Some(mail),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert_eq!(mails[0].to, ["support-team@example.co.jp"]);
+    assert!(
+        mails[0].subject.contains("大量受信"),
+        "{}",
+        mails[0].subject
+    );
+    assert!(d.effects.iter().any(|e| matches!(
+        e,
+        Effect::AddArticle {
+            ticket: 3,
+            kind: ArticleKind::Customer
+        }
+    )));
+    // Once told, staff hear nothing more of this flood.
+    i.sender_load.flooded = true;
+    let d = super::decide(&i, &rules(), &calendar());
+    assert!(
+        !d.effects
+            .iter()
+            .any(|e| matches!(e, Effect::QueueMail { .. }))
+    );
+    // With no open ticket to put it on, the mail opens one (that then takes the rest).
+    i.sender_load.open_ticket = None;
+    assert!(matches!(
+        decide(&i, &rules(), &calendar()),
+        Outcome::NewTicket(_)
+    ));
 }
