@@ -30,9 +30,13 @@ pub enum MailSender {
 impl MailSource {
     pub async fn open(config: &Config) -> Result<Self, EndpointError> {
         match &config.intake {
-            Intake::Maildir { dir } => Ok(MailSource::Maildir(Maildir::open(dir)?)),
+            Intake::Maildir { dir } => Ok(MailSource::Maildir(
+                Maildir::open(dir)?.with_max_message_size(config.max_message_size),
+            )),
             Intake::Imap(imap) => Ok(MailSource::Imap(
-                crate::intake::imap::ImapSource::connect(imap).await?,
+                crate::intake::imap::ImapSource::connect(imap)
+                    .await?
+                    .with_max_message_size(config.max_message_size),
             )),
         }
     }

@@ -22,6 +22,8 @@ pub const DEFAULT_AUTO_REPLY_LIMIT_PER_HOUR: u32 = 5;
 /// `[desk] flood_per_hour`: new requests from one sender in an hour before the rest of that
 /// hour's mail goes onto their latest open ticket without notices.
 pub const DEFAULT_FLOOD_PER_HOUR: u32 = 10;
+/// `[intake] max_message_size`: 25 MiB.
+pub const DEFAULT_MAX_MESSAGE_SIZE: u64 = 25 * 1024 * 1024;
 pub const DEFAULT_DATABASE: &str = "var/madoguchi.sqlite3";
 pub const DEFAULT_FILES: &str = "var/files";
 pub const DEFAULT_MAILDIR: &str = "var/inbox";
@@ -49,6 +51,9 @@ pub struct Config {
     pub calendar: CalendarSpec,
     pub storage: Storage,
     pub intake: Intake,
+    /// Mail larger than this many bytes is quarantined unread, its bytes left in the
+    /// mailbox's quarantine folder (`[intake] max_message_size`).
+    pub max_message_size: u64,
     pub outbound: Outbound,
     pub staff: Staff,
     /// `[license]`; `None` without the section: license keys are not issued (applications

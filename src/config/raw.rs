@@ -94,6 +94,8 @@ pub struct RawIntake {
     pub idle: Option<bool>,
     pub poll_interval: Option<String>,
     pub batch_size: Option<i64>,
+    /// `"25MB"`: larger mail is quarantined unread (both kinds).
+    pub max_message_size: Option<String>,
 }
 
 /// `[outbound]`: `kind = "file"` uses `dir`; `kind = "smtp"` uses the rest.

@@ -45,6 +45,12 @@ impl Config {
             ),
         };
         let intake = validate_intake(&raw.intake, base_dir, &mut p);
+        let max_message_size = size_field(
+            &mut p,
+            "intake.max_message_size",
+            raw.intake.max_message_size.as_deref(),
+            DEFAULT_MAX_MESSAGE_SIZE,
+        );
         let outbound = validate_outbound(&raw.outbound, base_dir, &mut p);
         let license = validate_license(raw.license.as_ref(), base_dir, &mut p);
         match (desk, calendar, intake, outbound, staff) {
@@ -56,6 +62,7 @@ impl Config {
                     calendar,
                     storage,
                     intake,
+                    max_message_size,
                     outbound,
                     staff,
                     license,
@@ -467,6 +474,36 @@ pub(super) fn duration_field(
         }
         Err(msg) => {
             p.push(key, format!("{text:?} {msg}"));
+            default
+        }
+    }
+}
+
+/// A size like `"25MB"`: a number of bytes with an optional `KB`, `MB` or `GB` (powers of
+/// 1024; `KiB`/`MiB`/`GiB` too), at least 1 KB.
+pub(super) fn size_field(p: &mut Problems, key: &str, value: Option<&str>, default: u64) -> u64 {
+    let Some(text) = value else { return default };
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let factor: Option<u64> = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => Some(1),
+        "k" | "kb" | "kib" => Some(1 << 10),
+        "m" | "mb" | "mib" => Some(1 << 20),
+        "g" | "gb" | "gib" => Some(1 << 30),
+        _ => None,
+    };
+    match (digits.parse::<u64>().ok(), factor) {
+        (Some(n), Some(f)) if n.checked_mul(f).is_some_and(|b| b >= 1024) => n * f,
+        (Some(_), Some(_)) => {
+            p.push(key, format!("{text:?} must be at least 1KB"));
+            default
+        }
+        _ => {
+            p.push(
+                key,
+                format!("{text:?} is not a size; write bytes or a number with KB, MB or GB, e.g. \"25MB\""),
+            );
             default
         }
     }

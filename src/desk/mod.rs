@@ -262,6 +262,7 @@ impl Desk {
             handle: String::new(),
             raw,
             received_at,
+            too_big: None,
         };
         store.dry_run(|tx| shell.consider(tx, &message, dkim.as_ref(), &sha, &book, now))
     }

@@ -118,6 +118,32 @@ impl Shell {
             });
         }
         summary.messages += 1;
+        if let Some(size) = message.too_big {
+            // Never read: its bytes stay in the mailbox's quarantine folder (invariant 3's one
+            // exception), and the verdict says why.
+            let reason = format!(
+                "message of {size} bytes is over max_message_size ({} bytes); not read",
+                self.config.max_message_size
+            );
+            tx.insert_message(&MessageRow {
+                source,
+                source_key: &message.key,
+                message_id: None,
+                content_sha256: "",
+                raw_path: "not kept: left unread in the quarantine folder",
+                size: usize::try_from(size).unwrap_or(usize::MAX),
+                received_at: message.received_at,
+                processed_at: now,
+                from_address: None,
+                subject: "",
+                verdict: Verdict::Quarantined,
+                reason: Some(&reason),
+                ticket: None,
+            })?;
+            summary.quarantined += 1;
+            tracing::warn!(key = %message.key, size, "Quarantined a message over max_message_size, unread.");
+            return Ok(Ack::Quarantined);
+        }
         // The raw bytes, in the same transaction as the verdict (invariant 3).
         let raw_path = tx.keep_raw(sha, &message.raw)?;
         let (read, decision) = self.consider(tx, message, dkim, sha, book, now)?;

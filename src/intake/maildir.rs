@@ -15,6 +15,8 @@ pub struct Maildir {
     /// The folders' modification times when they were last scanned: waiting ends as soon as
     /// they change, and an idle desk does no pass at all.
     scanned: Stamp,
+    /// Larger files are not read: handed out as [`Incoming::too_big`].
+    max_message_size: u64,
 }
 
 /// Modification times of `new/` and `cur/`, and how many entries `new/` has. The count
@@ -50,7 +52,14 @@ impl Maildir {
             root: root.to_path_buf(),
             pending: std::collections::VecDeque::new(),
             scanned: (None, None, None),
+            max_message_size: crate::intake::DEFAULT_MAX_MESSAGE_SIZE,
         })
+    }
+
+    /// Messages larger than `bytes` are quarantined unread.
+    pub fn with_max_message_size(mut self, bytes: u64) -> Self {
+        self.max_message_size = bytes;
+        self
     }
 }
 
@@ -113,6 +122,7 @@ impl Source for Maildir {
             root: self.root.clone(),
             pending: std::mem::take(&mut self.pending),
             scanned: self.scanned,
+            max_message_size: self.max_message_size,
         };
         let (result, pending, scanned) = tokio::task::spawn_blocking(move || {
             let result = this.fetch_now(max);
@@ -168,10 +178,31 @@ impl Maildir {
             self.pending = self.scan()?.into();
         }
         let mut out = Vec::with_capacity(max.min(self.pending.len()));
-        while out.len() < max {
+        let mut bytes = 0u64;
+        while out.len() < max && bytes < crate::intake::BATCH_BYTES {
             let Some((received_at, key, path)) = self.pending.pop_front() else {
                 break;
             };
+            let size = match std::fs::metadata(&path) {
+                Ok(m) => m.len(),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(source) => {
+                    return Err(IntakeError::Read {
+                        path: path.display().to_string(),
+                        source,
+                    });
+                }
+            };
+            if size > self.max_message_size {
+                out.push(Incoming {
+                    key,
+                    handle: path.display().to_string(),
+                    raw: Vec::new(),
+                    received_at,
+                    too_big: Some(size),
+                });
+                continue;
+            }
             let raw = match std::fs::read(&path) {
                 Ok(raw) => raw,
                 // Moved away since the scan (by another reader, or by hand): not ours to take.
@@ -183,11 +214,13 @@ impl Maildir {
                     });
                 }
             };
+            bytes += raw.len() as u64;
             out.push(Incoming {
                 key,
                 handle: path.display().to_string(),
                 raw,
                 received_at,
+                too_big: None,
             });
         }
         Ok(out)

@@ -7,6 +7,13 @@ pub mod maildir;
 
 use chrono::{DateTime, Utc};
 
+/// A batch stops growing once the messages in it hold this many bytes (at least one message
+/// is always taken): a backlog of large mail cannot fill memory.
+pub const BATCH_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Larger mail is never read unless the config says otherwise (`[intake] max_message_size`).
+pub const DEFAULT_MAX_MESSAGE_SIZE: u64 = 25 * 1024 * 1024;
+
 /// One message as delivered to the mailbox.
 #[derive(Debug, Clone)]
 pub struct Incoming {
@@ -17,6 +24,9 @@ pub struct Incoming {
     pub raw: Vec<u8>,
     /// Delivery time: business time starts here, not when the desk got round to it.
     pub received_at: DateTime<Utc>,
+    /// Set, with the size the source gave, when the message is over `max_message_size`: it
+    /// was not read (`raw` is empty) and is quarantined unread.
+    pub too_big: Option<u64>,
 }
 
 impl AsRef<[u8]> for Incoming {

@@ -133,13 +133,38 @@ pub(crate) fn transfer_decoded(msg: &Message<'_>, part: &MessagePart<'_>) -> Opt
 
 /// The decoded text of a text/* part (HTML not converted), repairing what mail-parser could
 /// not decode. A defect is pushed when the charset had to be guessed.
+/// A part's text is read up to this many bytes. The desk keeps [`super::MAX_TEXT_BYTES`] of a
+/// body, and HTML shrinks when converted: reading more of a 50 MB part would only copy
+/// megabytes to drop them (issue 12: memory under 4× a message's size).
+pub(crate) const PART_TEXT_LIMIT: usize = 4 * super::MAX_TEXT_BYTES;
+
+/// The first `max` bytes of `s`, cut at a character boundary.
+pub(crate) fn head(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut cut = max;
+    while !s.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    &s[..cut]
+}
+
+/// The length of a part's text as the parser gave it (before [`part_text`] cuts it).
+pub(crate) fn part_text_len(part: &MessagePart<'_>) -> usize {
+    match &part.body {
+        PartType::Text(s) | PartType::Html(s) => s.len(),
+        _ => 0,
+    }
+}
+
 pub(crate) fn part_text(
     msg: &Message<'_>,
     part: &MessagePart<'_>,
     defects: &mut Vec<String>,
 ) -> Option<String> {
     let parsed = match &part.body {
-        PartType::Text(s) | PartType::Html(s) => s.as_ref(),
+        PartType::Text(s) | PartType::Html(s) => head(s.as_ref(), PART_TEXT_LIMIT),
         _ => return None,
     };
     let label = part
@@ -153,9 +178,10 @@ pub(crate) fn part_text(
             if parsed.is_ascii() && !parsed.contains('\u{1b}') {
                 return Some(parsed.to_owned());
             }
-            let Some(raw) = transfer_decoded(msg, part) else {
+            let Some(mut raw) = transfer_decoded(msg, part) else {
                 return Some(parsed.to_owned());
             };
+            raw.truncate(PART_TEXT_LIMIT);
             if has_iso2022_escape(&raw) {
                 return decode_with("iso-2022-jp", &raw).or_else(|| Some(parsed.to_owned()));
             }
@@ -170,9 +196,10 @@ pub(crate) fn part_text(
         _ => {}
     }
     // No label with undecodable bytes, or a label mail-parser does not know.
-    let Some(raw) = transfer_decoded(msg, part) else {
+    let Some(mut raw) = transfer_decoded(msg, part) else {
         return Some(parsed.to_owned());
     };
+    raw.truncate(PART_TEXT_LIMIT);
     if let Some(l) = label.as_deref()
         && let Some(cs) = resolve(l)
     {

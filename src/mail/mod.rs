@@ -189,7 +189,8 @@ fn read_parsed(raw: &[u8], options: &ReadOptions<'_>) -> ReadMessage {
 
     let auto = auto_headers(&fields);
     let auth_results = fields.raw_values("Authentication-Results");
-    let (text, truncated) = cap_text(body_text(&msg, &mut defects));
+    let (text, original) = body_text(&msg, &mut defects);
+    let (text, truncated) = cap_text_of(text, original);
     if let Some(d) = truncated {
         defects.push(d);
     }
@@ -450,12 +451,18 @@ fn normalize_newlines(s: &str) -> String {
 }
 
 /// Cut at a character boundary at most [`MAX_TEXT_BYTES`] long; the defect says so.
-fn cap_text(mut text: String) -> (String, Option<String>) {
-    if text.len() <= MAX_TEXT_BYTES {
+fn cap_text(text: String) -> (String, Option<String>) {
+    let original = text.len();
+    cap_text_of(text, original)
+}
+
+/// [`cap_text`] for a text read from parts of `original` bytes in all (each part was read only
+/// up to [`decode::PART_TEXT_LIMIT`]).
+fn cap_text_of(mut text: String, original: usize) -> (String, Option<String>) {
+    if text.len() <= MAX_TEXT_BYTES && original <= text.len().max(decode::PART_TEXT_LIMIT) {
         return (text, None);
     }
-    let original = text.len();
-    let mut cut = MAX_TEXT_BYTES;
+    let mut cut = MAX_TEXT_BYTES.min(text.len());
     while !text.is_char_boundary(cut) {
         cut -= 1;
     }
@@ -466,8 +473,15 @@ fn cap_text(mut text: String) -> (String, Option<String>) {
     )
 }
 
-/// text/plain preferred (`format=flowed` decoded); HTML-only mail converted to text.
-fn body_text(msg: &Message<'_>, defects: &mut Vec<String>) -> String {
+/// text/plain preferred (`format=flowed` decoded); HTML-only mail converted to text. With the
+/// text, the length of the parts it was read from.
+fn body_text(msg: &Message<'_>, defects: &mut Vec<String>) -> (String, usize) {
+    let length = |ids: &[u32]| -> usize {
+        ids.iter()
+            .filter_map(|&id| msg.parts.get(id as usize))
+            .map(decode::part_text_len)
+            .sum()
+    };
     let render = |ids: &[u32], defects: &mut Vec<String>| -> Vec<String> {
         ids.iter()
             .filter_map(|&id| msg.parts.get(id as usize))
@@ -484,14 +498,16 @@ fn body_text(msg: &Message<'_>, defects: &mut Vec<String>) -> String {
             .collect()
     };
     let mut pieces = render(&msg.text_body, defects);
+    let mut original = length(&msg.text_body);
     if pieces.iter().all(|p| p.trim().is_empty()) && !msg.html_body.is_empty() {
         // An empty text/plain beside a real HTML body: the HTML is what was written.
         let html = render(&msg.html_body, &mut Vec::new());
         if html.iter().any(|p| !p.trim().is_empty()) {
             pieces = html;
+            original = length(&msg.html_body);
         }
     }
-    normalize_newlines(&pieces.join("\n"))
+    (normalize_newlines(&pieces.join("\n")), original)
 }
 
 /// `Some(DelSp)` for a `format=flowed` text part (RFC 3676), `None` for any other.

@@ -71,3 +71,152 @@ fn two_thousand_mails_in_ten_minutes_from_one_sender() {
     t.pass(jst(2026, 11, 25, 11, 31));
     assert_eq!(t.count("SELECT COUNT(*) FROM tickets"), 12);
 }
+
+// ───────────────────────── huge mail ─────────────────────────
+
+const DESK: &str = "[desk]\naddress = \"support@example.co.jp\"\n\n\
+                    [storage]\ndatabase = \"var/db.sqlite3\"\nfiles = \"var/files\"\n\n\
+                    [outbound]\nkind = \"file\"\ndir = \"var/outbox\"\n";
+
+/// A plain message of about `size` bytes from Yamada.
+fn mail_of_size(id: &str, size: usize) -> Vec<u8> {
+    let mut raw = format!(
+        "From: yamada@alpha.example.co.jp\r\nTo: support@example.co.jp\r\nSubject: log {id}\r\n\
+         Message-ID: <{id}@alpha.example.co.jp>\r\nMIME-Version: 1.0\r\n\
+         Content-Type: text/plain; charset=UTF-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+    )
+    .into_bytes();
+    let line = "分散サーバーの同期ログです。同期ログです。\r\n".as_bytes();
+    while raw.len() < size {
+        raw.extend_from_slice(line);
+    }
+    raw
+}
+
+fn one(desk: &crate::util::Desk, sql: &str) -> String {
+    let store = madoguchi::store::Store::open(&desk.dir().join("var/db.sqlite3")).expect("db");
+    store
+        .select_text(sql, &[])
+        .expect("query")
+        .first()
+        .and_then(|r| r.first().cloned().flatten())
+        .unwrap_or_default()
+}
+
+/// Over `max_message_size` a Maildir message is never read: quarantined with the reason, its
+/// file moved to `.Quarantine`; the small one beside it is ticketed.
+#[test]
+fn a_maildir_message_over_max_message_size_is_quarantined_unread() {
+    let desk = crate::util::Desk::with_config(&format!(
+        "{DESK}\n[intake]\nkind = \"maildir\"\nmaildir = \"var/inbox\"\nmax_message_size = \"4KB\"\n"
+    ));
+    let new = desk.dir().join("var/inbox/new");
+    std::fs::create_dir_all(&new).expect("maildir");
+    std::fs::write(new.join("big.eml"), mail_of_size("big", 8 * 1024)).expect("big");
+    std::fs::write(new.join("small.eml"), mail_of_size("small", 512)).expect("small");
+    desk.run(&["run", "--once"]).assert_success();
+    assert_eq!(one(&desk, "SELECT COUNT(*) FROM tickets"), "1");
+    let reason = one(
+        &desk,
+        "SELECT reason FROM messages WHERE verdict = 'quarantined'",
+    );
+    assert!(
+        reason.contains("over max_message_size (4096 bytes)"),
+        "{reason}"
+    );
+    assert_eq!(
+        one(&desk, "SELECT COUNT(*) FROM raw_messages"),
+        "1",
+        "the big one not kept"
+    );
+    let quarantined: Vec<_> = std::fs::read_dir(desk.dir().join("var/inbox/.Quarantine/cur"))
+        .expect("quarantine folder")
+        .filter_map(|e| e.ok())
+        .collect();
+    assert_eq!(quarantined.len(), 1);
+}
+
+/// Over `max_message_size` an IMAP message is checked by RFC822.SIZE and moved to the
+/// quarantine folder without being fetched: it stays unread (no \Seen).
+#[test]
+fn an_imap_message_over_max_message_size_is_moved_to_quarantine_unread() {
+    let dovecot = crate::dovecot::Dovecot::shared();
+    dovecot.append("INBOX", &mail_of_size("ibig", 8 * 1024));
+    dovecot.append("INBOX", &mail_of_size("ismall", 512));
+    let desk = crate::util::Desk::with_config(&format!(
+        "{DESK}\n{}",
+        dovecot.config_toml("max_message_size = \"4KB\"")
+    ));
+    desk.run(&["run", "--once"]).assert_success();
+    assert_eq!(
+        (
+            dovecot.count("INBOX"),
+            dovecot.count("Processed"),
+            dovecot.count("Quarantine")
+        ),
+        (0, 1, 1)
+    );
+    assert_eq!(one(&desk, "SELECT COUNT(*) FROM tickets"), "1");
+    let reason = one(
+        &desk,
+        "SELECT reason FROM messages WHERE verdict = 'quarantined'",
+    );
+    assert!(reason.contains("over max_message_size"), "{reason}");
+    let folder = dovecot.maildir("Quarantine");
+    let names: Vec<String> = ["new", "cur"]
+        .iter()
+        .filter_map(|sub| std::fs::read_dir(folder.join(sub)).ok())
+        .flatten()
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect();
+    assert_eq!(names.len(), 1, "{names:?}");
+    let flags = names[0].split_once(":2,").map_or("", |(_, f)| f);
+    assert!(!flags.contains('S'), "read on the server: {names:?}");
+}
+
+/// Item 4: a 50 MB message (with `max_message_size` raised above it) is taken in with peak
+/// memory under 4× its size. The figure is printed; the bound is the issue's.
+#[test]
+fn a_50_mb_message_is_taken_in_under_four_times_its_size() {
+    let desk = crate::util::Desk::with_config(&format!(
+        "{DESK}\n[intake]\nkind = \"maildir\"\nmaildir = \"var/inbox\"\nmax_message_size = \"64MB\"\n"
+    ));
+    let new = desk.dir().join("var/inbox/new");
+    std::fs::create_dir_all(&new).expect("maildir");
+    let size = 50 * 1024 * 1024;
+    std::fs::write(new.join("huge.eml"), mail_of_size("huge", size)).expect("huge");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_madoguchi"))
+        .args(["--config", crate::util::arg(desk.config()), "run", "--once"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start");
+    let (status, peak_kib) = wait_with_peak_rss(child);
+    assert!(status.success());
+    assert_eq!(one(&desk, "SELECT COUNT(*) FROM tickets"), "1");
+    let peak = peak_kib * 1024;
+    eprintln!(
+        "peak RSS {} MiB for a {} MiB message ({:.2}×)",
+        peak >> 20,
+        size >> 20,
+        peak as f64 / size as f64
+    );
+    assert!(peak < 4 * size as u64, "peak {peak} bytes");
+}
+
+/// Waits for `child` and returns its exit status and peak resident set (KiB, `ru_maxrss`).
+fn wait_with_peak_rss(child: std::process::Child) -> (std::process::ExitStatus, u64) {
+    use std::os::unix::process::ExitStatusExt;
+    let pid = child.id() as libc::pid_t;
+    let mut status: libc::c_int = 0;
+    // SAFETY: a zeroed rusage is a valid value for wait4 to fill in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `pid` is our own child, not yet waited for; the pointers are valid locals.
+    let got = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(got, pid, "wait4");
+    std::mem::forget(child);
+    (
+        std::process::ExitStatus::from_raw(status),
+        u64::try_from(usage.ru_maxrss).unwrap_or(0),
+    )
+}

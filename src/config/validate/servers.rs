@@ -31,6 +31,7 @@ pub(super) fn validate_intake(raw: &RawIntake, base: &Path, p: &mut Problems) ->
         ("poll_interval", raw.poll_interval.is_some()),
         ("batch_size", raw.batch_size.is_some()),
     ];
+    // `max_message_size` belongs to both kinds (read in `validate`).
     match raw.kind.as_deref().unwrap_or("maildir") {
         "maildir" => {
             foreign_keys(p, "intake", "imap", &imap_keys);

@@ -110,17 +110,75 @@ impl State {
         let mut out: Vec<(DateTime<Utc>, u32, Incoming)> = Vec::new();
         let mut broken = None;
         let (mut next, mut next_suspect) = (0, 0);
-        while out.len() < max && broken.is_none() {
-            let want: Vec<u32> = if next < normal.len() {
+        // Bytes of the messages fetched so far in this call.
+        let mut held = 0u64;
+        while out.len() < max && broken.is_none() && held < crate::intake::BATCH_BYTES {
+            let (listed, from_normal): (Vec<u32>, bool) = if next < normal.len() {
                 let take = (max - out.len()).min(batch_size).min(normal.len() - next);
                 next += take;
-                normal[next - take..next].to_vec()
+                (normal[next - take..next].to_vec(), true)
             } else if next_suspect < suspects.len() {
                 next_suspect += 1;
-                vec![suspects[next_suspect - 1]]
+                (vec![suspects[next_suspect - 1]], false)
             } else {
                 break;
             };
+            // Sizes first: mail over `max_message_size` is never fetched, and a batch holds at
+            // most `BATCH_BYTES` (one message at least), so a backlog of large mail cannot
+            // fill memory.
+            let sizes = match self.sizes(session, &listed).await {
+                Ok(sizes) => sizes,
+                Err(f) => {
+                    broken = Some((f, false));
+                    break;
+                }
+            };
+            let (mut want, mut bytes) = (Vec::with_capacity(listed.len()), 0u64);
+            let mut full = false;
+            for (i, &uid) in listed.iter().enumerate() {
+                let Some((size, date)) = sizes.get(&uid) else {
+                    want.push(uid);
+                    continue;
+                };
+                let size = u64::from(*size);
+                if size > self.max_message_size {
+                    let received_at = date
+                        .as_deref()
+                        .and_then(parse_internal_date)
+                        .unwrap_or_else(crate::clock::system_now);
+                    self.suspects.remove(&(uidvalidity, uid));
+                    out.push((
+                        received_at,
+                        uid,
+                        Incoming {
+                            key: message_key(uidvalidity, uid),
+                            handle: uid.to_string(),
+                            raw: Vec::new(),
+                            received_at,
+                            too_big: Some(size),
+                        },
+                    ));
+                    continue;
+                }
+                let taken = !want.is_empty() || held > 0;
+                if taken && held + bytes + size > crate::intake::BATCH_BYTES {
+                    // The rest waits for the next round.
+                    if from_normal {
+                        next -= listed.len() - i;
+                    }
+                    full = true;
+                    break;
+                }
+                bytes += size;
+                want.push(uid);
+            }
+            if want.is_empty() {
+                if full {
+                    break;
+                }
+                continue;
+            }
+            held += bytes;
             let mut got: HashMap<u32, Fetched> = HashMap::with_capacity(want.len());
             let set = uid_set(&want);
             let status = self
@@ -212,6 +270,7 @@ impl State {
                         handle: uid.to_string(),
                         raw,
                         received_at,
+                        too_big: None,
                     },
                 ));
             }
@@ -219,6 +278,41 @@ impl State {
         // Delivery order within the batch, as the desk threads follow-ups after originals.
         out.sort_by_key(|(at, uid, _)| (*at, *uid));
         Ok((out.into_iter().map(|(_, _, m)| m).collect(), broken))
+    }
+
+    /// RFC822.SIZE and INTERNALDATE of `uids` (those the server answered for).
+    async fn sizes(
+        &mut self,
+        session: &mut Session<Conn>,
+        uids: &[u32],
+    ) -> Result<HashMap<u32, (u32, Option<String>)>, Failure> {
+        let mut sizes = HashMap::with_capacity(uids.len());
+        let set = uid_set(uids);
+        self.command(
+            session,
+            "fetch mail sizes",
+            &format!("UID FETCH {set} (UID RFC822.SIZE INTERNALDATE)"),
+            |r| {
+                let Response::Fetch(_, attrs) = r else {
+                    return;
+                };
+                let (mut uid, mut size, mut date) = (None, None, None);
+                for attr in attrs {
+                    match attr {
+                        AttributeValue::Uid(u) => uid = Some(*u),
+                        AttributeValue::Rfc822Size(s) => size = Some(*s),
+                        AttributeValue::InternalDate(d) => date = Some(d.to_string()),
+                        _ => {}
+                    }
+                }
+                if let (Some(uid), Some(size)) = (uid, size) {
+                    sizes.insert(uid, (size, date));
+                }
+            },
+        )
+        .await?
+        .map_err(|refusal| Failure::new("fetch mail sizes", refusal))?;
+        Ok(sizes)
     }
 
     /// Marks `uid` as having broken a fetch. The second time (it was fetched alone) it is left

@@ -56,6 +56,12 @@ impl ImapSource {
         Ok(ImapSource(Box::new(State::connect(config).await?)))
     }
 
+    /// Messages larger than `bytes` (by RFC822.SIZE) are quarantined unread.
+    pub fn with_max_message_size(mut self, bytes: u64) -> Self {
+        self.0.max_message_size = bytes;
+        self
+    }
+
     /// The mailbox's UIDVALIDITY as last selected.
     pub fn uidvalidity(&self) -> Option<u32> {
         self.0.uidvalidity
@@ -112,6 +118,8 @@ pub(super) struct State {
     pub(super) bodiless: HashSet<(u32, u32)>,
     /// Messages that broke a fetch (see [`State::strike`]).
     pub(super) suspects: HashMap<(u32, u32), Suspect>,
+    /// Larger messages (RFC822.SIZE) are not fetched: handed out as [`Incoming::too_big`].
+    pub(super) max_message_size: u64,
 }
 
 impl State {
@@ -135,6 +143,7 @@ impl State {
             mail_hint: false,
             bodiless: HashSet::new(),
             suspects: HashMap::new(),
+            max_message_size: crate::intake::DEFAULT_MAX_MESSAGE_SIZE,
         };
         // The caller reports a failure here; the source logs only the ones it retries itself.
         match source.open().await {
