@@ -47,7 +47,7 @@ use super::wait;
 
 pub const DOVECOT: &str = "/usr/sbin/dovecot";
 /// The mail user's uid and gid: nobody/nogroup.
-const MAIL_ID: u32 = 65534;
+pub(crate) const MAIL_ID: u32 = 65534;
 /// The user of a private server.
 pub const USER: &str = "tester";
 /// Every user's password. Quotes, a backslash and a space: the client must quote the LOGIN
@@ -302,6 +302,22 @@ impl Dovecot {
         let after = self.uidvalidity(mailbox);
         assert_ne!(before, after, "UIDVALIDITY of {mailbox} did not change");
     }
+}
+
+/// Delivers `raw` into a Maildir folder of the server as an MDA does: written to `tmp/`, renamed
+/// into `new/`, owned by the mail user. Works while the server restarts.
+pub fn deliver_file(maildir: &Path, name: &str, raw: &[u8]) {
+    for sub in ["", "tmp", "new", "cur"] {
+        let dir = maildir.join(sub);
+        if !dir.exists() {
+            fs::create_dir_all(&dir).expect("a Maildir folder");
+            std::os::unix::fs::chown(&dir, Some(MAIL_ID), Some(MAIL_ID)).expect("chown folder");
+        }
+    }
+    let tmp = maildir.join("tmp").join(name);
+    fs::write(&tmp, raw).expect("deliver");
+    std::os::unix::fs::chown(&tmp, Some(MAIL_ID), Some(MAIL_ID)).expect("chown message");
+    fs::rename(&tmp, maildir.join("new").join(name)).expect("deliver");
 }
 
 /// Whether a Dovecot session of `user` is in IDLE now (see [`Dovecot::idling`]); a free function

@@ -14,6 +14,7 @@ mod license_keys;
 mod licenses;
 mod smtp;
 mod smtp_sink;
+mod soak;
 mod staff_loop;
 mod tidy;
 mod util;
