@@ -109,6 +109,9 @@ pub async fn run<E: std::fmt::Display>(
     timing: Timing,
 ) {
     let mut endpoints: Option<Endpoints> = None;
+    // The failure of the last pass, if it failed: the same failure again is not logged again
+    // (a full disk fails every retry until space returns).
+    let mut failing: Option<String> = None;
     tracing::info!(address = %desk.config().desk.address, "madoguchi started.");
     observer.event(Event::Ready);
     loop {
@@ -135,7 +138,7 @@ pub async fn run<E: std::fmt::Display>(
                             observer.event(Event::Stopping);
                             match tokio::time::timeout(timing.drain_deadline, &mut pass).await {
                                 Ok(result) => {
-                                    report(result, observer);
+                                    report(result, observer, &mut failing);
                                 }
                                 Err(_) => {
                                     tracing::warn!(
@@ -155,13 +158,13 @@ pub async fn run<E: std::fmt::Display>(
                 // A failed pass keeps the endpoints: the sources reconnect by themselves, with
                 // their own backoff, which a fresh connection would forget.
                 PassEnd::Done(result) => {
-                    if !report(result, observer) {
+                    if !report(result, observer, &mut failing) {
                         wait = timing.retry_wait;
                     }
                 }
                 PassEnd::Stop => return stopped(&mut endpoints, observer).await,
                 PassEnd::ReloadAfter(result) => {
-                    report(result, observer);
+                    report(result, observer, &mut failing);
                     reload_desk(&mut desk, &reload, &mut endpoints, observer);
                     // Straight to a pass with the new config (and endpoints), not to a wait
                     // without any: that waited `max_wait` before reading mail again.
@@ -211,9 +214,16 @@ pub async fn run<E: std::fmt::Display>(
 }
 
 /// Logs a pass; false when it failed.
-fn report(result: Result<PassSummary, DeskError>, observer: &mut impl Observer) -> bool {
+fn report(
+    result: Result<PassSummary, DeskError>,
+    observer: &mut impl Observer,
+    failing: &mut Option<String>,
+) -> bool {
     match result {
         Ok(summary) => {
+            if let Some(was) = failing.take() {
+                tracing::info!(error = %was, "Pass succeeded again; the failure has cleared.");
+            }
             if summary.messages > 0
                 || summary.sent > 0
                 || summary.opened > 0
@@ -226,7 +236,13 @@ fn report(result: Result<PassSummary, DeskError>, observer: &mut impl Observer) 
         }
         // A failed pass leaves the mail where it was; the next pass retries it.
         Err(err) => {
-            tracing::error!(error = %error_chain(&err), "Pass failed; will retry.");
+            let text = error_chain(&err);
+            if failing.as_deref() == Some(text.as_str()) {
+                tracing::debug!(error = %text, "Pass failed again; will retry.");
+            } else {
+                tracing::error!(error = %text, "Pass failed; will retry (logged once until it clears).");
+            }
+            *failing = Some(text);
             observer.event(Event::PassFailed(&err));
             false
         }

@@ -9,6 +9,7 @@ mod dkim;
 mod dns;
 mod dovecot;
 mod floods;
+mod full_disk;
 mod imap;
 mod license_keys;
 mod licenses;
