@@ -409,15 +409,16 @@ fn stopping(shown: &mut Shown, now: DateTime<Utc>, observer: &mut impl Observer)
     shown.show(now, observer);
 }
 
-/// Logs a pass and shows it; false when it failed.
+/// Logs a pass and keeps it for the status line; false when it failed.
 fn report(
     result: Result<PassSummary, DeskError>,
     clock: &impl Fn() -> DateTime<Utc>,
     shown: &mut Shown,
     observer: &mut impl Observer,
 ) -> bool {
+    // Shown with the backlog, read next.
     let status = &mut shown.status;
-    let ok = match result {
+    match result {
         Ok(summary) => {
             if summary.messages > 0
                 || summary.sent > 0
@@ -446,9 +447,7 @@ fn report(
             status.pass_failed = Some((clock(), why));
             false
         }
-    };
-    shown.show(clock(), observer);
-    ok
+    }
 }
 
 /// An error with its causes, `a: b: c`.

@@ -14,6 +14,7 @@ mod licenses;
 mod smtp;
 mod smtp_sink;
 mod staff_loop;
+mod systemd;
 mod tidy;
 mod util;
 mod wait;
