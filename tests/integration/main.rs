@@ -11,6 +11,7 @@ mod dovecot;
 mod imap;
 mod license_keys;
 mod licenses;
+mod logs;
 mod smtp;
 mod smtp_sink;
 mod staff_loop;
