@@ -462,3 +462,49 @@ fn a_pass_stuck_on_the_store_stops_the_watchdog_pings_until_it_moves_again() {
         daemon.log_text()
     );
 }
+
+/// `MemoryDenyWriteExecute=yes` holds for the binary: a whole pass over IMAP with implicit TLS
+/// (rustls and ring) runs with the kernel refusing writable-and-executable memory
+/// (`PR_SET_MDWE`, the same rule systemd's seccomp filter enforces; Linux 6.3 and later).
+#[test]
+fn the_binary_runs_a_tls_pass_without_writable_executable_memory() {
+    const PR_SET_MDWE: libc::c_int = 65;
+    const PR_MDWE_REFUSE_EXEC_GAIN: libc::c_ulong = 1;
+    let dovecot = Dovecot::start_tls();
+    dovecot.append("INBOX", &customer_mail());
+    let desk = Desk::with_config(&format!(
+        "{MINIMAL_CONFIG}\n[intake]\nkind = \"imap\"\nhost = \"127.0.0.1\"\nport = {}\n\
+         tls = \"implicit\"\nuser = \"{}\"\npassword_file = \"{}\"\n",
+        dovecot.imaps_port(),
+        dovecot.user(),
+        dovecot.password_file().display()
+    ));
+    let mut command = Command::new(env!("CARGO_BIN_EXE_madoguchi"));
+    command
+        .args(["--config", arg(desk.config()), "run", "--once"])
+        .env("SSL_CERT_FILE", dovecot.ca_file());
+    // SAFETY: prctl is async-signal-safe and touches only the child's own state.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut command, || {
+            if libc::prctl(PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN, 0, 0, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = match command.output() {
+        Ok(out) => out,
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+            println!("skipped: this kernel has no PR_SET_MDWE ({e})");
+            return;
+        }
+        Err(e) => panic!("cannot run madoguchi under PR_SET_MDWE: {e}"),
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.starts_with("1 message(s): 1 new ticket(s)"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(dovecot.count("Processed"), 1);
+}
