@@ -167,7 +167,17 @@ fn start(desk: &Desk, env: &[(&str, String)]) -> Daemon {
 fn analyze(args: &[&str]) -> (bool, String) {
     let dir = tempfile::tempdir().expect("temp dir");
     let unit = fs::read_to_string(repo_path("deploy/madoguchi.service")).expect("unit");
-    let unit = unit.replace("/usr/local/bin/madoguchi", env!("CARGO_BIN_EXE_madoguchi"));
+    // Wherever the unit installs the binary (/usr/local/bin, /usr/bin), the built one.
+    let unit: String = unit
+        .lines()
+        .map(|line| match line.split_once('=') {
+            Some((key @ ("ExecStart" | "ExecStartPre"), command)) => {
+                let args = command.split_once(' ').map_or("", |(_, args)| args);
+                format!("{key}={} {args}\n", env!("CARGO_BIN_EXE_madoguchi"))
+            }
+            _ => format!("{line}\n"),
+        })
+        .collect();
     let path = dir.path().join("madoguchi.service");
     fs::write(&path, unit).expect("write unit");
     let out = Command::new("systemd-analyze")
