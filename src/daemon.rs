@@ -16,6 +16,8 @@ use crate::config::Config;
 use crate::desk::{Desk, DeskError, PassSummary};
 use crate::endpoints::{EndpointError, MailSender, MailSource};
 use crate::intake::Source;
+use crate::outbound::SendError;
+use crate::service::{Heartbeat, Phase, Progress, ServiceStatus};
 
 /// What the daemon is told to do from outside.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +49,14 @@ pub enum Event<'a> {
     /// Waiting for mail or due work, at most this long.
     Waiting(Duration),
     Stopped,
+    /// The loop is alive (systemd `WATCHDOG=1`): at the watchdog's ticks, while it waits within
+    /// its bound or a pass makes progress (`crate::service`).
+    Alive,
+    /// The status line changed (systemd `STATUS=`).
+    Status {
+        status: &'a ServiceStatus,
+        line: &'a str,
+    },
 }
 
 pub trait Observer {
@@ -63,6 +73,9 @@ pub struct Timing {
     pub max_wait: Duration,
     /// After a failed pass (server down, disk full), wait this long before the next.
     pub retry_wait: Duration,
+    /// systemd's watchdog interval (`WATCHDOG_USEC`): [`Event::Alive`] comes at a quarter of
+    /// it while the loop is alive. `None`: no watchdog.
+    pub watchdog: Option<Duration>,
 }
 
 impl Default for Timing {
@@ -71,6 +84,7 @@ impl Default for Timing {
             drain_deadline: Duration::from_secs(20),
             max_wait: Duration::from_secs(300),
             retry_wait: Duration::from_secs(5),
+            watchdog: None,
         }
     }
 }
@@ -98,6 +112,75 @@ async fn next_control(controls: &mut UnboundedReceiver<Control>) -> Control {
     controls.recv().await.unwrap_or(Control::Stop)
 }
 
+/// What the loop keeps besides the desk: its watchdog, the status it shows, and whether the
+/// relay was reached since the last (re)start.
+struct Shown {
+    heart: Heartbeat,
+    status: ServiceStatus,
+    line: String,
+    relay_checked: bool,
+    /// The failure of the last pass, if it failed (logged once until it clears).
+    failing: Option<String>,
+}
+
+impl Shown {
+    /// Tells the observer the status line when it changed.
+    fn show(&mut self, now: DateTime<Utc>, observer: &mut impl Observer) {
+        let line = self.status.line(now);
+        if line != self.line {
+            self.line = line;
+            observer.event(Event::Status {
+                status: &self.status,
+                line: &self.line,
+            });
+        }
+    }
+
+    /// Awaits `work` or the next control message, pinging the watchdog at its ticks while the
+    /// heartbeat says the loop is alive (`progress`: the desk's, during a pass).
+    async fn beside<T>(
+        &mut self,
+        work: impl Future<Output = T>,
+        controls: &mut UnboundedReceiver<Control>,
+        progress: Option<&Progress>,
+        observer: &mut impl Observer,
+    ) -> Result<T, Control> {
+        tokio::pin!(work);
+        loop {
+            tokio::select! {
+                out = &mut work => return Ok(out),
+                control = next_control(controls) => return Err(control),
+                () = self.heart.tick() => {
+                    if self.heart.alive(progress.map(Progress::count)) {
+                        observer.event(Event::Alive);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Awaits `work`, a step that should end within half the watchdog interval, pinging
+    /// meanwhile.
+    async fn beating<T>(
+        &mut self,
+        work: impl Future<Output = T>,
+        observer: &mut impl Observer,
+    ) -> T {
+        self.heart.begin();
+        tokio::pin!(work);
+        loop {
+            tokio::select! {
+                out = &mut work => return out,
+                () = self.heart.tick() => {
+                    if self.heart.alive(None) {
+                        observer.event(Event::Alive);
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Runs the desk until told to stop. `clock` gives business time (the shell's clock, or a
 /// simulated one); `reload` re-reads the config on [`Control::Reload`].
 pub async fn run<E: std::fmt::Display>(
@@ -109,36 +192,56 @@ pub async fn run<E: std::fmt::Display>(
     timing: Timing,
 ) {
     let mut endpoints: Option<Endpoints> = None;
-    // The failure of the last pass, if it failed: the same failure again is not logged again
-    // (a full disk fails every retry until space returns).
-    let mut failing: Option<String> = None;
+    let mut shown = Shown {
+        heart: Heartbeat::new(timing.watchdog),
+        status: ServiceStatus::new(desk.config()),
+        line: String::new(),
+        relay_checked: false,
+        failing: None,
+    };
+    let mut ready = false;
     tracing::info!(address = %desk.config().desk.address, "madoguchi started.");
-    observer.event(Event::Ready);
+    shown.show(clock(), observer);
     loop {
         // Connect lazily and again after a failure; the sources reconnect with backoff too.
         if endpoints.is_none() {
-            match connect(desk.config()).await {
-                Ok(e) => endpoints = Some(e),
-                Err(err) => {
-                    tracing::warn!(error = %err, "Cannot open the mailbox or the relay; will retry.");
-                    observer.event(Event::ConnectFailed(&err));
-                }
-            }
+            endpoints = open_endpoints(&desk, &clock, &mut shown, observer).await;
+        }
+        if !ready {
+            // The store is open and the mailbox and relay were reached, or their failure logged.
+            ready = true;
+            shown.status.phase = Phase::Running;
+            observer.event(Event::Ready);
+            show_backlog(&desk, &clock, &mut shown, observer).await;
         }
         let mut wait = timing.max_wait;
         if let Some(ep) = endpoints.as_mut() {
+            let progress = desk.progress();
+            shown.heart.step(progress.count());
             let end = {
                 let pass = desk.pass(&mut ep.source, &mut ep.sender, clock());
                 tokio::pin!(pass);
-                tokio::select! {
-                    result = &mut pass => PassEnd::Done(result),
-                    control = next_control(&mut controls) => match control {
-                        Control::Stop => {
+                let mut reload_after = false;
+                loop {
+                    let next = shown
+                        .beside(&mut pass, &mut controls, Some(&progress), observer)
+                        .await;
+                    match next {
+                        Ok(result) if reload_after => break PassEnd::ReloadAfter(result),
+                        Ok(result) => break PassEnd::Done(result),
+                        // A reload waits for the pass; the pass itself is not interrupted.
+                        Err(Control::Reload) => {
+                            if !reload_after {
+                                reload_after = true;
+                                reloading(&mut shown, clock(), observer);
+                            }
+                        }
+                        Err(Control::Stop) => {
                             tracing::info!("Stopping: finishing the batch in hand.");
-                            observer.event(Event::Stopping);
+                            stopping(&mut shown, clock(), observer);
                             match tokio::time::timeout(timing.drain_deadline, &mut pass).await {
                                 Ok(result) => {
-                                    report(result, observer, &mut failing);
+                                    report(result, &clock, &mut shown, observer);
                                 }
                                 Err(_) => {
                                     tracing::warn!(
@@ -147,81 +250,180 @@ pub async fn run<E: std::fmt::Display>(
                                     observer.event(Event::DrainTimedOut);
                                 }
                             }
-                            PassEnd::Stop
+                            break PassEnd::Stop;
                         }
-                        // A reload waits for the pass; the pass itself is not interrupted.
-                        Control::Reload => PassEnd::ReloadAfter(pass.await),
-                    },
+                    }
                 }
             };
             match end {
                 // A failed pass keeps the endpoints: the sources reconnect by themselves, with
                 // their own backoff, which a fresh connection would forget.
                 PassEnd::Done(result) => {
-                    if !report(result, observer, &mut failing) {
+                    if !report(result, &clock, &mut shown, observer) {
                         wait = timing.retry_wait;
                     }
                 }
                 PassEnd::Stop => return stopped(&mut endpoints, observer).await,
                 PassEnd::ReloadAfter(result) => {
-                    report(result, observer, &mut failing);
-                    reload_desk(&mut desk, &reload, &mut endpoints, observer);
+                    report(result, &clock, &mut shown, observer);
+                    reload_desk(
+                        &mut desk,
+                        &reload,
+                        &mut endpoints,
+                        &mut shown,
+                        &clock,
+                        observer,
+                    );
                     // Straight to a pass with the new config (and endpoints), not to a wait
                     // without any: that waited `max_wait` before reading mail again.
                     continue;
                 }
             }
+            show_backlog(&desk, &clock, &mut shown, observer).await;
         } else {
             wait = timing.retry_wait;
         }
         if wait == timing.max_wait
-            && let Ok(Some(due)) = desk.next_due(clock()).await
+            && let Ok(Some(due)) = shown.beating(desk.next_due(clock()), observer).await
         {
             let until = (due - clock()).to_std().unwrap_or(Duration::ZERO);
             wait = wait.min(until.max(Duration::from_millis(200)));
         }
         observer.event(Event::Waiting(wait));
+        shown.heart.waiting(wait);
         let control = match endpoints.as_mut() {
-            Some(ep) => tokio::select! {
-                result = ep.source.wait_for_mail(wait) => match result {
-                    Ok(()) => None,
-                    Err(err) => {
+            Some(ep) => {
+                let waited = shown
+                    .beside(ep.source.wait_for_mail(wait), &mut controls, None, observer)
+                    .await;
+                match waited {
+                    Ok(Ok(())) => None,
+                    Ok(Err(err)) => {
                         // The source has already logged the failure once; this is detail.
                         tracing::debug!(error = %err, "Waiting for mail failed; the source reconnects.");
-                        tokio::select! {
-                            _ = tokio::time::sleep(timing.retry_wait) => None,
-                            control = next_control(&mut controls) => Some(control),
-                        }
+                        shown.heart.waiting(timing.retry_wait);
+                        let sleep = tokio::time::sleep(timing.retry_wait);
+                        shown
+                            .beside(sleep, &mut controls, None, observer)
+                            .await
+                            .err()
                     }
-                },
-                control = next_control(&mut controls) => Some(control),
-            },
-            None => tokio::select! {
-                _ = tokio::time::sleep(wait) => None,
-                control = next_control(&mut controls) => Some(control),
-            },
+                    Err(control) => Some(control),
+                }
+            }
+            None => {
+                let sleep = tokio::time::sleep(wait);
+                shown
+                    .beside(sleep, &mut controls, None, observer)
+                    .await
+                    .err()
+            }
         };
         match control {
             None => {}
             Some(Control::Stop) => {
                 tracing::info!("Stopping.");
-                observer.event(Event::Stopping);
+                stopping(&mut shown, clock(), observer);
                 return stopped(&mut endpoints, observer).await;
             }
-            Some(Control::Reload) => reload_desk(&mut desk, &reload, &mut endpoints, observer),
+            Some(Control::Reload) => {
+                reloading(&mut shown, clock(), observer);
+                reload_desk(
+                    &mut desk,
+                    &reload,
+                    &mut endpoints,
+                    &mut shown,
+                    &clock,
+                    observer,
+                );
+            }
         }
     }
 }
 
-/// Logs a pass; false when it failed.
+/// Opens the mailbox and the relay; the relay is reached once per (re)start, the mailbox
+/// until it opens. Each failure is logged and shown.
+async fn open_endpoints(
+    desk: &Desk,
+    clock: &impl Fn() -> DateTime<Utc>,
+    shown: &mut Shown,
+    observer: &mut impl Observer,
+) -> Option<Endpoints> {
+    let mut endpoints = match shown.beating(connect(desk.config()), observer).await {
+        Ok(e) => {
+            shown.status.mailbox_down = None;
+            Some(e)
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "Cannot open the mailbox or the relay; will retry.");
+            ServiceStatus::down(&mut shown.status.mailbox_down, clock(), error_chain(&err));
+            observer.event(Event::ConnectFailed(&err));
+            None
+        }
+    };
+    if !shown.relay_checked {
+        shown.relay_checked = true;
+        let reached = match endpoints.as_mut() {
+            Some(ep) => shown.beating(ep.sender.reach(), observer).await,
+            // The mailbox is down: the relay is still checked, once, with a sender of its own.
+            None => match MailSender::open(desk.config()) {
+                Ok(mut sender) => {
+                    let reached = shown.beating(sender.reach(), observer).await;
+                    sender.close().await;
+                    reached
+                }
+                Err(err) => Err(SendError::Temporary(error_chain(&err))),
+            },
+        };
+        match reached {
+            Ok(()) => shown.status.relay_down = None,
+            Err(SendError::Temporary(why) | SendError::Permanent(why)) => {
+                ServiceStatus::down(&mut shown.status.relay_down, clock(), why);
+            }
+        }
+    }
+    shown.show(clock(), observer);
+    endpoints
+}
+
+/// Reads the backlog for the status line; a failure only keeps the old figures.
+async fn show_backlog(
+    desk: &Desk,
+    clock: &impl Fn() -> DateTime<Utc>,
+    shown: &mut Shown,
+    observer: &mut impl Observer,
+) {
+    match shown.beating(desk.backlog(), observer).await {
+        Ok(backlog) => shown.status.backlog = Some(backlog),
+        Err(err) => tracing::debug!(error = %error_chain(&err), "Cannot count the backlog."),
+    }
+    shown.show(clock(), observer);
+}
+
+fn reloading(shown: &mut Shown, now: DateTime<Utc>, observer: &mut impl Observer) {
+    shown.status.phase = Phase::Reloading;
+    observer.event(Event::Reloading);
+    shown.show(now, observer);
+}
+
+fn stopping(shown: &mut Shown, now: DateTime<Utc>, observer: &mut impl Observer) {
+    shown.status.phase = Phase::Stopping;
+    observer.event(Event::Stopping);
+    shown.show(now, observer);
+}
+
+/// Logs a pass and keeps it for the status line; false when it failed.
 fn report(
     result: Result<PassSummary, DeskError>,
+    clock: &impl Fn() -> DateTime<Utc>,
+    shown: &mut Shown,
     observer: &mut impl Observer,
-    failing: &mut Option<String>,
 ) -> bool {
+    // Shown with the backlog, read next.
+    let status = &mut shown.status;
     match result {
         Ok(summary) => {
-            if let Some(was) = failing.take() {
+            if let Some(was) = shown.failing.take() {
                 tracing::info!(error = %was, "Pass succeeded again; the failure has cleared.");
             }
             if summary.messages > 0
@@ -232,18 +434,30 @@ fn report(
                 tracing::info!(?summary, "Pass done.");
             }
             observer.event(Event::Pass(&summary));
+            status.mailbox_down = None;
+            status.pass_failed = None;
+            if summary.sent > 0 {
+                status.relay_down = None;
+            }
+            status.last_pass = Some((clock(), summary));
             true
         }
         // A failed pass leaves the mail where it was; the next pass retries it.
         Err(err) => {
-            let text = error_chain(&err);
-            if failing.as_deref() == Some(text.as_str()) {
-                tracing::debug!(error = %text, "Pass failed again; will retry.");
+            let why = error_chain(&err);
+            // The same failure again (a full disk fails every retry until space returns) is
+            // logged once until it clears.
+            if shown.failing.as_deref() == Some(why.as_str()) {
+                tracing::debug!(error = %why, "Pass failed again; will retry.");
             } else {
-                tracing::error!(error = %text, "Pass failed; will retry (logged once until it clears).");
+                tracing::error!(error = %why, "Pass failed; will retry (logged once until it clears).");
             }
-            *failing = Some(text);
+            shown.failing = Some(why.clone());
             observer.event(Event::PassFailed(&err));
+            if matches!(err, DeskError::Intake(_)) {
+                ServiceStatus::down(&mut status.mailbox_down, clock(), why.clone());
+            }
+            status.pass_failed = Some((clock(), why));
             false
         }
     }
@@ -265,16 +479,21 @@ fn reload_desk<E: std::fmt::Display>(
     desk: &mut Desk,
     reload: &impl Fn() -> Result<Config, E>,
     endpoints: &mut Option<Endpoints>,
+    shown: &mut Shown,
+    clock: &impl Fn() -> DateTime<Utc>,
     observer: &mut impl Observer,
 ) {
-    observer.event(Event::Reloading);
     let reloaded = reload()
         .map_err(|e| e.to_string())
         .and_then(|c| Desk::open_issuing(c).map_err(|e| error_chain(&e)));
+    shown.status.phase = Phase::Running;
     match reloaded {
         Ok(reloaded) => {
             *desk = reloaded;
             *endpoints = None;
+            shown.status.reconfigure(desk.config());
+            // The new config's relay is reached again before the next pass.
+            shown.relay_checked = false;
             tracing::info!("Reloaded the config.");
             observer.event(Event::Reloaded);
         }
@@ -283,6 +502,7 @@ fn reload_desk<E: std::fmt::Display>(
             observer.event(Event::ReloadFailed(&err));
         }
     }
+    shown.show(clock(), observer);
 }
 
 async fn stopped(endpoints: &mut Option<Endpoints>, observer: &mut impl Observer) {

@@ -84,6 +84,15 @@ impl Source for MailSource {
 }
 
 impl MailSender {
+    /// Reaches the relay once (SMTP: connect, TLS, EHLO, AUTH; the connection is kept for the
+    /// first message). A failure is already logged.
+    pub async fn reach(&mut self) -> Result<(), SendError> {
+        match self {
+            MailSender::File(_) => Ok(()),
+            MailSender::Smtp(s) => s.reach().await,
+        }
+    }
+
     /// Ends open relay sessions politely (QUIT) at shutdown.
     pub async fn close(&mut self) {
         match self {

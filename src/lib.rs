@@ -13,6 +13,7 @@ pub mod license;
 pub mod mail;
 pub mod outbound;
 pub mod report;
+pub mod service;
 pub mod store;
 pub mod timearg;
 pub mod tls;

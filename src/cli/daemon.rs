@@ -51,7 +51,7 @@ impl Observer for Service {
                 super::write_stderr(
                     "madoguchi: running (SIGTERM or Ctrl-C stops, SIGHUP re-reads the config)\n",
                 );
-                notify(&[NotifyState::Ready, NotifyState::Status("running")]);
+                notify(&[NotifyState::Ready]);
             }
             Event::Pass(summary) => {
                 if summary.messages > 0
@@ -62,12 +62,18 @@ impl Observer for Service {
                     super::write_stderr(&format!("madoguchi: {}", summary_text(summary)));
                 }
             }
+            Event::Status { line, .. } => notify(&[NotifyState::Status(line)]),
+            Event::Alive => notify(&[NotifyState::Watchdog]),
             Event::PassFailed(_)
             | Event::ConnectFailed(_)
             | Event::DrainTimedOut
             | Event::Waiting(_) => {}
             Event::Stopping => notify(&[NotifyState::Stopping]),
-            Event::Reloading => notify(&[NotifyState::Reloading]),
+            // MONOTONIC_USEC lets systemd (Type=notify-reload, 253+) match this to its SIGHUP.
+            Event::Reloading => match NotifyState::monotonic_usec_now() {
+                Ok(now) => notify(&[NotifyState::Reloading, now]),
+                Err(_) => notify(&[NotifyState::Reloading]),
+            },
             Event::Reloaded | Event::ReloadFailed(_) => notify(&[NotifyState::Ready]),
             Event::Stopped => super::write_stderr("madoguchi: stopped\n"),
         }
@@ -88,7 +94,11 @@ pub async fn daemon(
         received,
         reload,
         &mut Service,
-        Timing::default(),
+        Timing {
+            // WATCHDOG_USEC (and WATCHDOG_PID, when set, naming this process).
+            watchdog: sd_notify::watchdog_enabled(),
+            ..Timing::default()
+        },
     )
     .await;
     Ok(())

@@ -7,6 +7,7 @@ pub mod demo;
 pub mod desk;
 pub mod license;
 pub mod licenses;
+mod logging;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -113,20 +114,9 @@ pub fn load_config(
     Ok(Some(config))
 }
 
+/// Plain lines on stderr, or structured entries to journald under systemd (`logging.rs`).
 pub fn init_logging() {
-    use tracing_subscriber::EnvFilter;
-    let filter =
-        EnvFilter::try_from_env("MADOGUCHI_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
-    // Logs go to stderr so stdout stays clean for --json.
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        // journald and log files get plain text; colours only on a terminal.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        // A log line that cannot be written (stderr closed) is dropped; reporting that on the
-        // same stderr would panic instead.
-        .log_internal_errors(false)
-        .try_init();
+    logging::init();
 }
 
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {

@@ -16,6 +16,7 @@ use crate::core::decide::{Decision, DeskRules};
 use crate::core::matching::ContractBook;
 use crate::intake::{Incoming, IntakeError, Source};
 use crate::outbound::{ComposeError, SendError, Sender};
+use crate::service::{Backlog, Progress};
 use crate::store::{Store, StoreError};
 
 pub mod dkim;
@@ -106,6 +107,8 @@ pub struct Desk {
     /// With `[staff] authentication = "dkim"`: the verifier staff mail is checked with before
     /// its batch goes to the store thread.
     dkim: Option<Arc<DkimVerifier>>,
+    /// Counts the steps of a pass as they finish, for the daemon's watchdog.
+    progress: Progress,
 }
 
 /// What the store work needs, owned together so it can move to a blocking thread.
@@ -174,6 +177,7 @@ impl Desk {
         Ok(Self {
             dkim,
             issuer: None,
+            progress: Progress::default(),
             shell: Arc::new(Shell {
                 license,
                 config,
@@ -207,6 +211,27 @@ impl Desk {
         &self.shell.config
     }
 
+    /// The steps of passes as they finish (the daemon's watchdog watches it move).
+    pub fn progress(&self) -> Progress {
+        self.progress.clone()
+    }
+
+    /// The open tickets and the unsent mail, for the daemon's status line (off the runtime).
+    pub async fn backlog(&self) -> Result<Backlog, DeskError> {
+        self.off_runtime(|shell| {
+            let store = lock(&shell.store);
+            let count = |sql: &str| store.count(sql).map(|n| u64::try_from(n).unwrap_or(0));
+            Ok(Backlog {
+                open_tickets: count("SELECT COUNT(*) FROM tickets WHERE state != 'closed'")?,
+                awaiting_acceptance: count(
+                    "SELECT COUNT(*) FROM tickets WHERE state = 'waiting_acceptance'",
+                )?,
+                outbox_pending: count("SELECT COUNT(*) FROM outbox WHERE state = 'pending'")?,
+            })
+        })
+        .await
+    }
+
     /// The contract register as the decision needs it, with each contract's periods.
     pub fn contract_book(&self) -> Result<ContractBook, DeskError> {
         contract_book(&self.store())
@@ -233,14 +258,16 @@ impl Desk {
             return Ok((batch, none));
         };
         let handle = tokio::runtime::Handle::current();
-        tokio::task::spawn_blocking(move || {
+        let checked = tokio::task::spawn_blocking(move || {
             let raws: Vec<&[u8]> = batch.iter().map(AsRef::as_ref).collect();
             let reports = dkim::reports_blocking(&verifier, &handle, &raws);
             drop(raws);
             (batch, reports)
         })
         .await
-        .map_err(|e| DeskError::Worker(e.to_string()))
+        .map_err(|e| DeskError::Worker(e.to_string()));
+        self.progress.step();
+        checked
     }
 
     /// What the desk would do with `raw` arriving at `received_at`, decided at `now` by the
@@ -286,9 +313,11 @@ impl Desk {
         work: impl FnOnce(&Shell) -> Result<T, DeskError> + Send + 'static,
     ) -> Result<T, DeskError> {
         let shell = self.shell.clone();
-        tokio::task::spawn_blocking(move || work(&shell))
+        let done = tokio::task::spawn_blocking(move || work(&shell))
             .await
-            .map_err(|e| DeskError::Worker(e.to_string()))?
+            .map_err(|e| DeskError::Worker(e.to_string()))?;
+        self.progress.step();
+        done
     }
 
     /// Everything pending and due: all mail in the source, tickets whose acceptance time has
@@ -302,6 +331,7 @@ impl Desk {
         let mut summary = PassSummary::default();
         loop {
             let batch = source.fetch(BATCH).await?;
+            self.progress.step();
             if batch.is_empty() {
                 break;
             }
@@ -364,6 +394,7 @@ impl Desk {
         *summary = counts;
         for (message, ack) in batch.iter().zip(acks) {
             source.ack(message, ack).await?;
+            self.progress.step();
         }
         Ok(())
     }
@@ -394,7 +425,11 @@ impl Desk {
                         .iter()
                         .map(|_| Err(SendError::Temporary(why.clone())))
                         .collect(),
-                    None => sender.send_all(slice).await,
+                    None => {
+                        let results = sender.send_all(slice).await;
+                        self.progress.step();
+                        results
+                    }
                 };
                 if relay_down.is_none()
                     && let Some(Err(SendError::Temporary(why))) = results.first()

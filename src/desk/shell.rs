@@ -118,6 +118,15 @@ impl Shell {
             });
         }
         summary.messages += 1;
+        // What is logged about this message carries its key and Message-ID (the journal's
+        // MAIL_KEY= and MAIL_MESSAGE_ID= fields). At ERROR level so that the span exists
+        // whenever any event inside it is logged.
+        let span = tracing::error_span!(
+            "mail",
+            mail_key = %message.key,
+            mail_message_id = tracing::field::Empty
+        );
+        let _in_span = span.enter();
         if let Some(size) = message.too_big {
             // Never read: its bytes stay in the mailbox's quarantine folder (invariant 3's one
             // exception), and the verdict says why.
@@ -147,6 +156,9 @@ impl Shell {
         // The raw bytes, in the same transaction as the verdict (invariant 3).
         let raw_path = tx.keep_raw(sha, &message.raw)?;
         let (read, decision) = self.consider(tx, message, dkim, sha, book, now)?;
+        if let Some(id) = &read.mail.message_id {
+            span.record("mail_message_id", id.as_str());
+        }
         let message_in = MessageIn {
             source,
             message,
@@ -155,7 +167,11 @@ impl Shell {
             raw_path: &raw_path,
         };
         self.execute(tx, &decision.effects, Some(&message_in), now)?;
-        Ok(account(&decision.outcome, &message.key, summary))
+        let opened = decision.effects.iter().find_map(|e| match e {
+            Effect::OpenTicket { number, .. } => Some(*number),
+            _ => None,
+        });
+        Ok(account(&decision.outcome, opened, &message.key, summary))
     }
 
     /// Reads a message, gathers what the decision needs and decides: everything but carrying
@@ -685,7 +701,7 @@ struct MessageIn<'a> {
 }
 
 /// Counts the outcome, logs it, and says how the source acknowledges the message.
-fn account(outcome: &Outcome, key: &str, summary: &mut PassSummary) -> Ack {
+fn account(outcome: &Outcome, opened: Option<u64>, key: &str, summary: &mut PassSummary) -> Ack {
     match outcome {
         Outcome::Quarantine { reason } => {
             summary.quarantined += 1;
@@ -721,6 +737,7 @@ fn account(outcome: &Outcome, key: &str, summary: &mut PassSummary) -> Ack {
         Outcome::NewTicket(new) => {
             summary.new_tickets += 1;
             tracing::info!(
+                ticket = opened,
                 category = new.category.code(),
                 entitlement = new.entitlement.code(),
                 "Accepted request."

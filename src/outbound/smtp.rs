@@ -97,6 +97,31 @@ impl SmtpSender {
         self.slots.iter().filter(|s| s.is_some()).count()
     }
 
+    /// Opens the first connection now (TLS, EHLO, AUTH) and keeps it for the first message: the
+    /// daemon's start-up check that the relay can be reached. A failure is logged here and is
+    /// temporary: sending retries as usual.
+    pub async fn reach(&mut self) -> Result<(), SendError> {
+        if self.open_connections() > 0 {
+            return Ok(());
+        }
+        let opened = match self.relay.prepare_tls() {
+            Ok(()) => self.relay.connect().await,
+            Err(e) => Err(e),
+        };
+        match (opened, self.slots.first_mut()) {
+            (Ok(conn), Some(slot)) => {
+                *slot = Some(conn);
+                Ok(())
+            }
+            (Ok(_), None) => Ok(()),
+            (Err(e), _) => {
+                let why = chain(&e);
+                tracing::warn!(relay = %self.relay, error = %why, "Cannot open an SMTP connection.");
+                Err(SendError::Temporary(why))
+            }
+        }
+    }
+
     /// Says QUIT on every open connection (a courtesy at shutdown; dropping also closes them).
     pub async fn close(&mut self) {
         let timeout = self.relay.timeout;

@@ -25,6 +25,17 @@ impl Daemon {
 
     /// `madoguchi run` with extra arguments (`--now T`).
     pub(crate) fn start_with(config: &Path, log: PathBuf, extra: &[&str]) -> Daemon {
+        Daemon::start_env(config, log, extra, &[])
+    }
+
+    /// `madoguchi run` with extra arguments and environment variables (`NOTIFY_SOCKET`, a
+    /// `MADOGUCHI_LOG` of its own).
+    pub(crate) fn start_env(
+        config: &Path,
+        log: PathBuf,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Daemon {
         let file = fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -35,6 +46,7 @@ impl Daemon {
             .args(extra)
             .env("MADOGUCHI_LOG", "info")
             .env("TZ", "Pacific/Honolulu")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(file)

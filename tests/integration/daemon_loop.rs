@@ -53,6 +53,7 @@ impl Observer for Events {
             Event::ReloadFailed(e) => Seen::ReloadFailed(e.to_string()),
             Event::Waiting(d) => Seen::Waiting(d),
             Event::Stopped => Seen::Stopped,
+            Event::Alive | Event::Status { .. } => return,
         };
         let _ = self.0.send(seen);
     }
