@@ -110,6 +110,7 @@ pub async fn run<E: std::fmt::Display>(
 ) {
     let mut endpoints: Option<Endpoints> = None;
     tracing::info!(address = %desk.config().desk.address, "madoguchi started.");
+    desk.record_started().await;
     observer.event(Event::Ready);
     loop {
         // Connect lazily and again after a failure; the sources reconnect with backoff too.
@@ -119,11 +120,13 @@ pub async fn run<E: std::fmt::Display>(
                 Err(err) => {
                     tracing::warn!(error = %err, "Cannot open the mailbox or the relay; will retry.");
                     observer.event(Event::ConnectFailed(&err));
+                    desk.record_connect_failure(&err).await;
                 }
             }
         }
         let mut wait = timing.max_wait;
         if let Some(ep) = endpoints.as_mut() {
+            let began = std::time::Instant::now();
             let end = {
                 let pass = desk.pass(&mut ep.source, &mut ep.sender, clock());
                 tokio::pin!(pass);
@@ -155,12 +158,14 @@ pub async fn run<E: std::fmt::Display>(
                 // A failed pass keeps the endpoints: the sources reconnect by themselves, with
                 // their own backoff, which a fresh connection would forget.
                 PassEnd::Done(result) => {
+                    desk.record_pass(&result, began.elapsed()).await;
                     if !report(result, observer) {
                         wait = timing.retry_wait;
                     }
                 }
                 PassEnd::Stop => return stopped(&mut endpoints, observer).await,
                 PassEnd::ReloadAfter(result) => {
+                    desk.record_pass(&result, began.elapsed()).await;
                     report(result, observer);
                     reload_desk(&mut desk, &reload, &mut endpoints, observer);
                     // Straight to a pass with the new config (and endpoints), not to a wait
@@ -252,8 +257,19 @@ fn reload_desk<E: std::fmt::Display>(
     observer: &mut impl Observer,
 ) {
     observer.event(Event::Reloading);
+    let running = desk.config().storage.database.clone();
     let reloaded = reload()
         .map_err(|e| e.to_string())
+        // The instance lock (`crate::instance`) is on the database the process started with.
+        .and_then(|c| match c.storage.database == running {
+            true => Ok(c),
+            false => Err(format!(
+                "[storage] database cannot change on reload ({} → {}); restart madoguchi to \
+                 switch databases",
+                running.display(),
+                c.storage.database.display()
+            )),
+        })
         .and_then(|c| Desk::open_issuing(c).map_err(|e| error_chain(&e)));
     match reloaded {
         Ok(reloaded) => {

@@ -7,6 +7,7 @@ pub mod demo;
 pub mod desk;
 pub mod license;
 pub mod licenses;
+pub mod status;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -172,6 +173,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::License { command } => license::run(command, config_path, &out),
+        Command::Status(args) => status::status(config_path, &args, &out),
     }
 }
 

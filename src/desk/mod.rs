@@ -19,6 +19,7 @@ use crate::outbound::{ComposeError, SendError, Sender};
 use crate::store::{Store, StoreError};
 
 pub mod dkim;
+mod health;
 mod license;
 mod shell;
 use dkim::{DkimError, DkimVerifier};

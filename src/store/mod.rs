@@ -2,6 +2,7 @@
 //! Every write that follows from a decision happens in one transaction (DESIGN.md, invariants 2–4).
 
 mod contracts;
+pub mod daemon_status;
 pub mod licenses;
 mod listings;
 mod migrations;
