@@ -388,7 +388,7 @@ fn human(
     text += &format!(
         "mailbox: {}\n",
         match (&record.mailbox_state, record.mailbox_checked_at) {
-            (Some(state), Some(at)) => format!("{state} ({})", ago(now, at)),
+            (Some(state), Some(at)) => format!("{state} (checked {})", ago(now, at)),
             _ => "unknown (no pass since the daemon started)".to_string(),
         }
     );

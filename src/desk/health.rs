@@ -30,9 +30,6 @@ impl Desk {
         let metrics = crate::metrics::enabled();
         match result {
             Ok(summary) => {
-                if metrics {
-                    crate::metrics::record_pass(summary, took, at);
-                }
                 let text = serde_json::to_string(summary).unwrap_or_default();
                 let millis = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
                 let done = self
@@ -50,6 +47,11 @@ impl Desk {
                         })
                     })
                     .await;
+                // Counters and gauges together, after the store work: a scrape sees a pass
+                // whole or not at all (it is served on this same thread).
+                if metrics {
+                    crate::metrics::record_pass(summary, took, at);
+                }
                 if let Ok(Some(counts)) = &done {
                     crate::metrics::record_queue(counts, at);
                 }
