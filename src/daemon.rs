@@ -110,8 +110,8 @@ pub async fn run<E: std::fmt::Display>(
 ) {
     let mut endpoints: Option<Endpoints> = None;
     tracing::info!(address = %desk.config().desk.address, "madoguchi started.");
-    desk.record_started().await;
     observer.event(Event::Ready);
+    desk.record_started().await;
     loop {
         // Connect lazily and again after a failure; the sources reconnect with backoff too.
         if endpoints.is_none() {

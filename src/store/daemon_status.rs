@@ -7,7 +7,10 @@ use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
 use super::tickets::{time_from_text, time_text};
-use super::{QueryContext, Store, StoreError};
+use super::{BUSY_TIMEOUT, QueryContext, Store, StoreError};
+
+/// How long recording the daemon's status waits for another connection's write lock.
+pub const RECORD_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// What the daemon tells the store about itself.
 #[derive(Debug, Clone, Copy)]
@@ -71,8 +74,20 @@ fn time_opt(text: Option<String>) -> Result<Option<DateTime<Utc>>, StoreError> {
 }
 
 impl Store {
-    /// Records what the daemon did, in one statement (its own transaction).
+    /// Records what the daemon did, in one statement (its own transaction). Waits at most
+    /// [`RECORD_WAIT`] for another connection's write lock: the loop is not held up by
+    /// bookkeeping (the next pass records again).
     pub fn record_daemon(&self, event: DaemonEvent<'_>) -> Result<(), StoreError> {
+        let conn = &self.conn;
+        conn.busy_timeout(RECORD_WAIT)
+            .doing("record the daemon's status")?;
+        let done = self.record_daemon_now(event);
+        conn.busy_timeout(BUSY_TIMEOUT)
+            .doing("record the daemon's status")?;
+        done
+    }
+
+    fn record_daemon_now(&self, event: DaemonEvent<'_>) -> Result<(), StoreError> {
         let conn = &self.conn;
         let done = match event {
             DaemonEvent::Started { pid, at } => conn.execute(
@@ -290,6 +305,27 @@ mod tests {
         assert_eq!((r.pid, r.mailbox_state), (Some(43), None));
         assert_eq!(r.last_pass_at, Some(at(1)));
         assert_eq!(r.last_error_at, Some(at(3)));
+    }
+
+    #[test]
+    fn recording_waits_only_briefly_for_another_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.sqlite3");
+        let store = Store::open(&path).unwrap();
+        let other = Store::open(&path).unwrap();
+        other.conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let began = std::time::Instant::now();
+        let started = DaemonEvent::Started { pid: 1, at: at(0) };
+        assert!(store.record_daemon(started).is_err());
+        assert!(began.elapsed() < BUSY_TIMEOUT / 4, "{:?}", began.elapsed());
+        other.conn.execute_batch("COMMIT").unwrap();
+        store.record_daemon(started).unwrap();
+        // The store's own writes wait the usual time again.
+        let wait: i64 = store
+            .conn
+            .query_row("PRAGMA busy_timeout", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(wait, BUSY_TIMEOUT.as_millis() as i64);
     }
 
     #[test]

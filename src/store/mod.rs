@@ -60,6 +60,9 @@ impl<T> QueryContext<T> for Result<T, rusqlite::Error> {
     }
 }
 
+/// How long a write waits for another connection's write lock.
+pub(crate) const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 pub struct Store {
     conn: Connection,
 }
@@ -102,8 +105,7 @@ impl Store {
             .map_err(open_err)?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(open_err)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))
-            .map_err(open_err)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
         migrations::apply(&mut conn)?;
         Ok(Self { conn })
     }
