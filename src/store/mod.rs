@@ -1,6 +1,7 @@
 //! The SQLite store: one file in WAL mode, versioned migrations, one module of queries per table.
 //! Every write that follows from a decision happens in one transaction (DESIGN.md, invariants 2–4).
 
+mod adhoc;
 mod contracts;
 pub mod daemon_status;
 pub mod licenses;
