@@ -212,10 +212,12 @@ pub async fn run<E: std::fmt::Display>(
             ready = true;
             shown.status.phase = Phase::Running;
             observer.event(Event::Ready);
+            desk.record_started().await;
             show_backlog(&desk, &clock, &mut shown, observer).await;
         }
         let mut wait = timing.max_wait;
         if let Some(ep) = endpoints.as_mut() {
+            let began = std::time::Instant::now();
             let progress = desk.progress();
             shown.heart.step(progress.count());
             let end = {
@@ -259,12 +261,14 @@ pub async fn run<E: std::fmt::Display>(
                 // A failed pass keeps the endpoints: the sources reconnect by themselves, with
                 // their own backoff, which a fresh connection would forget.
                 PassEnd::Done(result) => {
+                    desk.record_pass(&result, began.elapsed()).await;
                     if !report(result, &clock, &mut shown, observer) {
                         wait = timing.retry_wait;
                     }
                 }
                 PassEnd::Stop => return stopped(&mut endpoints, observer).await,
                 PassEnd::ReloadAfter(result) => {
+                    desk.record_pass(&result, began.elapsed()).await;
                     report(result, &clock, &mut shown, observer);
                     reload_desk(
                         &mut desk,
@@ -356,6 +360,7 @@ async fn open_endpoints(
         }
         Err(err) => {
             tracing::warn!(error = %err, "Cannot open the mailbox or the relay; will retry.");
+            desk.record_connect_failure(&err).await;
             ServiceStatus::down(&mut shown.status.mailbox_down, clock(), error_chain(&err));
             observer.event(Event::ConnectFailed(&err));
             None
@@ -483,8 +488,19 @@ fn reload_desk<E: std::fmt::Display>(
     clock: &impl Fn() -> DateTime<Utc>,
     observer: &mut impl Observer,
 ) {
+    let running = desk.config().storage.database.clone();
     let reloaded = reload()
         .map_err(|e| e.to_string())
+        // The instance lock (`crate::instance`) is on the database the process started with.
+        .and_then(|c| match c.storage.database == running {
+            true => Ok(c),
+            false => Err(format!(
+                "[storage] database cannot change on reload ({} → {}); restart madoguchi to \
+                 switch databases",
+                running.display(),
+                c.storage.database.display()
+            )),
+        })
         .and_then(|c| Desk::open_issuing(c).map_err(|e| error_chain(&e)));
     shown.status.phase = Phase::Running;
     match reloaded {

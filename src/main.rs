@@ -78,6 +78,8 @@ pub enum Command {
         #[command(subcommand)]
         command: cli::license::LicenseCommand,
     },
+    /// The desk's health for scripts and monitoring: exit 0 healthy, 1 degraded, 2 down.
+    Status(cli::status::StatusArgs),
 }
 
 fn main() -> ExitCode {

@@ -120,16 +120,21 @@ pub fn run(
     let started = system_now();
     // `--now` shifts the clock: simulated time runs on from the given instant.
     let clock = move || simulated.map_or_else(system_now, |t| t + (system_now() - started));
+    // One daemon per database, `--once` included; held until the process ends.
+    let _instance = madoguchi::instance::acquire(&config.storage.database)?;
     let mut desk = Desk::open_issuing(config)?;
     if once {
         let summary = runtime()?.block_on(run_pass(&mut desk, clock()))?;
         return out.emit(&summary, || summary_text(&summary));
     }
-    runtime()?.block_on(crate::cli::daemon::daemon(
-        desk,
-        config_path.map(Path::to_path_buf),
-        clock,
-    ))
+    let metrics = desk.config().metrics;
+    runtime()?.block_on(async move {
+        // `[metrics]`: served for the life of the process (a reload does not move it).
+        if let Some(m) = metrics {
+            madoguchi::metrics::serve(m.listen).await?;
+        }
+        crate::cli::daemon::daemon(desk, config_path.map(Path::to_path_buf), clock).await
+    })
 }
 
 pub fn tickets(

@@ -8,6 +8,7 @@ pub mod desk;
 pub mod license;
 pub mod licenses;
 mod logging;
+pub mod status;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -162,6 +163,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::License { command } => license::run(command, config_path, &out),
+        Command::Status(args) => status::status(config_path, &args, &out),
     }
 }
 

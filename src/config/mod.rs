@@ -52,6 +52,7 @@ pub use raw::{
 };
 pub(crate) use secrets::expand_vars;
 pub use secrets::{Secret, SecretError, SecretSource};
+pub use validate::parse_duration;
 
 /// The annotated example config, embedded so `demo` can write a working config file.
 pub const EXAMPLE_TOML: &str = include_str!("../../deploy/madoguchi.example.toml");

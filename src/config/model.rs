@@ -63,7 +63,21 @@ pub struct Config {
     pub form_labels: FormLabels,
     /// The file this was loaded from, if any.
     pub source_path: Option<PathBuf>,
+    /// `[metrics]`; `None` without the section: no metrics are served.
+    pub metrics: Option<MetricsConfig>,
 }
+
+/// `[metrics]`: where Prometheus metrics (`/metrics`) and the health check (`/healthz`) are
+/// served over HTTP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetricsConfig {
+    pub listen: SocketAddr,
+}
+
+/// `[metrics] listen` without a value: loopback only, on 9464 (the port OpenTelemetry's
+/// Prometheus exporter uses; not taken by the usual Prometheus exporters).
+pub const DEFAULT_METRICS_LISTEN: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 9464);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Desk {
@@ -435,6 +449,12 @@ impl Config {
             None => "license keys: not issued (no [license] section)\n".to_owned(),
             Some(l) => format!("license keys: {}\n", l.describe()),
         };
+        if let Some(m) = &self.metrics {
+            s += &format!(
+                "metrics: http://{}/metrics and /healthz (Prometheus)\n",
+                m.listen
+            );
+        }
         s += &format!(
             "storage: database {}, files {}\n",
             self.storage.database.display(),

@@ -37,6 +37,9 @@ pub struct RawConfig {
     /// The web forms' `【label】` texts, when the forms use other wording.
     #[serde(default)]
     pub forms: FormLabels,
+    /// `None` without a `[metrics]` section: no metrics are served.
+    #[serde(default)]
+    pub metrics: Option<RawMetrics>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -149,6 +152,14 @@ pub struct RawLicense {
     pub command_timeout: Option<String>,
 }
 
+/// `[metrics]`: Prometheus metrics and a health check over HTTP.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMetrics {
+    /// `IP:PORT` to listen on (default `127.0.0.1:9464`).
+    pub listen: Option<String>,
+}
+
 /// The file read into [`RawConfig`] as far as it fits the schema.
 pub(super) struct Parsed {
     /// `None` only when the file is not TOML at all.
@@ -190,6 +201,7 @@ pub(super) fn parse_raw(text: &str) -> Parsed {
         license: Option<IgnoredAny>,
         classify: Option<IgnoredAny>,
         forms: Option<IgnoredAny>,
+        metrics: Option<IgnoredAny>,
     }
 
     let mut reader = KeyReader {
@@ -211,6 +223,7 @@ pub(super) fn parse_raw(text: &str) -> Parsed {
         license: reader.read_opt("license", section("license")),
         classify: reader.read_opt("classify", section("classify")),
         forms: reader.read_opt("forms", section("forms")),
+        metrics: reader.read_opt("metrics", section("metrics")),
     };
     // `kind` (in `[license]`, `issuer`) decides which keys a section may have: without it,
     // every other complaint about the section would be a guess.

@@ -3,6 +3,7 @@
 //! (`[intake]`, `[outbound]`) are checked in `servers`, `[license]` in `license`.
 
 mod license;
+mod metrics;
 mod servers;
 
 use std::net::{IpAddr, SocketAddr};
@@ -53,6 +54,7 @@ impl Config {
         );
         let outbound = validate_outbound(&raw.outbound, base_dir, &mut p);
         let license = validate_license(raw.license.as_ref(), base_dir, &mut p);
+        let metrics = metrics::validate_metrics(raw.metrics.as_ref(), &mut p);
         match (desk, calendar, intake, outbound, staff) {
             (Some(desk), Some(calendar), Some(intake), Some(outbound), Some(staff))
                 if p.0.is_empty() =>
@@ -69,6 +71,7 @@ impl Config {
                     classify: raw.classify.clone(),
                     form_labels: raw.forms.clone(),
                     source_path: None,
+                    metrics,
                 })
             }
             _ => {
@@ -584,8 +587,9 @@ fn parse_closure(s: &str) -> Result<CompanyClosure, &'static str> {
 }
 
 /// `"<integer><unit>"` with unit `s`, `m` or `h`. A unit is required: a bare number would leave
-/// the reader guessing between seconds and milliseconds.
-pub(super) fn parse_duration(s: &str) -> Result<Duration, &'static str> {
+/// the reader guessing between seconds and milliseconds. The one duration syntax of the config
+/// and the command line (`status --outbox-age 15m`).
+pub fn parse_duration(s: &str) -> Result<Duration, &'static str> {
     const SHAPE: &str = "is not a duration like \"90s\", \"5m\" or \"1h\"";
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).ok_or(SHAPE)?;

@@ -20,6 +20,7 @@ use crate::service::{Backlog, Progress};
 use crate::store::{Store, StoreError};
 
 pub mod dkim;
+mod health;
 mod license;
 mod shell;
 use dkim::{DkimError, DkimVerifier};

@@ -184,6 +184,21 @@ const MIGRATIONS: &[&str] = &[
     // 9: a sender's recent tickets, for the flood rule.
     "CREATE INDEX tickets_by_customer ON tickets(customer_address, received_at);
     CREATE INDEX messages_by_ticket ON messages(ticket, received_at);",
+    // 10: what the daemon last recorded about itself, one row, for `madoguchi status`: when it
+    // started and as which pid, its last successful pass, its last error, the mailbox as it
+    // last saw it. Written by the daemon loop after each pass; times are the wall clock's.
+    "CREATE TABLE daemon_status (
+        id                 INTEGER PRIMARY KEY CHECK (id = 1),
+        pid                INTEGER,
+        started_at         TEXT,
+        last_pass_at       TEXT,
+        last_pass_ms       INTEGER,
+        last_pass_summary  TEXT,
+        last_error         TEXT,
+        last_error_at      TEXT,
+        mailbox_state      TEXT CHECK (mailbox_state IN ('reachable', 'unreachable')),
+        mailbox_checked_at TEXT
+    );",
 ];
 
 /// The newest schema version this binary knows.

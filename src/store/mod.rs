@@ -1,7 +1,9 @@
 //! The SQLite store: one file in WAL mode, versioned migrations, one module of queries per table.
 //! Every write that follows from a decision happens in one transaction (DESIGN.md, invariants 2–4).
 
+mod adhoc;
 mod contracts;
+pub mod daemon_status;
 pub mod licenses;
 mod listings;
 mod migrations;
@@ -59,6 +61,9 @@ impl<T> QueryContext<T> for Result<T, rusqlite::Error> {
     }
 }
 
+/// How long a write waits for another connection's write lock.
+pub(crate) const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 pub struct Store {
     conn: Connection,
 }
@@ -101,8 +106,7 @@ impl Store {
             .map_err(open_err)?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(open_err)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))
-            .map_err(open_err)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
         migrations::apply(&mut conn)?;
         Ok(Self { conn })
     }

@@ -245,6 +245,16 @@ fn a_reload_takes_the_new_config_for_the_next_mail() {
         let events = seen.until(|e| matches!(e, Seen::ReloadFailed(_))).await;
         assert!(events.contains(&Seen::Reloading), "{events:?}");
         seen.until(|e| matches!(e, Seen::Waiting(_))).await;
+        // So is one that names another database: the instance lock is on the first.
+        setup.write_config("[storage]\ndatabase = \"var/other.sqlite3\"");
+        controls.send(Control::Reload).expect("send");
+        let events = seen.until(|e| matches!(e, Seen::ReloadFailed(_))).await;
+        assert!(
+            matches!(events.last(), Some(Seen::ReloadFailed(m))
+                if m.contains("[storage] database cannot change on reload")),
+            "{events:?}"
+        );
+        seen.until(|e| matches!(e, Seen::Waiting(_))).await;
         // A good one is taken: the next ticket carries the new prefix.
         setup.write_config("ticket_prefix = \"NEW\"");
         controls.send(Control::Reload).expect("send");

@@ -10,6 +10,7 @@ use crate::core::classify::{Category, ClassifyRules};
 use crate::core::form::FormLabels;
 
 mod license;
+mod metrics;
 mod servers;
 mod staff;
 
