@@ -78,6 +78,16 @@ pub enum Command {
         #[command(subcommand)]
         command: cli::license::LicenseCommand,
     },
+    /// The database: online backup, integrity check.
+    Db {
+        #[command(subcommand)]
+        command: cli::db::DbCommand,
+    },
+    /// Mail held in quarantine: list, show, release after a fix.
+    Quarantine {
+        #[command(subcommand)]
+        command: cli::quarantine::QuarantineCommand,
+    },
 }
 
 fn main() -> ExitCode {

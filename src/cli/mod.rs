@@ -3,10 +3,12 @@
 pub mod calendar;
 pub mod contracts;
 pub mod daemon;
+pub mod db;
 pub mod demo;
 pub mod desk;
 pub mod license;
 pub mod licenses;
+pub mod quarantine;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -172,6 +174,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::License { command } => license::run(command, config_path, &out),
+        Command::Db { command } => db::run(command, config_path, &out),
+        Command::Quarantine { command } => quarantine::run(command, config_path, &out),
     }
 }
 

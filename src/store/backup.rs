@@ -334,7 +334,14 @@ fn integrity_problems(conn: &Connection) -> Vec<String> {
             .collect::<Result<Vec<_>, _>>()
     });
     match integrity {
-        Ok(rows) => problems.extend(rows.into_iter().filter(|r| r != "ok")),
+        // A finding may span lines, the first under a `*** in database main ***` heading.
+        Ok(rows) => problems.extend(
+            rows.iter()
+                .flat_map(|r| r.lines())
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && *l != "ok" && !l.starts_with("*** in database"))
+                .map(str::to_owned),
+        ),
         Err(e) => problems.push(format!("integrity check stopped: {e}")),
     }
     let foreign = conn.prepare("PRAGMA foreign_key_check").and_then(|mut s| {
