@@ -4,6 +4,7 @@
 mod cli;
 mod daemon;
 mod daemon_loop;
+mod db_care;
 mod desk;
 mod dkim;
 mod dns;
