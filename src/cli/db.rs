@@ -22,7 +22,11 @@ pub enum DbCommand {
     },
 }
 
-pub fn run(command: DbCommand, config_path: Option<&Path>, out: &Output) -> anyhow::Result<ExitCode> {
+pub fn run(
+    command: DbCommand,
+    config_path: Option<&Path>,
+    out: &Output,
+) -> anyhow::Result<ExitCode> {
     match command {
         DbCommand::Backup { file } => {
             let database = config_for_desk(config_path)?.storage.database;

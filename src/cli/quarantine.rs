@@ -145,7 +145,10 @@ async fn release(desk: &Desk, id: i64, out: &Output) -> anyhow::Result<ExitCode>
         {
             Ok(Retired::Moved(_)) => (
                 "moved",
-                format!("its copy in {} moved from quarantine to processed", origin.source),
+                format!(
+                    "its copy in {} moved from quarantine to processed",
+                    origin.source
+                ),
             ),
             Ok(Retired::NotFound) => (
                 "not_found",
@@ -191,7 +194,9 @@ fn release_text(desk: &Desk, released: &Released, mailbox: &str) -> String {
     let r = &released.record;
     let tag = |t: u64| format!("[{}#{t:06}]", desk.config().desk.ticket_prefix);
     let outcome = match (r.verdict.as_str(), r.ticket) {
-        ("article", Some(t)) if released.summary.new_tickets > 0 => format!("new ticket {}", tag(t)),
+        ("article", Some(t)) if released.summary.new_tickets > 0 => {
+            format!("new ticket {}", tag(t))
+        }
         ("article", Some(t)) => format!("added to ticket {}", tag(t)),
         ("quarantined", _) => format!(
             "quarantined again: {}",
@@ -203,7 +208,9 @@ fn release_text(desk: &Desk, released: &Released, mailbox: &str) -> String {
                 .as_deref()
                 .map(|why| format!(": {why}"))
                 .unwrap_or_default(),
-            ticket.map(|t| format!(" (ticket {})", tag(t))).unwrap_or_default()
+            ticket
+                .map(|t| format!(" (ticket {})", tag(t)))
+                .unwrap_or_default()
         ),
     };
     format!(

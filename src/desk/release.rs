@@ -19,7 +19,9 @@ use crate::store::quarantine::{MessageRecord, RELEASE_SOURCE};
 pub enum ReleaseRefused {
     #[error("there is no message {0} (`quarantine list` shows the held ones)")]
     NoSuchMessage(i64),
-    #[error("message {id} is not quarantined (its verdict is {verdict}); only held mail is released")]
+    #[error(
+        "message {id} is not quarantined (its verdict is {verdict}); only held mail is released"
+    )]
     NotQuarantined { id: i64, verdict: String },
     #[error(
         "message {id} was already released, as message {to}; a message is released once \

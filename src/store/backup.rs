@@ -289,9 +289,7 @@ pub fn check_database(path: &Path) -> Result<CheckReport, CareError> {
         page_size: one("PRAGMA page_size").ok(),
         pages: one("PRAGMA page_count").ok(),
         free_pages: one("PRAGMA freelist_count").ok(),
-        journal_mode: conn
-            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
-            .ok(),
+        journal_mode: conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).ok(),
         counts,
     })
 }
@@ -318,7 +316,10 @@ const COUNTS: &[(&str, &str)] = &[
         "outbox_failed",
         "SELECT COUNT(*) FROM outbox WHERE state = 'failed'",
     ),
-    ("outbox_sent", "SELECT COUNT(*) FROM outbox WHERE state = 'sent'"),
+    (
+        "outbox_sent",
+        "SELECT COUNT(*) FROM outbox WHERE state = 'sent'",
+    ),
     ("contracts", "SELECT COUNT(*) FROM contracts"),
     (
         "license_applications",
@@ -329,10 +330,12 @@ const COUNTS: &[(&str, &str)] = &[
 /// Every finding of SQLite's integrity and foreign-key checks, or the error that stopped them.
 fn integrity_problems(conn: &Connection) -> Vec<String> {
     let mut problems = Vec::new();
-    let integrity = conn.prepare("PRAGMA integrity_check(100)").and_then(|mut s| {
-        s.query_map([], |r| r.get::<_, String>(0))?
-            .collect::<Result<Vec<_>, _>>()
-    });
+    let integrity = conn
+        .prepare("PRAGMA integrity_check(100)")
+        .and_then(|mut s| {
+            s.query_map([], |r| r.get::<_, String>(0))?
+                .collect::<Result<Vec<_>, _>>()
+        });
     match integrity {
         // A finding may span lines, the first under a `*** in database main ***` heading.
         Ok(rows) => problems.extend(
@@ -378,13 +381,12 @@ pub(super) fn before_migration(
     }
     let stamp = crate::clock::system_now().format("%Y%m%dT%H%M%SZ");
     let to = with_suffix(path, &format!(".before-v{target}.{stamp}.sqlite3"));
-    let report =
-        backup_from(conn, path, &to).map_err(|source| StoreError::PreMigrationBackup {
-            path: to.clone(),
-            found,
-            target,
-            source: Box::new(source),
-        })?;
+    let report = backup_from(conn, path, &to).map_err(|source| StoreError::PreMigrationBackup {
+        path: to.clone(),
+        found,
+        target,
+        source: Box::new(source),
+    })?;
     tracing::warn!(
         backup = %to.display(),
         bytes = report.bytes,

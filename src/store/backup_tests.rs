@@ -92,7 +92,10 @@ fn a_backup_while_a_writer_commits_is_one_consistent_snapshot_taken_without_rest
     };
     let (a, b) = (count("pair_a"), count("pair_b"));
     assert_eq!(a, b, "a torn copy");
-    assert!(a as u64 >= before && a as u64 <= after, "{before} ≤ {a} ≤ {after}");
+    assert!(
+        a as u64 >= before && a as u64 <= after,
+        "{before} ≤ {a} ≤ {after}"
+    );
     assert_eq!(count("filler"), 24);
     let mode: String = copy
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
@@ -100,7 +103,10 @@ fn a_backup_while_a_writer_commits_is_one_consistent_snapshot_taken_without_rest
     assert_eq!(mode, "delete", "the backup is one self-contained file");
     assert_eq!(report.schema_version, migrations::supported_version());
     assert_eq!(report.bytes, fs::metadata(&to).unwrap().len());
-    assert_eq!(fs::metadata(&to).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        fs::metadata(&to).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
     assert!(!with_suffix(&to, ".tmp").exists());
     assert!(check_database(&to).unwrap().ok);
 }
@@ -181,7 +187,11 @@ fn opening_an_older_database_backs_it_up_first_and_a_new_one_is_not_backed_up() 
         "{name}"
     );
     let backup = dir.path().join(&name);
-    assert_eq!(version_of(&backup), older, "the backup holds the old schema");
+    assert_eq!(
+        version_of(&backup),
+        older,
+        "the backup holds the old schema"
+    );
     assert!(check_database(&backup).unwrap().ok);
     // Opening again migrates nothing and backs up nothing.
     drop(Store::open(&old).unwrap());
@@ -203,9 +213,7 @@ fn when_the_backup_before_a_migration_fails_the_schema_is_left_alone() {
     let older = migrations::supported_version() - 1;
     drop(Store::create_at_version(&db, older).unwrap());
     match Store::open(&db) {
-        Err(StoreError::PreMigrationBackup {
-            found, target, ..
-        }) => {
+        Err(StoreError::PreMigrationBackup { found, target, .. }) => {
             assert_eq!((found, target), (older, migrations::supported_version()));
         }
         Err(other) => panic!("unexpected error: {other}"),

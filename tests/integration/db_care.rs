@@ -245,7 +245,11 @@ fn a_database_an_older_madoguchi_left_is_backed_up_before_the_binary_migrates_it
     let backups = backups_beside(&db);
     assert_eq!(backups.len(), 1, "{backups:?}");
     let backup = &backups[0];
-    let name = backup.file_name().expect("name").to_string_lossy().into_owned();
+    let name = backup
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .into_owned();
     assert!(
         name.starts_with(&format!("db.sqlite3.before-v{newest}.")) && name.ends_with("Z.sqlite3"),
         "{name}"
@@ -253,7 +257,10 @@ fn a_database_an_older_madoguchi_left_is_backed_up_before_the_binary_migrates_it
     let old = desk.json(&["db", "check", arg(backup)]);
     assert_eq!(old["schema_version"], older, "{old:#}");
     assert_eq!(old["ok"], true);
-    assert_eq!(old["counts"]["contracts"], 0, "the backup is from before the import");
+    assert_eq!(
+        old["counts"]["contracts"], 0,
+        "the backup is from before the import"
+    );
     let now = desk.json(&["db", "check"]);
     assert_eq!(now["schema_version"], newest);
     assert!(now["counts"]["contracts"].as_i64() > Some(0), "{now:#}");

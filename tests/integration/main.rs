@@ -12,6 +12,7 @@ mod dovecot;
 mod imap;
 mod license_keys;
 mod licenses;
+mod quarantine;
 mod smtp;
 mod smtp_sink;
 mod staff_loop;

@@ -62,7 +62,12 @@ impl State {
         let folder = self.config.quarantine.clone();
         let action = "select the quarantine folder";
         match self
-            .command(session, action, &format!("SELECT {}", mailbox_arg(&folder)), |_| {})
+            .command(
+                session,
+                action,
+                &format!("SELECT {}", mailbox_arg(&folder)),
+                |_| {},
+            )
             .await?
         {
             Err(refusal) => return Err(Failure::new(action, refusal)),
