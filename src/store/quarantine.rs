@@ -8,7 +8,6 @@ use serde::Serialize;
 
 use super::tickets::{Tx, time_from_text, time_text};
 use super::{QueryContext, Store, StoreError};
-use crate::core::ticket::Verdict;
 
 /// The source name of messages a release put through the desk again; their key is
 /// `release:<id of the released message>`.
@@ -214,9 +213,4 @@ impl Tx<'_> {
             "message {id} is released from itself"
         )))
     }
-}
-
-/// The verdict a record's code names.
-pub fn verdict_of(record: &MessageRecord) -> Option<Verdict> {
-    Verdict::from_code(&record.verdict)
 }
