@@ -42,6 +42,55 @@ impl MailSource {
     }
 }
 
+/// What became of a released message's copy in the mailbox's quarantine folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Retired {
+    /// Moved to where processed mail goes (this many copies).
+    Moved(usize),
+    /// No copy there (moved or deleted by hand).
+    NotFound,
+    /// The message came from another mailbox than the configured one (`source`): untouched.
+    Elsewhere(String),
+}
+
+/// Moves the quarantined copy of a released message to where processed mail goes. `source`
+/// and `key` are those the message was recorded with when it arrived; `message_id` and
+/// `sha256` find it in an IMAP folder, where its UID changed on the way in.
+pub async fn retire_quarantined(
+    config: &Config,
+    source: &str,
+    key: &str,
+    message_id: Option<&str>,
+    sha256: &str,
+) -> Result<Retired, EndpointError> {
+    let found = |n: usize| {
+        if n == 0 {
+            Retired::NotFound
+        } else {
+            Retired::Moved(n)
+        }
+    };
+    match &config.intake {
+        Intake::Maildir { dir } if crate::intake::maildir::source_name(dir) == source => {
+            let (dir, key) = (dir.clone(), key.to_owned());
+            let moved = tokio::task::spawn_blocking(move || {
+                crate::intake::maildir::retire_quarantined(&dir, &key)
+            })
+            .await
+            .map_err(|e| IntakeError::Ack {
+                path: source.to_owned(),
+                source: std::io::Error::other(e.to_string()),
+            })??;
+            Ok(found(usize::from(moved)))
+        }
+        Intake::Imap(imap) if crate::intake::imap::source_name(imap) == source => {
+            let mut mailbox = crate::intake::imap::ImapSource::connect(imap).await?;
+            Ok(found(mailbox.retire_quarantined(message_id, sha256).await?))
+        }
+        _ => Ok(Retired::Elsewhere(source.to_owned())),
+    }
+}
+
 impl MailSender {
     pub fn open(config: &Config) -> Result<Self, EndpointError> {
         match &config.outbound {

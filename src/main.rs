@@ -80,6 +80,16 @@ pub enum Command {
     },
     /// The desk's health for scripts and monitoring: exit 0 healthy, 1 degraded, 2 down.
     Status(cli::status::StatusArgs),
+    /// The database: online backup, integrity check.
+    Db {
+        #[command(subcommand)]
+        command: cli::db::DbCommand,
+    },
+    /// Mail held in quarantine: list, show, release after a fix.
+    Quarantine {
+        #[command(subcommand)]
+        command: cli::quarantine::QuarantineCommand,
+    },
 }
 
 fn main() -> ExitCode {

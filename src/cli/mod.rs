@@ -3,11 +3,13 @@
 pub mod calendar;
 pub mod contracts;
 pub mod daemon;
+pub mod db;
 pub mod demo;
 pub mod desk;
 pub mod license;
 pub mod licenses;
 mod logging;
+pub mod quarantine;
 pub mod status;
 
 use std::io::Write;
@@ -164,6 +166,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::License { command } => license::run(command, config_path, &out),
         Command::Status(args) => status::status(config_path, &args, &out),
+        Command::Db { command } => db::run(command, config_path, &out),
+        Command::Quarantine { command } => quarantine::run(command, config_path, &out),
     }
 }
 

@@ -22,9 +22,11 @@ use crate::store::{Store, StoreError};
 pub mod dkim;
 mod health;
 mod license;
+mod release;
 mod shell;
 use dkim::{DkimError, DkimVerifier};
 pub use license::{LicenseSettings, license_settings};
+pub use release::{ReleaseRefused, Released};
 use shell::contract_book;
 
 #[derive(Debug, thiserror::Error)]

@@ -111,9 +111,38 @@ impl Maildir {
     }
 }
 
+/// The name a Maildir at `root` stores with its messages (`messages.source`).
+pub fn source_name(root: &Path) -> String {
+    format!("maildir:{}", root.display())
+}
+
+/// A released message's copy, still in `.Quarantine` (by its unique name `key`), moves to
+/// `cur/` with the seen flag, where processed mail is. False when there is no such copy
+/// (moved or deleted by hand). Blocking: call it off the async runtime.
+pub fn retire_quarantined(root: &Path, key: &str) -> Result<bool, IntakeError> {
+    let quarantine = root.join(".Quarantine");
+    for sub in ["cur", "new"] {
+        let dir = quarantine.join(sub);
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(source) => return Err(list_err(&dir)(source)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(list_err(&dir))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if split_name(&name).0 == key {
+                ack_now(root, &entry.path().display().to_string(), Ack::Processed)?;
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}
+
 impl Source for Maildir {
     fn name(&self) -> String {
-        format!("maildir:{}", self.root.display())
+        source_name(&self.root)
     }
 
     async fn fetch(&mut self, max: usize) -> Result<Vec<Incoming>, IntakeError> {

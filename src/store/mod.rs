@@ -2,11 +2,13 @@
 //! Every write that follows from a decision happens in one transaction (DESIGN.md, invariants 2–4).
 
 mod adhoc;
+pub mod backup;
 mod contracts;
 pub mod daemon_status;
 pub mod licenses;
 mod listings;
 mod migrations;
+pub mod quarantine;
 pub mod tickets;
 
 use std::path::{Path, PathBuf};
@@ -46,6 +48,17 @@ pub enum StoreError {
         #[source]
         source: rusqlite::Error,
     },
+    #[error(
+        "cannot back up the database to {path} before migrating its schema from version \
+         {found} to {target}; the schema was not changed"
+    )]
+    PreMigrationBackup {
+        path: PathBuf,
+        found: i64,
+        target: i64,
+        #[source]
+        source: Box<backup::CareError>,
+    },
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),
 }
@@ -84,6 +97,23 @@ impl Store {
         Self::prepare(conn, path)
     }
 
+    /// A new database at `path` with the schema an older madoguchi left: migrated up to
+    /// `version` only. For tests of what happens when the current binary opens it.
+    #[doc(hidden)]
+    pub fn create_at_version(path: &Path, version: i64) -> Result<Self, StoreError> {
+        let open_err = |source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut conn = Connection::open(path).map_err(open_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(open_err)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(open_err)?;
+        migrations::apply_up_to(&mut conn, version)?;
+        Ok(Self { conn })
+    }
+
     /// A private in-memory database, for tests and dry runs.
     pub fn open_in_memory() -> Result<Self, StoreError> {
         let conn = Connection::open_in_memory().map_err(|source| StoreError::Open {
@@ -107,6 +137,9 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(open_err)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
+        if path != Path::new(":memory:") {
+            backup::before_migration(&conn, path)?;
+        }
         migrations::apply(&mut conn)?;
         Ok(Self { conn })
     }

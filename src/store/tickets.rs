@@ -70,7 +70,8 @@ impl Tx<'_> {
 }
 
 impl Tx<'_> {
-    /// An earlier message with the same Message-ID and content (a re-delivered duplicate).
+    /// An earlier message with the same Message-ID and content (a re-delivered duplicate); a
+    /// released one no longer counts (its release's own row does).
     pub fn same_message(
         &self,
         message_id: &str,
@@ -79,7 +80,7 @@ impl Tx<'_> {
         self.conn
             .query_row(
                 "SELECT id, ticket FROM messages WHERE message_id = ?1 AND content_sha256 = ?2
-         AND verdict != 'duplicate' ORDER BY id LIMIT 1",
+         AND verdict != 'duplicate' AND released_at IS NULL ORDER BY id LIMIT 1",
                 params![message_id, sha],
                 |r| Ok((r.get(0)?, r.get::<_, Option<i64>>(1)?.map(|t| t as u64))),
             )

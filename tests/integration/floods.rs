@@ -134,6 +134,14 @@ fn a_maildir_message_over_max_message_size_is_quarantined_unread() {
         .filter_map(|e| e.ok())
         .collect();
     assert_eq!(quarantined.len(), 1);
+    // Never read, so there is nothing to run through the desk again: a clear refusal.
+    let id = one(
+        &desk,
+        "SELECT id FROM messages WHERE verdict = 'quarantined'",
+    );
+    desk.run(&["quarantine", "release", &id])
+        .assert_failure()
+        .assert_stderr_has(&["never read", "max_message_size"]);
 }
 
 /// Over `max_message_size` an IMAP message is checked by RFC822.SIZE and moved to the

@@ -87,7 +87,7 @@ impl State {
         Ok(())
     }
 
-    async fn move_uids(
+    pub(super) async fn move_uids(
         &mut self,
         session: &mut Session<Conn>,
         uids: &[u32],

@@ -15,17 +15,20 @@
 //! that keeps the password out of traces), `session` (connect, TLS, login, capabilities, one
 //! command's exchange), `source` ([`ImapSource`]: reconnects with backoff, folders, SELECT and
 //! UIDVALIDITY, IDLE), `fetch` (batches, messages that break the connection), `ack` (MOVE or
-//! COPY + EXPUNGE after commit), `error` (what went wrong, typed: the cause inside
+//! COPY + EXPUNGE after commit), `retire` (a released message's copy out of the quarantine
+//! folder), `error` (what went wrong, typed: the cause inside
 //! [`crate::intake::IntakeError::Server`]).
 
 mod ack;
 mod codec;
 mod error;
 mod fetch;
+mod retire;
 mod session;
 mod source;
 mod wire;
 
 pub use fetch::SUSPECT_PAUSE_MAX;
+pub use retire::source_name;
 pub use session::IO_TIMEOUT;
 pub use source::{BACKOFF_FIRST, BACKOFF_MAX, IDLE_MAX, ImapSource, backoff_delay};

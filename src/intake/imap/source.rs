@@ -46,7 +46,7 @@ pub fn backoff_delay(failures: u32, jitter: u64) -> Duration {
 
 /// The configured IMAP mailbox as a [`Source`]. The state lives on the heap, so the source is
 /// as small as the others in an enum of sources.
-pub struct ImapSource(Box<State>);
+pub struct ImapSource(pub(super) Box<State>);
 
 impl ImapSource {
     /// Connects, logs in, creates the processed and quarantine folders when absent and selects
@@ -126,10 +126,7 @@ impl State {
     async fn connect(config: &ImapConfig) -> Result<State, IntakeError> {
         let mut source = State {
             config: config.clone(),
-            name: format!(
-                "imap://{}@{}:{}/{}",
-                config.user, config.host, config.port, config.mailbox
-            ),
+            name: super::retire::source_name(config),
             session: None,
             caps: None,
             uidvalidity: None,
