@@ -126,7 +126,12 @@ fn installed_default_validates_and_stays_in_the_state_directory() {
         panic!("outbound: {:?}", c.outbound)
     };
     for p in [&c.storage.database, &c.storage.files, inbox, outbox] {
-        assert!(p.starts_with(state), "{} is outside {}", p.display(), state.display());
+        assert!(
+            p.starts_with(state),
+            "{} is outside {}",
+            p.display(),
+            state.display()
+        );
     }
 }
 
