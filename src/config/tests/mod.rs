@@ -110,6 +110,32 @@ fn missing_address_is_the_only_required_key() {
     assert_eq!(errors("[desk]\n").keys(), ["desk.address"]);
 }
 
+/// `deploy/madoguchi.toml` is `/etc/madoguchi/madoguchi.toml` as the .deb and the source install
+/// put it: it must pass check-config as is, and keep everything in the service's state directory
+/// (relative paths would resolve under /etc/madoguchi, which the service cannot write).
+#[test]
+fn installed_default_validates_and_stays_in_the_state_directory() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/madoguchi.toml");
+    let c = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert!(c.warnings().is_empty(), "{:?}", c.warnings());
+    assert!(c.license.is_none());
+    let state = Path::new("/var/lib/madoguchi");
+    let Intake::Maildir { dir: inbox } = &c.intake else {
+        panic!("intake: {:?}", c.intake)
+    };
+    let Outbound::File { dir: outbox } = &c.outbound else {
+        panic!("outbound: {:?}", c.outbound)
+    };
+    for p in [&c.storage.database, &c.storage.files, inbox, outbox] {
+        assert!(
+            p.starts_with(state),
+            "{} is outside {}",
+            p.display(),
+            state.display()
+        );
+    }
+}
+
 #[test]
 fn example_file_validates() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/madoguchi.example.toml");
