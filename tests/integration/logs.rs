@@ -154,25 +154,41 @@ fn stderr_that_is_the_journal_gets_structured_entries() {
     let journal_dir = desk.dir().join("journal");
     fs::create_dir(&journal_dir).expect("journal dir");
     let socket = UnixDatagram::bind(journal_dir.join("socket")).expect("bind the journal socket");
-    socket.set_nonblocking(true).expect("nonblocking");
+    // Read while the binary writes: a datagram socket's queue is short (net.unix.max_dgram_qlen),
+    // and a sender whose receiver does not read blocks.
+    socket
+        .set_read_timeout(Some(std::time::Duration::from_millis(100)))
+        .expect("read timeout");
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let mut entries: Vec<Entry> = Vec::new();
+            let mut buf = vec![0u8; 1 << 16];
+            loop {
+                match socket.recv(&mut buf) {
+                    Ok(n) if n > 0 => entries.push(parse_entry(&buf[..n])),
+                    Ok(_) => {}
+                    Err(_) if done.load(std::sync::atomic::Ordering::SeqCst) => break,
+                    Err(_) => {}
+                }
+            }
+            entries
+        })
+    };
     let log = desk.dir().join("stderr.log");
     fs::write(&log, "").expect("log");
     let prefix = journal_namespace(&journal_dir);
     let prefix: Vec<&str> = prefix.iter().map(String::as_str).collect();
     let out = run_once(&desk, &log, &journal_stream(&log), &prefix);
     let text = fs::read_to_string(&log).expect("log");
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let entries = reader.join().expect("the journal reader");
     assert!(
         out.status.success(),
         "{text}\n(the test needs `unshare --mount`: root, or user namespaces)"
     );
 
-    let mut entries: Vec<Entry> = Vec::new();
-    let mut buf = vec![0u8; 1 << 16];
-    while let Ok(n) = socket.recv(&mut buf) {
-        if n > 0 {
-            entries.push(parse_entry(&buf[..n]));
-        }
-    }
     let accepted = entries
         .iter()
         .find(|e| field(e, "MESSAGE") == Some("Accepted request."))
