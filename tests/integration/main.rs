@@ -8,6 +8,7 @@ mod desk;
 mod dkim;
 mod dns;
 mod dovecot;
+mod fuzz_regressions;
 mod imap;
 mod license_keys;
 mod licenses;
