@@ -19,7 +19,10 @@ pub fn run(data: &[u8]) {
             for p in &errors.problems {
                 assert!(!p.message.trim().is_empty(), "{p:?}");
                 if let Some(line) = p.line {
-                    assert!((1..=lines + 1).contains(&line), "line {line} of {lines}: {p:?}");
+                    assert!(
+                        (1..=lines + 1).contains(&line),
+                        "line {line} of {lines}: {p:?}"
+                    );
                 }
             }
             let _ = render_errors(&errors);

@@ -4,7 +4,9 @@
 use madoguchi::fuzzing::flowed_decode;
 
 fn skeleton(s: &str) -> String {
-    s.chars().filter(|c| !matches!(c, ' ' | '>' | '\n' | '\r')).collect()
+    s.chars()
+        .filter(|c| !matches!(c, ' ' | '>' | '\n' | '\r'))
+        .collect()
 }
 
 pub fn run(data: &[u8]) {

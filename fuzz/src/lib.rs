@@ -13,8 +13,11 @@ pub mod mail_decide;
 pub mod staff_reply;
 pub mod timearg;
 
+/// A target's body: runs on one input, panics on a finding.
+pub type Target = fn(&[u8]);
+
 /// The targets by name, as `cargo fuzz` and the regression folders name them.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("mail_decide", mail_decide::run),
     ("form", form::run),
     ("staff_reply", staff_reply::run),

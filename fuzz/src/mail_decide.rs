@@ -19,10 +19,10 @@ use madoguchi::core::guard::{Guard, assess};
 use madoguchi::desk::{Desk, PassSummary};
 use madoguchi::import::check_import;
 use madoguchi::intake::{Ack, Incoming, IntakeError, Source};
-use madoguchi::mail::ReadMessage;
+use madoguchi::mail::{PARSER_FAILED, ReadMessage};
 use madoguchi::store::Store;
 
-const DESK: &str = "support@example.co.jp";
+const DESK_ADDRESS: &str = "support@example.co.jp";
 
 const CONFIG: &str = r#"
 [desk]
@@ -62,12 +62,16 @@ const INBOX: &[&[u8]] = &[
 
 /// Tuesday 2026-11-24 10:00 Japan time: the inbox arrives.
 fn setup_time() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 24, 1, 0, 0).single().unwrap_or_default()
+    Utc.with_ymd_and_hms(2026, 11, 24, 1, 0, 0)
+        .single()
+        .unwrap_or_default()
 }
 
 /// Wednesday 2026-11-25 10:30 Japan time: the fuzzed message arrives and is decided.
 fn fuzz_time() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 25, 1, 30, 0).single().unwrap_or_default()
+    Utc.with_ymd_and_hms(2026, 11, 25, 1, 30, 0)
+        .single()
+        .unwrap_or_default()
 }
 
 /// A source that hands out the demo inbox once.
@@ -149,7 +153,30 @@ pub fn install_panic_hook() {
 }
 
 thread_local! {
-    static DESK: RefCell<Option<Desk>> = const { RefCell::new(None) };
+    static THE_DESK: RefCell<Option<Desk>> = const { RefCell::new(None) };
+}
+
+/// With `MADOGUCHI_FUZZ_PARSER_PANICS=DIR`, inputs on which mail-parser panicked (caught; the
+/// message read as raw text) are written to DIR, to report upstream.
+fn save_parser_panic(data: &[u8], read: &ReadMessage) {
+    let Some(dir) = std::env::var_os("MADOGUCHI_FUZZ_PARSER_PANICS") else {
+        return;
+    };
+    if read
+        .mail
+        .defects
+        .iter()
+        .any(|d| d.starts_with(PARSER_FAILED))
+    {
+        let name = format!("parser-panic-{}-{:016x}", data.len(), fnv(data));
+        let _ = std::fs::write(Path::new(&dir).join(name), data);
+    }
+}
+
+fn fnv(data: &[u8]) -> u64 {
+    data.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 fn placeholders(text: &str) -> Vec<&str> {
@@ -176,32 +203,51 @@ fn check(raw: &[u8], read: &ReadMessage, decision: &Decision) {
         .count();
     assert_eq!(records, 1, "RecordMessage effects: {:#?}", decision.effects);
 
-    let machine = matches!(assess(&read.mail, &[DESK.to_string()]), Guard::NoReply(_));
+    let machine = matches!(
+        assess(&read.mail, &[DESK_ADDRESS.to_string()]),
+        Guard::NoReply(_)
+    );
     let input = format!("{}\n{:?}", String::from_utf8_lossy(raw), read.mail);
     for effect in &decision.effects {
-        let Effect::QueueMail { mail, auto_reply_to } = effect else {
+        let Effect::QueueMail {
+            mail,
+            auto_reply_to,
+        } = effect
+        else {
             continue;
         };
         assert!(
-            !mail.to.iter().any(|t| t.eq_ignore_ascii_case(DESK)),
+            !mail.to.iter().any(|t| t.eq_ignore_ascii_case(DESK_ADDRESS)),
             "mail to the desk itself: {mail:#?}"
         );
         if let Some(to) = auto_reply_to {
-            assert!(!machine, "automatic reply to {to} for machine mail: {mail:#?}");
+            assert!(
+                !machine,
+                "automatic reply to {to} for machine mail: {mail:#?}"
+            );
         }
-        for p in placeholders(&mail.subject).into_iter().chain(placeholders(&mail.body)) {
-            assert!(input.contains(p), "unfilled {p} in {:?} / {}", mail.subject, mail.body);
+        for p in placeholders(&mail.subject)
+            .into_iter()
+            .chain(placeholders(&mail.body))
+        {
+            assert!(
+                input.contains(p),
+                "unfilled {p} in {:?} / {}",
+                mail.subject,
+                mail.body
+            );
         }
     }
 }
 
 pub fn run(data: &[u8]) {
-    DESK.with(|cell| {
+    THE_DESK.with(|cell| {
         let mut cell = cell.borrow_mut();
         let desk = cell.get_or_insert_with(desk);
         let (read, decision) = desk
             .explain(data.to_vec(), None, fuzz_time(), fuzz_time())
             .expect("the decision never fails on mail");
         check(data, &read, &decision);
+        save_parser_panic(data, &read);
     });
 }

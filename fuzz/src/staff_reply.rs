@@ -11,7 +11,11 @@ pub fn run(data: &[u8]) {
     let text = parts.next().unwrap_or_default();
     let internal = parts.next().unwrap_or_default();
     let boundary = parts.next().unwrap_or_default();
-    let boundaries: &[&str] = if boundary.is_empty() { &[] } else { &[boundary] };
+    let boundaries: &[&str] = if boundary.is_empty() {
+        &[]
+    } else {
+        &[boundary]
+    };
 
     let out = staff_text_with(text, boundaries);
     for c in &out.commands {
@@ -24,18 +28,30 @@ pub fn run(data: &[u8]) {
             lines.iter().any(|l| l.starts_with(kept)),
             "kept line {kept:?} is not (the start of) an input line"
         );
-        assert!(!kept.trim_start().starts_with('>'), "quoted line kept: {kept:?}");
+        assert!(
+            !kept.trim_start().starts_with('>'),
+            "quoted line kept: {kept:?}"
+        );
     }
-    assert_eq!(out.reply.trim_matches('\n'), out.reply, "blank lines trimmed at the ends");
+    assert_eq!(
+        out.reply.trim_matches('\n'),
+        out.reply,
+        "blank lines trimmed at the ends"
+    );
 
     // The fail-safe: a line of the internal section that goes out verbatim is always caught.
     let leak = leaked_line(&out.reply, internal);
     if let Some(line) = &leak {
-        assert!(internal.lines().any(|l| l.trim() == line), "{line:?} not from internal");
+        assert!(
+            internal.lines().any(|l| l.trim() == line),
+            "{line:?} not from internal"
+        );
     }
     if leak.is_none() {
         for line in internal.lines() {
-            let t = line.trim_start_matches(|c: char| c == '>' || c.is_whitespace()).trim();
+            let t = line
+                .trim_start_matches(|c: char| c == '>' || c.is_whitespace())
+                .trim();
             let chars = t.chars().filter(|c| !c.is_whitespace()).count();
             if chars >= MIN_LEAK_CHARS
                 && t.chars().any(char::is_alphanumeric)

@@ -15,14 +15,21 @@ pub fn run(data: &[u8]) {
         let rfc = t.to_rfc3339_opts(SecondsFormat::AutoSi, true);
         assert_eq!(parse_instant(&rfc, Tokyo, now), Ok(t), "{text:?} → {rfc}");
         // A local time without an offset reads back from its own local form.
-        let local = t.with_timezone(&Tokyo).format("%Y-%m-%dT%H:%M:%S%.f").to_string();
+        let local = t
+            .with_timezone(&Tokyo)
+            .format("%Y-%m-%dT%H:%M:%S%.f")
+            .to_string();
         let trimmed = text.trim();
         if !trimmed.eq_ignore_ascii_case("now")
             && chrono::DateTime::parse_from_rfc3339(trimmed).is_err()
             && t.timestamp_subsec_nanos() == 0
         {
             let local = local.trim_end_matches('.').to_string();
-            assert_eq!(parse_instant(&local, Tokyo, now), Ok(t), "{text:?} → {local}");
+            assert_eq!(
+                parse_instant(&local, Tokyo, now),
+                Ok(t),
+                "{text:?} → {local}"
+            );
         }
     }
     if let Ok(d) = parse_date(text) {

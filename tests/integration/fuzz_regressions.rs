@@ -21,7 +21,11 @@ fn replay(dir: &str) -> usize {
     let mut targets: Vec<_> = targets.flatten().map(|e| e.path()).collect();
     targets.sort();
     for target in targets {
-        let name = target.file_name().unwrap_or_default().to_string_lossy().into_owned();
+        let name = target
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
         let mut files: Vec<_> = fs::read_dir(&target)
             .unwrap_or_else(|e| panic!("{}: {e}", target.display()))
             .flatten()
