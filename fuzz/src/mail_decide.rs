@@ -5,7 +5,7 @@
 //! Beyond "no panic": the store never refuses the decision; exactly one `RecordMessage`
 //! (invariant 3); no mail to the desk itself; no automatic reply to mail the guard calls a
 //! machine's (RFC 3834, lists, bounces, loop marker); no `{{placeholder}}` in a mail unless
-//! the message itself carried that text.
+//! the message itself carried that text. `MADOGUCHI_FUZZ_SHOW=1` prints each outcome.
 
 use std::cell::RefCell;
 use std::collections::HashSet;
@@ -249,5 +249,8 @@ pub fn run(data: &[u8]) {
             .expect("the decision never fails on mail");
         check(data, &read, &decision);
         save_parser_panic(data, &read);
+        if std::env::var_os("MADOGUCHI_FUZZ_SHOW").is_some() {
+            eprintln!("outcome: {:?}", decision.outcome);
+        }
     });
 }
