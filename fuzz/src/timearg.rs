@@ -1,8 +1,17 @@
-//! Time arguments as admins type them (`src/timearg.rs`): what parses round-trips.
+//! Time arguments as admins type them (`src/timearg.rs`): what parses round-trips, and the
+//! business calendar (`calendar status` / `accepted-at`, `run --now`) takes it: a request is
+//! never accepted before it arrived.
+
+use std::cell::OnceCell;
 
 use chrono::{SecondsFormat, TimeZone, Utc};
 use chrono_tz::Asia::Tokyo;
+use madoguchi::core::calendar::{BusinessCalendar, CalendarSpec};
 use madoguchi::timearg::{parse_date, parse_instant};
+
+thread_local! {
+    static CALENDAR: OnceCell<BusinessCalendar> = const { OnceCell::new() };
+}
 
 pub fn run(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
@@ -12,6 +21,23 @@ pub fn run(data: &[u8]) {
         return;
     };
     if let Ok(t) = parse_instant(text, Tokyo, now) {
+        CALENDAR.with(|cell| {
+            let calendar = cell.get_or_init(|| {
+                BusinessCalendar::new(CalendarSpec::default()).expect("the default calendar")
+            });
+            let status = calendar.status(t);
+            let accepted = calendar.accepted_at(t);
+            assert!(
+                accepted >= t,
+                "{text:?}: accepted at {accepted}, before {t}"
+            );
+            assert!(
+                status.next_open >= t,
+                "{text:?}: next opening {}",
+                status.next_open
+            );
+            let _ = calendar.license_due(t);
+        });
         let rfc = t.to_rfc3339_opts(SecondsFormat::AutoSi, true);
         assert_eq!(parse_instant(&rfc, Tokyo, now), Ok(t), "{text:?} → {rfc}");
         // A local time without an offset reads back from its own local form.
