@@ -22,7 +22,6 @@ pub fn run(data: &[u8]) {
             for entry in &form.fields {
                 assert_eq!(entry.field, labels.field_for(&entry.label));
                 assert_eq!(entry.value, entry.value.trim(), "values are trimmed");
-                assert!(!entry.label.contains('\n') && !entry.value.contains('\r'));
             }
         }
     }

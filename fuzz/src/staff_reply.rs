@@ -22,7 +22,8 @@ pub fn run(data: &[u8]) {
         assert!(c.starts_with('#'), "command {c:?}");
     }
     // Kept lines are the input's own lines, at most cut short at the end; never quoted ones.
-    let lines: Vec<&str> = text.lines().collect();
+    let body = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let lines: Vec<&str> = body.lines().collect();
     for kept in out.reply.lines() {
         assert!(
             lines.iter().any(|l| l.starts_with(kept)),
