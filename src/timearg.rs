@@ -1,7 +1,7 @@
 //! Time and date arguments as admins type them: RFC 3339, a local `YYYY-MM-DDTHH:MM[:SS]` read in
 //! the desk's timezone (Japan time by default), or `now`.
 
-use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 
 use crate::core::date::parse_ymd;
@@ -18,6 +18,10 @@ pub enum TimeArgError {
     BadDate(String),
     #[error("cannot use time {0:?}: it lies outside the years 0000-9999 (UTC)")]
     OutOfRange(String),
+    #[error(
+        "cannot use time {0:?}: second 60 (a leap second) is not a time the desk's clock shows"
+    )]
+    LeapSecond(String),
 }
 
 /// Whether `t` can be written in RFC 3339 (a four-digit year in UTC), as the desk prints the
@@ -37,10 +41,15 @@ pub fn parse_instant(
         return Ok(now);
     }
     let in_range = |t: DateTime<Utc>| {
-        if writable(t) {
-            Ok(t)
-        } else {
+        if !writable(t) {
             Err(TimeArgError::OutOfRange(text.to_string()))
+        } else if t.nanosecond() >= 1_000_000_000 {
+            // chrono keeps `:60` as a leap second, which does not always print back as what
+            // was read (found by fuzzing: with an offset of whole seconds, as Tokyo's before
+            // 1888, `10:00:60` printed as an ordinary `:01`).
+            Err(TimeArgError::LeapSecond(text.to_string()))
+        } else {
+            Ok(t)
         }
     };
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
@@ -134,6 +143,21 @@ mod tests {
         ] {
             assert!(
                 parse_instant(text, chrono_tz::Asia::Tokyo, now()).is_ok(),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn leap_seconds_are_refused() {
+        for text in [
+            "0226-11-25 10:00:60",
+            "2026-11-25T08:59:60",
+            "2016-12-31T23:59:60Z",
+        ] {
+            assert_eq!(
+                parse_instant(text, chrono_tz::Asia::Tokyo, now()),
+                Err(TimeArgError::LeapSecond(text.into())),
                 "{text}"
             );
         }
