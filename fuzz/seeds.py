@@ -6,7 +6,7 @@ corpus folder (../shared/corpus; read in place, never copied into the repository
 Mail goes to mail_decide whole; its decoded parts feed the text targets: text/plain bodies
 to form and staff_reply (staff replies with fixtures/staff_replies/internal.txt after a NUL),
 text/html to html, format=flowed bodies to flowed (first byte the DelSp flag).
-Usage: seeds.py REPO [CORPUS]"""
+Usage: seeds.py REPO [THIRD_PARTY_CORPUS] [OUT] (OUT defaults to REPO/fuzz/corpus)"""
 import email
 import email.policy
 import hashlib
@@ -16,7 +16,7 @@ import sys
 MAX_SEED = 64 * 1024  # libFuzzer's -max_len in scripts/fuzz
 repo = pathlib.Path(sys.argv[1])
 third = pathlib.Path(sys.argv[2]) if len(sys.argv) > 2 and sys.argv[2] else None
-out = repo / "fuzz" / "corpus"
+out = pathlib.Path(sys.argv[3]) if len(sys.argv) > 3 else repo / "fuzz" / "corpus"
 counts = {}
 
 
