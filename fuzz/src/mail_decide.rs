@@ -16,6 +16,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use madoguchi::config::Config;
 use madoguchi::core::decide::{Decision, Effect};
 use madoguchi::core::guard::{Guard, assess};
+use madoguchi::core::reply::echo_subject;
 use madoguchi::desk::{Desk, PassSummary};
 use madoguchi::import::check_import;
 use madoguchi::intake::{Ack, Incoming, IntakeError, Source};
@@ -207,7 +208,15 @@ fn check(raw: &[u8], read: &ReadMessage, decision: &Decision) {
         assess(&read.mail, &[DESK_ADDRESS.to_string()]),
         Guard::NoReply(_)
     );
-    let input = format!("{}\n{:?}", String::from_utf8_lossy(raw), read.mail);
+    // What the message carried, as the desk may echo it: a subject loses our ticket tags
+    // (`echo_subject`), which can join text into a `{{…}}` (found by fuzzing:
+    // `{{last_T[NEO-DS#000001]end}}`); that is the customer's text, not an unfilled template.
+    let input = format!(
+        "{}\n{:?}\n{}",
+        String::from_utf8_lossy(raw),
+        read.mail,
+        echo_subject(&read.mail.subject, "NEO-DS")
+    );
     for effect in &decision.effects {
         let Effect::QueueMail {
             mail,
