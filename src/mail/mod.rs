@@ -7,8 +7,8 @@
 //! the parser is caught and becomes a defect too).
 
 mod decode;
-mod flowed;
-mod html;
+pub(crate) mod flowed;
+pub(crate) mod html;
 mod report;
 
 #[cfg(test)]

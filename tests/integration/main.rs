@@ -11,6 +11,7 @@ mod dns;
 mod dovecot;
 mod floods;
 mod full_disk;
+mod fuzz_regressions;
 mod imap;
 mod license_keys;
 mod licenses;
