@@ -11,6 +11,8 @@ mod dns;
 mod dovecot;
 mod floods;
 mod full_disk;
+mod hostile;
+mod hostile_imap;
 mod imap;
 mod license_keys;
 mod licenses;
