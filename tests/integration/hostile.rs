@@ -16,6 +16,8 @@ use madoguchi::store::Store;
 
 use crate::daemon::Daemon;
 use crate::hostile_imap::HostileImap;
+use crate::smtp::{self, CUSTOMER, SmtpDesk, at_sink};
+use crate::smtp_sink::SmtpSink;
 use crate::util::{self, arg, jst};
 use crate::wait;
 
@@ -219,7 +221,10 @@ fn imap_a_drop_after_every_command_is_retried_calmly_and_recovers() {
     });
     let spacing = first.elapsed();
     eprintln!("drop: the second attempt {spacing:?} after the first");
-    assert!(spacing >= Duration::from_secs(3), "a reconnect storm: {spacing:?}");
+    assert!(
+        spacing >= Duration::from_secs(3),
+        "a reconnect storm: {spacing:?}"
+    );
     assert!(server.uids("Processed").is_empty());
     // Logged once, with the cause.
     let log = daemon.log_text();
@@ -299,4 +304,167 @@ async fn imap_a_drop_at_every_step_tickets_each_message_exactly_once() {
         .filter(|c| c.starts_with("UID MOVE"))
         .count();
     assert_eq!(moves, 2, "a move cut before it was done is done again");
+}
+
+// ───────────────────────────── a hostile SMTP relay ─────────────────────────────
+
+const STAFF: &str = "support-team@example.co.jp";
+
+/// Greylisting: 451 at RCPT the first time for each recipient. The mail waits for its retry
+/// time and is then delivered, once.
+#[test]
+fn smtp_greylisted_mail_is_retried_and_delivered_once() {
+    let sink = SmtpSink::start();
+    sink.set_mode("greylist");
+    let mut t = SmtpDesk::new(&sink);
+    t.deliver("1.test", &smtp::customer_mail("g1@alpha.example.co.jp"));
+    let now = jst(2026, 11, 25, 10, 1);
+    t.pass(now);
+    assert!(sink.messages().is_empty());
+    let row = t.row(CUSTOMER);
+    assert_eq!(
+        (row.state.as_str(), row.attempts),
+        ("pending", 1),
+        "{row:?}"
+    );
+    assert!(
+        row.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("451") && e.contains("Greylisted")),
+        "{row:?}"
+    );
+    t.pass(row.next_attempt_at + chrono::Duration::seconds(1));
+    assert_eq!(at_sink(&sink, CUSTOMER).len(), 1);
+    assert_eq!(at_sink(&sink, STAFF).len(), 1);
+    for to in [CUSTOMER, STAFF] {
+        let row = t.row(to);
+        assert_eq!((row.state.as_str(), row.attempts), ("sent", 2), "{row:?}");
+    }
+    assert_eq!(sink.refused().len(), 2, "{:?}", sink.refused());
+}
+
+/// The relay takes the message and drops the connection after the final dot, before its
+/// answer: the desk cannot know, keeps the row pending (never marked sent without the
+/// server's 250) and sends it again: the recipient gets it twice at most, with the same
+/// Message-ID both times.
+#[test]
+fn smtp_a_drop_after_the_final_dot_duplicates_at_most_once() {
+    let sink = SmtpSink::start();
+    sink.set_mode("drop-after-data");
+    let mut t = SmtpDesk::new(&sink);
+    t.deliver("1.test", &smtp::customer_mail("d1@alpha.example.co.jp"));
+    let now = jst(2026, 11, 25, 10, 1);
+    t.pass(now);
+    assert_eq!(at_sink(&sink, CUSTOMER).len(), 1, "taken by the relay");
+    let row = t.row(CUSTOMER);
+    assert_eq!(
+        (row.state.as_str(), row.attempts),
+        ("pending", 1),
+        "{row:?}"
+    );
+    assert!(
+        row.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("the connection failed at the message data")),
+        "{row:?}"
+    );
+    sink.set_mode("accept");
+    t.pass(row.next_attempt_at + chrono::Duration::seconds(1));
+    t.pass(row.next_attempt_at + chrono::Duration::hours(2));
+    for to in [CUSTOMER, STAFF] {
+        let copies = at_sink(&sink, to);
+        assert_eq!(copies.len(), 2, "one duplicate for {to}");
+        let id = |data: &[u8]| {
+            String::from_utf8_lossy(data)
+                .lines()
+                .find(|l| l.starts_with("Message-ID:"))
+                .map(str::to_owned)
+        };
+        assert_eq!(id(&copies[0]), id(&copies[1]));
+        assert!(id(&copies[0]).is_some());
+        let row = t.row(to);
+        assert_eq!((row.state.as_str(), row.attempts), ("sent", 2), "{row:?}");
+    }
+}
+
+/// 552 after the data (too big, storage exceeded) is permanent: the row fails at once with the
+/// relay's text, staff get a delivery-failure notice, and nothing is tried again. When the
+/// relay refuses the notices too, the failure of a notice is not notified: it ends there.
+#[test]
+fn smtp_552_fails_for_good_staff_are_told_and_nothing_is_retried() {
+    let sink = SmtpSink::start();
+    sink.set_mode(&format!("552-data {CUSTOMER}"));
+    let mut t = SmtpDesk::new(&sink);
+    t.deliver("1.test", &smtp::customer_mail("p1@alpha.example.co.jp"));
+    let now = jst(2026, 11, 25, 10, 1);
+    t.pass(now);
+    let row = t.row(CUSTOMER);
+    assert_eq!((row.state.as_str(), row.attempts), ("failed", 1), "{row:?}");
+    assert!(
+        row.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("552") && e.contains("storage allocation exceeded")),
+        "{row:?}"
+    );
+    // A delivery-failure notice is queued with the failure, its text saying why; it goes out
+    // with the next pass (the daemon's is due at once), after the new-ticket notice.
+    let told = util::count(
+        &t.desk.store(),
+        "SELECT COUNT(*) FROM articles WHERE kind = 'notice' AND text LIKE '%552%'",
+    );
+    assert_eq!(told, 1);
+    for later in [chrono::Duration::seconds(1), chrono::Duration::days(3)] {
+        t.pass(now + later);
+    }
+    assert_eq!(at_sink(&sink, STAFF).len(), 2);
+    assert_eq!(sink.refused().len(), 1, "{:?}", sink.refused());
+    assert_eq!(t.row(CUSTOMER).attempts, 1);
+
+    // Everything refused: the reply, the notice, the failure notice; then silence.
+    let sink = SmtpSink::start();
+    sink.set_mode("552-data");
+    let mut t = SmtpDesk::new(&sink);
+    t.deliver("1.test", &smtp::customer_mail("p2@alpha.example.co.jp"));
+    t.pass(now);
+    for later in [chrono::Duration::hours(2), chrono::Duration::days(3)] {
+        t.pass(now + later);
+    }
+    assert_eq!(sink.refused().len(), 3, "{:?}", sink.refused());
+    assert!(sink.messages().is_empty());
+}
+
+/// A relay whose answer is a line without end: lettre reads a reply line whole before it looks
+/// at its length, so the stream under it stops the relay after 1 MiB sent without waiting for
+/// us. The send fails as temporary, fast, and the desk's memory stays small.
+#[test]
+fn smtp_an_endless_reply_fails_the_send_not_the_memory() {
+    let sink = SmtpSink::start();
+    sink.set_mode("endless-reply");
+    let desk = util::Desk::with_config(&format!(
+        "[desk]\naddress = \"support@example.co.jp\"\n\n\
+         [storage]\ndatabase = \"var/db.sqlite3\"\nfiles = \"var/files\"\n\n\
+         [intake]\nkind = \"maildir\"\nmaildir = \"var/inbox\"\n\n\
+         [outbound]\nkind = \"smtp\"\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\n\
+         allow_plaintext = true\nparallel = 1\ntimeout = \"5s\"\n",
+        sink.port()
+    ));
+    let new = desk.dir().join("var/inbox/new");
+    fs::create_dir_all(&new).expect("maildir");
+    fs::write(new.join("1.eml"), customer_mail(1)).expect("mail");
+    let (took, ok, peak, stderr) = run_once(&desk);
+    eprintln!(
+        "endless SMTP reply: run --once took {took:?}, peak RSS {} MiB",
+        peak >> 20
+    );
+    assert!(ok, "{stderr}");
+    assert!(took < Duration::from_secs(4), "{took:?}\n{stderr}");
+    assert!(peak < 64 << 20, "peak RSS {peak} bytes\n{stderr}");
+    assert!(stderr.contains("without waiting for us"), "{stderr}");
+    assert!(sink.messages().is_empty());
+    let store = store(&desk);
+    let pending = util::count(
+        &store,
+        "SELECT COUNT(*) FROM outbox WHERE state = 'pending' AND attempts = 1",
+    );
+    assert_eq!(pending, 1, "{stderr}");
 }

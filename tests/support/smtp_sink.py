@@ -27,6 +27,8 @@ D/mode is read at every RCPT and DATA, so tests switch behaviour without a resta
     drop-after-data
                    the message is taken (written as above) and the connection closed after
                    the final dot, without an answer: the client cannot know it was taken
+    endless-reply  the answer to RCPT TO is a line without end ("250-xxx…", never a line
+                   end), sent as fast as the client reads
 An address after the mode ("552-data a@example.jp") limits it to transactions with that
 recipient; the others are accepted. Every refusal appends a line "MODE RCPT..." to D/refused.
 """
@@ -76,7 +78,7 @@ class Sink:
     def refuse(self, mode, recipients):
         with open(os.path.join(self.dir, "refused"), "a") as f:
             f.write(" ".join([mode] + list(recipients)) + "\n")
-        return REPLIES[mode]
+        return REPLIES.get(mode)
 
     def write(self, name, data):
         path = os.path.join(self.dir, name)
@@ -88,6 +90,16 @@ class Sink:
         mode = self.mode([address])
         if mode in ("tempfail", "permfail"):
             return self.refuse(mode, [address])
+        if mode == "endless-reply":
+            self.refuse(mode, [address])
+            chunk = b"x" * 65536
+            try:
+                server._writer.write(b"250-")
+                while True:
+                    server._writer.write(chunk)
+                    await server._writer.drain()
+            except ConnectionError:
+                return "421 gone"
         if mode == "greylist" and address not in self.greylisted:
             self.greylisted.add(address)
             return self.refuse(mode, [address])
