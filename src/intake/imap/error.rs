@@ -177,6 +177,21 @@ mod tests {
     }
 
     #[test]
+    fn server_text_in_errors_is_cut_and_framing_errors_keep_their_type() {
+        let long = "é".repeat(1000);
+        let cut_text = cut(long.clone());
+        assert!(cut_text.starts_with(&"é".repeat(CUT)));
+        assert!(cut_text.ends_with("… (2000 bytes)"), "{cut_text}");
+        assert_eq!(cut("short".into()), "short");
+        // async-imap puts the unparsable bytes into an io::Error's text.
+        let e = ImapError::from(async_imap::error::Error::Io(io::Error::other(long)));
+        assert!(e.to_string().chars().count() < CUT + 20, "{e}");
+        let framing = FramingError::TextTooLong { limit: 7 };
+        let e = ImapError::from(io::Error::new(io::ErrorKind::InvalidData, framing.clone()));
+        assert!(matches!(e, ImapError::Framing(f) if f == framing));
+    }
+
+    #[test]
     fn async_imap_errors_are_told_apart_by_variant() {
         use async_imap::error::Error;
         assert!(matches!(

@@ -7,16 +7,25 @@
 //!
 //! One response may carry at most [`LITERAL_SLACK`] more literal bytes than `max_message_size`
 //! (the desk never fetches larger mail: RFC822.SIZE is asked first, so only a server that lies
-//! gets there), and at most [`MAX_TEXT`] bytes outside literals (a `UID SEARCH` answer of about
-//! 900,000 UIDs). Beyond either, the read fails with a [`FramingError`] and the connection is
-//! dropped, before anything was allocated for it.
+//! gets there), and at most [`MAX_TEXT`] bytes outside literals: [`MAX_SEARCH_TEXT`] for a
+//! `* SEARCH` answer (about 900,000 UIDs). Beyond either, the read fails with a
+//! [`FramingError`] and the connection is dropped, before anything was allocated for it. The
+//! text limits also bound the CPU async-imap spends: it parses an unfinished response again
+//! from its start at every 4 KiB read, so a line of N bytes costs it N²/8 KiB byte steps.
 
 /// What a literal may exceed `max_message_size` by: a server's RFC822.SIZE and the bytes it
 /// sends may differ a little (line ends), never by this much.
 pub const LITERAL_SLACK: u64 = 1024 * 1024;
 
-/// The most bytes outside literals one response may have.
-pub const MAX_TEXT: u64 = 8 * 1024 * 1024;
+/// The most bytes outside literals one response may have: nothing the desk asks for is
+/// answered with more than a short line around each literal.
+pub const MAX_TEXT: u64 = 64 * 1024;
+
+/// The same for a `* SEARCH` response, the list of every UID in the mailbox.
+pub const MAX_SEARCH_TEXT: u64 = 8 * 1024 * 1024;
+
+/// How a SEARCH response starts.
+const SEARCH: &[u8] = b"* SEARCH";
 
 /// Room for the end of a line: `{`, 20 digits (`u64::MAX`), `}`, CR.
 const TAIL: usize = 23;
@@ -29,7 +38,7 @@ pub(super) enum FramingError {
          (max_message_size + 1 MiB)"
     )]
     LiteralTooLarge { announced: u64, limit: u64 },
-    #[error("the server sent over {limit} bytes of response text without ending the response")]
+    #[error("the server sent a response of over {limit} bytes outside literals")]
     TextTooLong { limit: u64 },
 }
 
@@ -43,6 +52,8 @@ pub(super) struct Framing {
     literal_bytes: u64,
     /// Bytes outside literals in the current response.
     text_bytes: u64,
+    /// The current response's first bytes, as far as they tell a SEARCH response.
+    head: [u8; SEARCH.len()],
     /// The last bytes of the current line.
     tail: [u8; TAIL],
     tail_len: usize,
@@ -57,6 +68,7 @@ impl Framing {
             in_literal: 0,
             literal_bytes: 0,
             text_bytes: 0,
+            head: [0; SEARCH.len()],
             tail: [0; TAIL],
             tail_len: 0,
             failed: None,
@@ -94,9 +106,20 @@ impl Framing {
 
     /// A piece of a line; `ended` when it ends with LF.
     fn text(&mut self, piece: &[u8], ended: bool) -> Result<(), FramingError> {
+        let start = usize::try_from(self.text_bytes).unwrap_or(usize::MAX);
+        if let Some(room) = self.head.get_mut(start..) {
+            let n = room.len().min(piece.len());
+            room[..n].copy_from_slice(&piece[..n]);
+        }
         self.text_bytes = self.text_bytes.saturating_add(piece.len() as u64);
-        if self.text_bytes > MAX_TEXT {
-            return Err(FramingError::TextTooLong { limit: MAX_TEXT });
+        let limit =
+            if self.text_bytes >= SEARCH.len() as u64 && self.head.eq_ignore_ascii_case(SEARCH) {
+                MAX_SEARCH_TEXT
+            } else {
+                MAX_TEXT
+            };
+        if self.text_bytes > limit {
+            return Err(FramingError::TextTooLong { limit });
         }
         let body = if ended {
             &piece[..piece.len() - 1]
@@ -254,20 +277,43 @@ mod tests {
         }
     }
 
+    /// Feeds `start` and then chunks of `fill` until refused; the error and the bytes fed.
+    fn until_refused(start: &[u8], fill: u8) -> (FramingError, u64) {
+        let mut f = Framing::new(MB);
+        let chunk = vec![fill; 4096];
+        assert_eq!(f.feed(start), Ok(()));
+        let mut fed = start.len() as u64;
+        loop {
+            fed += chunk.len() as u64;
+            if let Err(e) = f.feed(&chunk) {
+                return (e, fed);
+            }
+        }
+    }
+
     #[test]
     fn text_without_an_end_is_refused_past_the_limit() {
-        let mut f = Framing::new(MB);
-        let line = vec![b'a'; 64 * 1024];
-        assert_eq!(f.feed(b"* OK "), Ok(()));
-        let mut fed = 5u64;
-        let result = loop {
-            fed += line.len() as u64;
-            if let Err(e) = f.feed(&line) {
-                break e;
+        let (e, fed) = until_refused(b"* OK ", b'a');
+        assert_eq!(e, FramingError::TextTooLong { limit: MAX_TEXT });
+        assert!(fed > MAX_TEXT && fed <= MAX_TEXT + 4096);
+        // A SEARCH answer may be long.
+        let (e, fed) = until_refused(b"* search 1", b'1');
+        assert_eq!(
+            e,
+            FramingError::TextTooLong {
+                limit: MAX_SEARCH_TEXT
             }
-        };
-        assert_eq!(result, FramingError::TextTooLong { limit: MAX_TEXT });
-        assert!(fed > MAX_TEXT && fed <= MAX_TEXT + line.len() as u64);
+        );
+        assert!(fed > MAX_SEARCH_TEXT && fed <= MAX_SEARCH_TEXT + 4096);
+        // Even when its start comes byte by byte.
+        let mut f = Framing::new(MB);
+        for b in b"* SEARCH" {
+            assert_eq!(f.feed(&[*b]), Ok(()));
+        }
+        assert_eq!(f.feed(&vec![b' '; 2 * MAX_TEXT as usize]), Ok(()));
+        assert_eq!(f.feed(b"\r\n"), Ok(()));
+        // And the next response is judged afresh.
+        assert!(f.feed(&vec![b' '; 2 * MAX_TEXT as usize]).is_err());
         // Many short lines are many responses: no limit.
         let mut f = Framing::new(MB);
         for _ in 0..200_000 {

@@ -33,7 +33,7 @@ mod source;
 mod wire;
 
 pub use fetch::SUSPECT_PAUSE_MAX;
-pub use framing::{LITERAL_SLACK, MAX_TEXT};
+pub use framing::{LITERAL_SLACK, MAX_SEARCH_TEXT, MAX_TEXT};
 pub use retire::source_name;
 pub use session::COMMAND_TIMEOUTS;
 pub use source::{BACKOFF_FIRST, BACKOFF_MAX, IDLE_MAX, ImapSource, backoff_delay};
