@@ -154,25 +154,44 @@ fn stderr_that_is_the_journal_gets_structured_entries() {
     let journal_dir = desk.dir().join("journal");
     fs::create_dir(&journal_dir).expect("journal dir");
     let socket = UnixDatagram::bind(journal_dir.join("socket")).expect("bind the journal socket");
-    socket.set_nonblocking(true).expect("nonblocking");
+    // Read while the binary runs: a full socket queue blocks its sends, and the queue may be
+    // short (`net.unix.max_dgram_qlen` is 10 on some machines; a run logs more entries).
+    socket
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .expect("read timeout");
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let mut datagrams = Vec::new();
+            let mut buf = vec![0u8; 1 << 16];
+            loop {
+                match socket.recv(&mut buf) {
+                    Ok(n) if n > 0 => datagrams.push(buf[..n].to_vec()),
+                    Ok(_) => {}
+                    // Nothing more queued after the run: every entry is read.
+                    Err(_) if done.load(std::sync::atomic::Ordering::SeqCst) => {
+                        return datagrams;
+                    }
+                    Err(_) => {}
+                }
+            }
+        })
+    };
     let log = desk.dir().join("stderr.log");
     fs::write(&log, "").expect("log");
     let prefix = journal_namespace(&journal_dir);
     let prefix: Vec<&str> = prefix.iter().map(String::as_str).collect();
     let out = run_once(&desk, &log, &journal_stream(&log), &prefix);
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let datagrams = reader.join().expect("journal reader");
     let text = fs::read_to_string(&log).expect("log");
     assert!(
         out.status.success(),
         "{text}\n(the test needs `unshare --mount`: root, or user namespaces)"
     );
 
-    let mut entries: Vec<Entry> = Vec::new();
-    let mut buf = vec![0u8; 1 << 16];
-    while let Ok(n) = socket.recv(&mut buf) {
-        if n > 0 {
-            entries.push(parse_entry(&buf[..n]));
-        }
-    }
+    let entries: Vec<Entry> = datagrams.iter().map(|d| parse_entry(d)).collect();
     let accepted = entries
         .iter()
         .find(|e| field(e, "MESSAGE") == Some("Accepted request."))
