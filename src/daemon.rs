@@ -119,7 +119,8 @@ struct Shown {
     status: ServiceStatus,
     line: String,
     relay_checked: bool,
-    /// The failure of the last pass, if it failed (logged once until it clears).
+    /// The failure of the last pass or connection attempt, if it failed (logged once until it
+    /// clears, or for a connection attempt until the step that fails changes).
     failing: Option<String>,
 }
 
@@ -358,8 +359,18 @@ async fn open_endpoints(
             shown.status.mailbox_down = None;
             Some(e)
         }
+        // With its causes (why the server could not be used), once until what failed
+        // changes: the same step on the same server may fail with another OS error each time
+        // (reset, broken pipe, closed).
         Err(err) => {
-            tracing::warn!(error = %err, "Cannot open the mailbox or the relay; will retry.");
+            let what = err.to_string();
+            let text = error_chain(&err);
+            if shown.failing.as_deref() == Some(what.as_str()) {
+                tracing::debug!(error = %text, "Cannot open the mailbox or the relay again; will retry.");
+            } else {
+                tracing::warn!(error = %text, "Cannot open the mailbox or the relay; will retry (logged once until it changes).");
+            }
+            shown.failing = Some(what);
             desk.record_connect_failure(&err).await;
             ServiceStatus::down(&mut shown.status.mailbox_down, clock(), error_chain(&err));
             observer.event(Event::ConnectFailed(&err));

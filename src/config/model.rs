@@ -33,6 +33,8 @@ pub const DEFAULT_IMAP_PROCESSED: &str = "Processed";
 pub const DEFAULT_IMAP_QUARANTINE: &str = "Quarantine";
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(60);
 pub const DEFAULT_BATCH_SIZE: u32 = 100;
+/// `[intake] timeout` (IMAP): the longest one step (connect, a handshake, one response) may take.
+pub const DEFAULT_IMAP_TIMEOUT: Duration = Duration::from_secs(60);
 pub const DEFAULT_SMTP_PARALLEL: u32 = 4;
 pub const DEFAULT_SMTP_TIMEOUT: Duration = Duration::from_secs(60);
 pub const DEFAULT_LICENSE_PRODUCT: &str = "desknet's NEO 分散サーバー";
@@ -272,6 +274,9 @@ pub struct ImapConfig {
     /// How often to look for new mail when IDLE is off or unsupported.
     pub poll_interval: Duration,
     pub batch_size: u32,
+    /// The longest one network step may take (connect, a handshake, one response); a whole
+    /// command, ten times that (`intake::imap::COMMAND_TIMEOUTS`).
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -97,6 +97,8 @@ pub struct RawIntake {
     pub idle: Option<bool>,
     pub poll_interval: Option<String>,
     pub batch_size: Option<i64>,
+    /// `"60s"`: the longest the IMAP server may take to answer one step.
+    pub timeout: Option<String>,
     /// `"25MB"`: larger mail is quarantined unread (both kinds).
     pub max_message_size: Option<String>,
 }

@@ -324,7 +324,9 @@ impl Desk {
     }
 
     /// Everything pending and due: all mail in the source, tickets whose acceptance time has
-    /// come, and the outbox.
+    /// come, and the outbox. When the source fails (the mail server down or misbehaving), what
+    /// is due is still done and sent, and the pass then fails with the source's error: a broken
+    /// mailbox must not hold back the replies, keys and notices already owed.
     pub async fn pass<S: Source, T: Sender>(
         &mut self,
         source: &mut S,
@@ -332,27 +334,54 @@ impl Desk {
         now: DateTime<Utc>,
     ) -> Result<PassSummary, DeskError> {
         let mut summary = PassSummary::default();
+        let intake = self.intake_all(source, now, &mut summary).await;
+        if let Err(e) = intake {
+            if !matches!(e, DeskError::Intake(_)) {
+                return Err(e);
+            }
+            self.due_work(sender, now, &mut summary).await?;
+            return Err(e);
+        }
+        self.due_work(sender, now, &mut summary).await?;
+        Ok(summary)
+    }
+
+    /// Acceptances that have come, license work, and the outbox.
+    async fn due_work<T: Sender>(
+        &mut self,
+        sender: &mut T,
+        now: DateTime<Utc>,
+        summary: &mut PassSummary,
+    ) -> Result<(), DeskError> {
+        summary.opened = self
+            .off_runtime(move |shell| Ok(lock(&shell.store).write(|tx| tx.open_accepted(now))?))
+            .await?;
+        self.license_work(now, summary).await?;
+        self.send_due(sender, now, summary).await
+    }
+
+    /// Every message in the source, batch by batch.
+    async fn intake_all<S: Source>(
+        &mut self,
+        source: &mut S,
+        now: DateTime<Utc>,
+        summary: &mut PassSummary,
+    ) -> Result<(), DeskError> {
         loop {
             let batch = source.fetch(BATCH).await?;
             self.progress.step();
             if batch.is_empty() {
-                break;
+                return Ok(());
             }
             // Until the source is empty, whatever batch size it hands out; but a batch of only
             // already-recorded messages (one the source could not move on) ends the pass, so a
             // stuck message cannot spin it.
             let before = summary.messages;
-            self.intake_batch(source, batch, now, &mut summary).await?;
+            self.intake_batch(source, batch, now, summary).await?;
             if summary.messages == before {
-                break;
+                return Ok(());
             }
         }
-        summary.opened = self
-            .off_runtime(move |shell| Ok(lock(&shell.store).write(|tx| tx.open_accepted(now))?))
-            .await?;
-        self.license_work(now, &mut summary).await?;
-        self.send_due(sender, now, &mut summary).await?;
-        Ok(summary)
     }
 
     /// Records a batch in one transaction, then acknowledges each message to the source.

@@ -632,7 +632,7 @@ impl Relay {
             source,
         })?;
         let stream: Box<dyn AsyncTokioStream> = match &self.tls_setup {
-            Some(TlsSetup::Implicit(client)) => Box::new(TlsTcp(
+            Some(TlsSetup::Implicit(client)) => Box::new(Capped::new(TlsTcp(
                 tokio::time::timeout(t, client.connect(tcp))
                     .await
                     .unwrap_or_else(|_| Err(no_answer()))
@@ -640,8 +640,8 @@ impl Relay {
                         relay: relay(),
                         source,
                     })?,
-            )),
-            _ => Box::new(tcp),
+            ))),
+            _ => Box::new(Capped::new(tcp)),
         };
         let mut conn = timed(
             t,
@@ -721,6 +721,85 @@ fn hello_name() -> ClientId {
         })
         .map(ClientId::Domain)
         .unwrap_or_default()
+}
+
+/// The most a relay may send without waiting for us: SMTP is a dialogue, and no reply is
+/// longer than lettre's 100,000 bytes (nor a TLS handshake's server flight near this).
+pub const MAX_UNPROMPTED: u64 = 1024 * 1024;
+
+/// The relay's stream, refusing to read more than [`MAX_UNPROMPTED`] bytes between two of our
+/// writes. lettre reads a reply line whole before it checks its length, so a relay sending a
+/// line without end would otherwise fill memory until the step's timeout. Under STARTTLS it
+/// counts the TLS bytes, which works the same.
+struct Capped<S> {
+    inner: S,
+    unprompted: u64,
+}
+
+impl<S> Capped<S> {
+    fn new(inner: S) -> Self {
+        Capped {
+            inner,
+            unprompted: 0,
+        }
+    }
+}
+
+impl<S> std::fmt::Debug for Capped<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Capped")
+            .field("unprompted", &self.unprompted)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Capped<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        std::task::ready!(Pin::new(&mut this.inner).poll_read(cx, buf))?;
+        this.unprompted += (buf.filled().len() - before) as u64;
+        if this.unprompted > MAX_UNPROMPTED {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("the relay sent over {MAX_UNPROMPTED} bytes without waiting for us"),
+            )));
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Capped<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let written = std::task::ready!(Pin::new(&mut this.inner).poll_write(cx, buf))?;
+        if written > 0 {
+            this.unprompted = 0;
+        }
+        Poll::Ready(Ok(written))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+impl<S: AsyncTokioStream> AsyncTokioStream for Capped<S> {
+    fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.peer_addr()
+    }
 }
 
 /// Implicit TLS on our own no-delay TCP stream, as lettre's stream trait wants it.

@@ -193,16 +193,11 @@ fn a_50_mb_message_is_taken_in_under_four_times_its_size() {
     std::fs::create_dir_all(&new).expect("maildir");
     let size = 50 * 1024 * 1024;
     std::fs::write(new.join("huge.eml"), mail_of_size("huge", size)).expect("huge");
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_madoguchi"))
-        .args(["--config", crate::util::arg(desk.config()), "run", "--once"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start");
-    let (status, peak_kib) = wait_with_peak_rss(child);
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_madoguchi"));
+    command.args(["--config", crate::util::arg(desk.config()), "run", "--once"]);
+    let (status, peak) = crate::util::peak_rss(command, std::process::Stdio::null());
     assert!(status.success());
     assert_eq!(one(&desk, "SELECT COUNT(*) FROM tickets"), "1");
-    let peak = peak_kib * 1024;
     eprintln!(
         "peak RSS {} MiB for a {} MiB message ({:.2}×)",
         peak >> 20,
@@ -210,21 +205,4 @@ fn a_50_mb_message_is_taken_in_under_four_times_its_size() {
         peak as f64 / size as f64
     );
     assert!(peak < 4 * size as u64, "peak {peak} bytes");
-}
-
-/// Waits for `child` and returns its exit status and peak resident set (KiB, `ru_maxrss`).
-fn wait_with_peak_rss(child: std::process::Child) -> (std::process::ExitStatus, u64) {
-    use std::os::unix::process::ExitStatusExt;
-    let pid = child.id() as libc::pid_t;
-    let mut status: libc::c_int = 0;
-    // SAFETY: a zeroed rusage is a valid value for wait4 to fill in.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: `pid` is our own child, not yet waited for; the pointers are valid locals.
-    let got = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(got, pid, "wait4");
-    std::mem::forget(child);
-    (
-        std::process::ExitStatus::from_raw(status),
-        u64::try_from(usage.ru_maxrss).unwrap_or(0),
-    )
 }

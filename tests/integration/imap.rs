@@ -689,6 +689,7 @@ fn tls_config(host: &str, port: u16, tls: madoguchi::config::Tls, password: &str
         idle: true,
         poll_interval: Duration::from_secs(60),
         batch_size: 100,
+        timeout: madoguchi::config::DEFAULT_IMAP_TIMEOUT,
     }
 }
 

@@ -12,6 +12,8 @@ mod dovecot;
 mod floods;
 mod full_disk;
 mod fuzz_regressions;
+mod hostile;
+mod hostile_imap;
 mod imap;
 mod license_keys;
 mod licenses;

@@ -320,24 +320,24 @@ fn smtp_auth_reads_the_password_when_connecting_and_a_refused_login_is_temporary
 
 // ───────────────────────────── the desk over SMTP ─────────────────────────────
 
-struct SmtpDesk {
+pub(crate) struct SmtpDesk {
     _dir: tempfile::TempDir,
     inbox: PathBuf,
-    desk: Desk,
+    pub(crate) desk: Desk,
     sender: MailSender,
 }
 
 #[derive(Debug)]
-struct Row {
-    state: String,
-    attempts: i64,
-    next_attempt_at: DateTime<Utc>,
-    last_error: Option<String>,
+pub(crate) struct Row {
+    pub(crate) state: String,
+    pub(crate) attempts: i64,
+    pub(crate) next_attempt_at: DateTime<Utc>,
+    pub(crate) last_error: Option<String>,
 }
 
 impl SmtpDesk {
     /// A desk whose `[outbound]` is the sink, configured as an admin would.
-    fn new(sink: &SmtpSink) -> SmtpDesk {
+    pub(crate) fn new(sink: &SmtpSink) -> SmtpDesk {
         let dir = tempfile::tempdir().expect("temp dir");
         let toml = format!(
             "[desk]\n\
@@ -373,19 +373,19 @@ impl SmtpDesk {
         }
     }
 
-    fn deliver(&self, name: &str, raw: &[u8]) {
+    pub(crate) fn deliver(&self, name: &str, raw: &[u8]) {
         let new = self.inbox.join("new");
         fs::create_dir_all(&new).expect("inbox");
         fs::write(new.join(name), raw).expect("deliver");
     }
 
-    fn pass(&mut self, now: DateTime<Utc>) {
+    pub(crate) fn pass(&mut self, now: DateTime<Utc>) {
         let mut source = Maildir::open(&self.inbox).expect("maildir");
         block_on(self.desk.pass(&mut source, &mut self.sender, now)).expect("pass");
     }
 
     /// The outbox row of the mail to `to`.
-    fn row(&self, to: &str) -> Row {
+    pub(crate) fn row(&self, to: &str) -> Row {
         let rows = self
             .desk
             .store()
@@ -408,9 +408,9 @@ impl SmtpDesk {
     }
 }
 
-const CUSTOMER: &str = "yamada@alpha.example.co.jp";
+pub(crate) const CUSTOMER: &str = "yamada@alpha.example.co.jp";
 
-fn customer_mail(id: &str) -> Vec<u8> {
+pub(crate) fn customer_mail(id: &str) -> Vec<u8> {
     format!(
         "From: Yamada <{CUSTOMER}>\r\nTo: support@example.co.jp\r\nSubject: 同期エラー\r\n\
          Message-ID: <{id}>\r\nDate: Wed, 25 Nov 2026 10:00:00 +0900\r\nMIME-Version: 1.0\r\n\
@@ -420,7 +420,7 @@ fn customer_mail(id: &str) -> Vec<u8> {
 }
 
 /// Messages at the sink addressed (envelope) to `to`.
-fn at_sink(sink: &SmtpSink, to: &str) -> Vec<Vec<u8>> {
+pub(crate) fn at_sink(sink: &SmtpSink, to: &str) -> Vec<Vec<u8>> {
     sink.received()
         .into_iter()
         .filter(|r| r.rcpt_to.iter().any(|t| t == to))
@@ -428,7 +428,7 @@ fn at_sink(sink: &SmtpSink, to: &str) -> Vec<Vec<u8>> {
         .collect()
 }
 
-fn has(data: &[u8], needle: &str) -> bool {
+pub(crate) fn has(data: &[u8], needle: &str) -> bool {
     String::from_utf8_lossy(data).contains(needle)
 }
 

@@ -124,12 +124,22 @@ impl SmtpSink {
             .collect()
     }
 
-    /// `accept`, `tempfail`, `permfail` (at RCPT), `tempfail-data`, `permfail-data`; read by
-    /// the sink at its next RCPT or DATA.
+    /// `accept`, `tempfail`, `permfail` (at RCPT), `tempfail-data`, `permfail-data`,
+    /// `greylist`, `552-data`, `drop-after-data`, optionally followed by the one recipient it
+    /// applies to (see the script); read by the sink at its next RCPT or DATA.
     pub fn set_mode(&self, mode: &str) {
         let tmp = self.mail_dir().join("mode.tmp");
         fs::write(&tmp, mode).expect("write mode");
         fs::rename(&tmp, self.mail_dir().join("mode")).expect("set mode");
+    }
+
+    /// Every refusal so far: the mode and the recipients, one line each.
+    pub fn refused(&self) -> Vec<String> {
+        fs::read_to_string(self.mail_dir().join("refused"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
     }
 
     /// Kills the sink (the whole process group) and waits for it: the port refuses connections.

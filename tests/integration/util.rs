@@ -317,3 +317,36 @@ pub fn run_trusting(name: &str, ca_file: &Path, var: &str, value: &str) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Runs `command` to its end, its stdout discarded and its stderr to `stderr`; its exit status
+/// and peak resident set in bytes. Measured by `tests/support/peak_rss.py` in between: a direct
+/// child's `ru_maxrss` would start at this test process's own peak (Linux keeps the
+/// high-water mark across exec).
+pub fn peak_rss(command: Command, stderr: std::process::Stdio) -> (std::process::ExitStatus, u64) {
+    let out = tempfile::NamedTempFile::new().expect("temp file");
+    let mut wrapped = Command::new(crate::smtp_sink::PYTHON);
+    wrapped
+        .arg(repo_path("tests/support/peak_rss.py"))
+        .arg(out.path())
+        .arg(command.get_program())
+        .args(command.get_args());
+    if let Some(dir) = command.get_current_dir() {
+        wrapped.current_dir(dir);
+    }
+    for (key, value) in command.get_envs() {
+        match value {
+            Some(value) => wrapped.env(key, value),
+            None => wrapped.env_remove(key),
+        };
+    }
+    let status = wrapped
+        .stdout(std::process::Stdio::null())
+        .stderr(stderr)
+        .status()
+        .expect("run under peak_rss.py");
+    let kib: u64 = fs::read_to_string(out.path())
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no peak RSS for {command:?}"));
+    (status, kib * 1024)
+}

@@ -22,6 +22,15 @@ D/mode is read at every RCPT and DATA, so tests switch behaviour without a resta
     accept         (default, also when the file is missing)
     tempfail       451 to RCPT TO          permfail       550 to RCPT TO
     tempfail-data  451 after the data      permfail-data  554 after the data
+    greylist       451 to RCPT TO the first time an address is given, 250 from then on
+    552-data       552 after the data (message too big, storage exceeded: permanent)
+    drop-after-data
+                   the message is taken (written as above) and the connection closed after
+                   the final dot, without an answer: the client cannot know it was taken
+    endless-reply  the answer to RCPT TO is a line without end ("250-xxx…", never a line
+                   end), sent as fast as the client reads
+An address after the mode ("552-data a@example.jp") limits it to transactions with that
+recipient; the others are accepted. Every refusal appends a line "MODE RCPT..." to D/refused.
 """
 
 import argparse
@@ -39,6 +48,8 @@ REPLIES = {
     "permfail": "550 5.1.1 Sink in permfail mode: mailbox unavailable",
     "tempfail-data": "451 4.3.0 Sink in tempfail mode, try again later",
     "permfail-data": "554 5.6.0 Sink in permfail mode: message refused",
+    "greylist": "451 4.7.1 Greylisted: try again later",
+    "552-data": "552 5.3.4 Message too big for system: storage allocation exceeded",
 }
 
 
@@ -48,13 +59,26 @@ class Sink:
         numbers = [int(m.group(1)) for m in
                    (re.fullmatch(r"(\d+)\.eml", n) for n in os.listdir(directory)) if m]
         self.count = max(numbers, default=0)
+        # Addresses already greylisted once.
+        self.greylisted = set()
 
-    def mode(self):
+    def mode(self, recipients):
+        """The mode for a transaction to `recipients`."""
         try:
             with open(os.path.join(self.dir, "mode")) as f:
-                return f.read().strip() or "accept"
+                words = f.read().split()
         except FileNotFoundError:
+            words = []
+        if not words:
             return "accept"
+        if len(words) > 1 and words[1] not in recipients:
+            return "accept"
+        return words[0]
+
+    def refuse(self, mode, recipients):
+        with open(os.path.join(self.dir, "refused"), "a") as f:
+            f.write(" ".join([mode] + list(recipients)) + "\n")
+        return REPLIES.get(mode)
 
     def write(self, name, data):
         path = os.path.join(self.dir, name)
@@ -63,22 +87,42 @@ class Sink:
         os.rename(path + ".tmp", path)
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        mode = self.mode()
+        mode = self.mode([address])
         if mode in ("tempfail", "permfail"):
-            return REPLIES[mode]
+            return self.refuse(mode, [address])
+        if mode == "endless-reply":
+            self.refuse(mode, [address])
+            chunk = b"x" * 65536
+            try:
+                server._writer.write(b"250-")
+                while True:
+                    server._writer.write(chunk)
+                    await server._writer.drain()
+            except ConnectionError:
+                return "421 gone"
+        if mode == "greylist" and address not in self.greylisted:
+            self.greylisted.add(address)
+            return self.refuse(mode, [address])
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
-        mode = self.mode()
-        if mode in ("tempfail-data", "permfail-data"):
-            return REPLIES[mode]
+        mode = self.mode(envelope.rcpt_tos)
+        if mode in ("tempfail-data", "permfail-data", "552-data"):
+            return self.refuse(mode, envelope.rcpt_tos)
+        stem = self.store(envelope)
+        if mode == "drop-after-data":
+            # Taken, but the answer never comes: the client sees the connection go.
+            server.transport.abort()
+        return "250 OK: queued as " + stem
+
+    def store(self, envelope):
         self.count += 1
         stem = "%06d" % self.count
         lines = [envelope.mail_from or ""] + list(envelope.rcpt_tos)
         self.write(stem + ".envelope", ("\n".join(lines) + "\n").encode("utf-8"))
         self.write(stem + ".eml", envelope.original_content)
-        return "250 OK: queued as " + stem
+        return stem
 
 
 async def main():

@@ -29,6 +29,7 @@ fn server_fixture_validates_with_defaults() {
     assert!(i.idle);
     assert_eq!(i.poll_interval, Duration::from_secs(60));
     assert_eq!(i.batch_size, 100);
+    assert_eq!(i.timeout, Duration::from_secs(60));
     let Outbound::Smtp(s) = &c.outbound else {
         panic!()
     };
@@ -131,16 +132,21 @@ fn ports_default_by_tls_and_plaintext_needs_consent() {
 #[test]
 fn keys_of_the_other_kind_are_errors() {
     let e = errors(&format!(
-        "{MINIMAL}[intake]\nmaildir = \"in\"\nhost = \"h\"\nidle = false\n\
+        "{MINIMAL}[intake]\nmaildir = \"in\"\nhost = \"h\"\nidle = false\ntimeout = \"5s\"\n\
          [outbound]\nkind = \"smtp\"\nhost = \"h\"\ndir = \"out\"\n"
     ));
     assert_eq!(
         e.keys(),
-        ["intake.host", "intake.idle", "outbound.dir"],
+        [
+            "intake.host",
+            "intake.idle",
+            "intake.timeout",
+            "outbound.dir"
+        ],
         "{e}"
     );
     assert_eq!(e.problems[0].message, "only used with kind = \"imap\"");
-    assert_eq!(e.problems[2].message, "only used with kind = \"file\"");
+    assert_eq!(e.problems[3].message, "only used with kind = \"file\"");
 }
 
 #[test]
@@ -168,6 +174,16 @@ fn durations_need_a_unit_and_a_sane_range() {
         imap("poll_interval = \"0s\"").unwrap_err().keys(),
         ["intake.poll_interval"]
     );
+    let Intake::Imap(i) = imap("timeout = \"5s\"").unwrap().intake else {
+        panic!()
+    };
+    assert_eq!(i.timeout, Duration::from_secs(5));
+    for bad in ["0s", "11m", "5"] {
+        assert_eq!(
+            imap(&format!("timeout = \"{bad}\"")).unwrap_err().keys(),
+            ["intake.timeout"]
+        );
+    }
     assert_eq!(
         imap("poll_interval = \"60\"").unwrap_err().keys(),
         ["intake.poll_interval"]

@@ -30,6 +30,7 @@ pub(super) fn validate_intake(raw: &RawIntake, base: &Path, p: &mut Problems) ->
         ("idle", raw.idle.is_some()),
         ("poll_interval", raw.poll_interval.is_some()),
         ("batch_size", raw.batch_size.is_some()),
+        ("timeout", raw.timeout.is_some()),
     ];
     // `max_message_size` belongs to both kinds (read in `validate`).
     match raw.kind.as_deref().unwrap_or("maildir") {
@@ -101,6 +102,13 @@ pub(super) fn validate_intake(raw: &RawIntake, base: &Path, p: &mut Problems) ->
                 1,
                 10_000,
             );
+            let timeout = duration_field(
+                p,
+                "intake.timeout",
+                raw.timeout.as_deref(),
+                DEFAULT_IMAP_TIMEOUT,
+                Duration::from_secs(600),
+            );
             // IMAP has no anonymous access to a mailbox worth reading. (Other login mistakes
             // were reported by `connection`.)
             if raw.user.is_none()
@@ -125,6 +133,7 @@ pub(super) fn validate_intake(raw: &RawIntake, base: &Path, p: &mut Problems) ->
                 idle: raw.idle.unwrap_or(true),
                 poll_interval,
                 batch_size,
+                timeout,
             }))
         }
         other => {

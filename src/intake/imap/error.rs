@@ -3,18 +3,25 @@
 //! [`ImapError`] as its cause.
 
 use std::io;
+use std::time::Duration;
 
-use super::session::IO_TIMEOUT;
+use super::framing::FramingError;
 use crate::config::SecretError;
 use crate::tls::TlsError;
 
 /// Why an exchange with the IMAP server failed.
 #[derive(Debug, thiserror::Error)]
 pub(super) enum ImapError {
+    /// Its text cut to [`CUT`] characters (async-imap puts the unparsable input in it).
     #[error(transparent)]
-    Io(#[from] io::Error),
-    #[error("no answer within {} s", IO_TIMEOUT.as_secs())]
-    TimedOut,
+    Io(io::Error),
+    #[error("no answer within {} s", .0.as_secs())]
+    TimedOut(Duration),
+    /// The server kept talking without ever completing the command.
+    #[error("no end to the answer within {} s", .0.as_secs())]
+    Unending(Duration),
+    #[error(transparent)]
+    Framing(FramingError),
     #[error("the server closed the connection")]
     Closed,
     #[error("the server closed the connection: {0}")]
@@ -56,20 +63,45 @@ pub(super) enum ImapError {
     No(String),
     #[error("the server said BAD ({0})")]
     Bad(String),
-    /// A response async-imap could not parse, or input it would not send.
-    #[error(transparent)]
-    Protocol(async_imap::error::Error),
+    /// A response async-imap could not parse, or input it would not send: its text, cut.
+    #[error("{0}")]
+    Protocol(String),
+}
+
+/// The most characters of server-provided text an error keeps: a hostile server must not fill
+/// the log.
+pub(super) const CUT: usize = 300;
+
+/// `text` cut to [`CUT`] characters.
+pub(super) fn cut(text: String) -> String {
+    match text.char_indices().nth(CUT) {
+        Some((at, _)) => format!("{}… ({} bytes)", &text[..at], text.len()),
+        None => text,
+    }
+}
+
+impl From<io::Error> for ImapError {
+    fn from(e: io::Error) -> Self {
+        if let Some(framing) = e.get_ref().and_then(|i| i.downcast_ref::<FramingError>()) {
+            return ImapError::Framing(framing.clone());
+        }
+        let text = e.to_string();
+        if text.chars().nth(CUT).is_some() {
+            return ImapError::Io(io::Error::new(e.kind(), cut(text)));
+        }
+        ImapError::Io(e)
+    }
 }
 
 impl From<async_imap::error::Error> for ImapError {
     fn from(e: async_imap::error::Error) -> Self {
         use async_imap::error::Error;
         match e {
-            Error::Io(e) => ImapError::Io(e),
+            Error::Io(e) => ImapError::from(e),
             Error::ConnectionLost => ImapError::Closed,
-            Error::No(detail) => ImapError::No(detail),
-            Error::Bad(detail) => ImapError::Bad(detail),
-            other => ImapError::Protocol(other),
+            Error::No(detail) => ImapError::No(cut(detail)),
+            Error::Bad(detail) => ImapError::Bad(cut(detail)),
+            other => ImapError::Protocol(cut(other.to_string())),
         }
     }
 }
@@ -142,6 +174,21 @@ mod tests {
             refusal(false, None, Some("[ALREADYEXISTS] Mailbox already exists")).already_exists()
         );
         assert!(!refusal(false, None, Some("[NOPERM] Permission denied")).already_exists());
+    }
+
+    #[test]
+    fn server_text_in_errors_is_cut_and_framing_errors_keep_their_type() {
+        let long = "é".repeat(1000);
+        let cut_text = cut(long.clone());
+        assert!(cut_text.starts_with(&"é".repeat(CUT)));
+        assert!(cut_text.ends_with("… (2000 bytes)"), "{cut_text}");
+        assert_eq!(cut("short".into()), "short");
+        // async-imap puts the unparsable bytes into an io::Error's text.
+        let e = ImapError::from(async_imap::error::Error::Io(io::Error::other(long)));
+        assert!(e.to_string().chars().count() < CUT + 20, "{e}");
+        let framing = FramingError::TextTooLong { limit: 7 };
+        let e = ImapError::from(io::Error::new(io::ErrorKind::InvalidData, framing.clone()));
+        assert!(matches!(e, ImapError::Framing(f) if f == framing));
     }
 
     #[test]

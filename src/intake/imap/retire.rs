@@ -41,7 +41,7 @@ impl ImapSource {
         let mut session = state.take_session().await?;
         let result = state.retire_with(&mut session, message_id, sha256).await;
         if result.is_ok() {
-            let _ = step("log out", session.logout()).await;
+            let _ = step(state.config.timeout, "log out", session.logout()).await;
         }
         result.map_err(|f| state.failed(f))
     }

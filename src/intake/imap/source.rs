@@ -57,8 +57,13 @@ impl ImapSource {
     }
 
     /// Messages larger than `bytes` (by RFC822.SIZE) are quarantined unread.
+    /// The same bound limits what the server may send (`framing`): a literal over it and
+    /// [`super::LITERAL_SLACK`] fails the connection when announced.
     pub fn with_max_message_size(mut self, bytes: u64) -> Self {
         self.0.max_message_size = bytes;
+        if let Some(session) = self.0.session.as_mut() {
+            session.get_mut().set_max_message_size(bytes);
+        }
         self
     }
 
@@ -214,7 +219,13 @@ impl State {
         }
         self.draws = self.draws.wrapping_add(1);
         let placeholder = format!("madoguchi-login-{:016x}", self.random.hash_one(self.draws));
-        let (mut session, caps) = session::login(&self.config, &mut self.tls, &placeholder).await?;
+        let (mut session, caps) = session::login(
+            &self.config,
+            &mut self.tls,
+            &placeholder,
+            self.max_message_size,
+        )
+        .await?;
         if self.caps.is_none() {
             tracing::debug!(server = %self.name, ?caps, "IMAP server capabilities.");
         }
@@ -309,7 +320,15 @@ impl State {
         line: &str,
         each: impl FnMut(&Response<'_>),
     ) -> Result<Result<Completion, Refusal>, Failure> {
-        session::command(session, action, line, &mut self.mail_hint, each).await
+        session::command(
+            session,
+            self.config.timeout,
+            action,
+            line,
+            &mut self.mail_hint,
+            each,
+        )
+        .await
     }
 
     async fn idle(&mut self, deadline: Instant) -> Result<(), IntakeError> {
@@ -330,7 +349,7 @@ impl State {
         };
         let mut announced = news();
         let mut handle = session.idle();
-        if let Err(f) = step("wait for mail (IDLE)", handle.init()).await {
+        if let Err(f) = step(self.config.timeout, "wait for mail (IDLE)", handle.init()).await {
             return Err(self.failed(f));
         }
         announced |= news();
@@ -356,7 +375,7 @@ impl State {
         if let Err(e) = outcome {
             return Err(self.failed(Failure::new("wait for mail (IDLE)", e)));
         }
-        match step("end IDLE", handle.done()).await {
+        match step(self.config.timeout, "end IDLE", handle.done()).await {
             Ok(session) => {
                 self.session = Some(session);
                 Ok(())

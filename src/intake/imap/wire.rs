@@ -1,5 +1,6 @@
-//! The byte stream under the IMAP client: plain TCP or TLS, and the one place the password
-//! exists in a written command (see [`Conn`]).
+//! The byte stream under the IMAP client: plain TCP or TLS, the one place the password exists
+//! in a written command (see [`Conn`]), and the guard on what the server sends
+//! ([`super::framing`]).
 
 use std::io;
 use std::pin::Pin;
@@ -8,6 +9,8 @@ use std::task::{Context, Poll, ready};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
+
+use super::framing::Framing;
 
 #[derive(Debug)]
 pub(super) enum Wire {
@@ -18,9 +21,11 @@ pub(super) enum Wire {
 /// The byte stream under the IMAP client. Besides choosing plain or TLS it keeps the password
 /// out of async-imap's trace log, which records every command it sends: the LOGIN command is
 /// built with a random placeholder, and the placeholder is swapped for the password only here,
-/// on its way into the socket.
+/// on its way into the socket. Everything read passes [`Framing`], which fails the read that
+/// brings an oversized literal's announcement or endless text, before async-imap sees it.
 pub(super) struct Conn {
     wire: Wire,
+    framing: Framing,
     login: Option<(Vec<u8>, Vec<u8>)>,
     /// Bytes accepted from the client but not yet taken by the socket (the substituted LOGIN).
     queued: Vec<u8>,
@@ -37,9 +42,11 @@ impl std::fmt::Debug for Conn {
 }
 
 impl Conn {
-    pub(super) fn new(wire: Wire) -> Self {
+    /// A stream that accepts literals up to `max_message_size` (and the slack).
+    pub(super) fn new(wire: Wire, max_message_size: u64) -> Self {
         Conn {
             wire,
+            framing: Framing::new(max_message_size),
             login: None,
             queued: Vec::new(),
             sent: 0,
@@ -49,6 +56,10 @@ impl Conn {
     /// The stream itself (to start TLS on a plain connection).
     pub(super) fn into_wire(self) -> Wire {
         self.wire
+    }
+
+    pub(super) fn set_max_message_size(&mut self, bytes: u64) {
+        self.framing.set_max_message_size(bytes);
     }
 
     /// The next write containing `placeholder` carries `secret` instead.
@@ -109,7 +120,14 @@ impl AsyncRead for Conn {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        self.get_mut().wire().poll_read(cx, buf)
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        ready!(this.wire().poll_read(cx, buf))?;
+        // The caller drops what came with an error: nothing of it is buffered or parsed.
+        if let Err(e) = this.framing.feed(&buf.filled()[before..]) {
+            return Poll::Ready(Err(io::Error::new(io::ErrorKind::InvalidData, e)));
+        }
+        Poll::Ready(Ok(()))
     }
 }
 
@@ -172,7 +190,7 @@ mod tests {
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (client, server) = tokio::join!(TcpStream::connect(addr), listener.accept());
-        let mut conn = Conn::new(Wire::Plain(client.expect("connect")));
+        let mut conn = Conn::new(Wire::Plain(client.expect("connect")), 1024);
         let (mut server, _) = server.expect("accept");
         conn.arm("PLACEHOLDER-1", &escaped("p\"w\\1"));
         assert!(!format!("{conn:?}").contains("p\"w"));
