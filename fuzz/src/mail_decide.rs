@@ -117,6 +117,7 @@ fn desk() -> Desk {
             handle: String::new(),
             raw: raw.to_vec(),
             received_at: setup_time(),
+            too_big: None,
         })
         .collect();
     let runtime = tokio::runtime::Builder::new_current_thread()
