@@ -206,6 +206,35 @@ const MIGRATIONS: &[&str] = &[
      ALTER TABLE messages ADD COLUMN released_to INTEGER REFERENCES messages(id);
      CREATE INDEX messages_held ON messages(id)
          WHERE verdict = 'quarantined' AND released_at IS NULL;",
+    // 12: the desk acting ahead of time (issue 13). `contracts.reminders`: whether a contract's
+    // contacts get renewal reminders (contracts.csv `reminders`, default yes). `reminders`:
+    // every reminder, staff reminder and digest the desk owed and queued, once each: `key` names
+    // what it is for (`renewal:<contract>:<period end>:<days>`, `lapsed:<contract>:<period end>`,
+    // `recontinuation:<contract>:<period end>`, `first_response:<ticket>:<level>`,
+    // `next_response:<ticket>:<waiting since>:<level>`, `digest:<day>`), so a second pass or a
+    // restart never queues it again. `nominal` is when it was due by the rules, `queued_at` when
+    // the desk queued it (the first opening of a business day on or after `nominal`); `outbox`
+    // is its mail (NULL for a digest that had nothing to say).
+    "CREATE TABLE reminders (
+        id            INTEGER PRIMARY KEY,
+        key           TEXT NOT NULL UNIQUE,
+        kind          TEXT NOT NULL CHECK (kind IN ('renewal', 'lapsed', 'recontinuation',
+                          'first_response', 'next_response', 'digest')),
+        contract_id   TEXT,
+        period_end    TEXT,
+        days          INTEGER,
+        ticket        INTEGER REFERENCES tickets(number),
+        level         INTEGER,
+        waiting_since TEXT,
+        day           TEXT,
+        nominal       TEXT NOT NULL,
+        queued_at     TEXT NOT NULL,
+        outbox        INTEGER REFERENCES outbox(id)
+    );
+    CREATE INDEX reminders_by_contract ON reminders(contract_id, period_end);
+    CREATE INDEX reminders_by_ticket ON reminders(ticket);
+    CREATE INDEX reminders_by_queued ON reminders(queued_at);
+    ALTER TABLE contracts ADD COLUMN reminders INTEGER NOT NULL DEFAULT 1;",
 ];
 
 /// The newest schema version this binary knows.
