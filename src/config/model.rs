@@ -67,7 +67,13 @@ pub struct Config {
     pub source_path: Option<PathBuf>,
     /// `[metrics]`; `None` without the section: no metrics are served.
     pub metrics: Option<MetricsConfig>,
+    pub reminders: Reminders,
+    pub sla: Sla,
 }
+
+pub use crate::core::reminders::{
+    DEFAULT_RECONTINUATION_DAYS, DEFAULT_RENEWAL_DAYS, DEFAULT_SLA_HOURS, Reminders, Sla,
+};
 
 /// `[metrics]`: where Prometheus metrics (`/metrics`) and the health check (`/healthz`) are
 /// served over HTTP.

@@ -40,6 +40,12 @@ pub struct RawConfig {
     /// `None` without a `[metrics]` section: no metrics are served.
     #[serde(default)]
     pub metrics: Option<RawMetrics>,
+    /// Renewal reminders to customers and the morning digest to staff.
+    #[serde(default)]
+    pub reminders: RawReminders,
+    /// How long a ticket may wait for staff before they are reminded.
+    #[serde(default)]
+    pub sla: RawSla,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -162,6 +168,33 @@ pub struct RawMetrics {
     pub listen: Option<String>,
 }
 
+/// `[reminders]`: what the desk tells customers before their support lapses (R10/R11), and
+/// the staff's morning digest.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReminders {
+    /// Days before a support period's last day that its contacts are reminded (`[60, 30, 7]`;
+    /// `[]` for none).
+    pub renewal_days: Option<Vec<i64>>,
+    /// The notice the day after a period ended (support stopped; renew by when).
+    pub lapsed: Option<bool>,
+    /// Days before the last day of a plain renewal that the re-continuation warning goes out
+    /// (30; 0 for none).
+    pub recontinuation_days: Option<i64>,
+    /// The morning digest to `desk.notify` at the first opening of each business day.
+    pub digest: Option<bool>,
+}
+
+/// `[sla]`: business hours (R5 calendar) a ticket may wait for staff before a reminder.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSla {
+    /// Hours from acceptance to the first staff reply (8).
+    pub first_response: Option<i64>,
+    /// Hours from a customer's follow-up to the next staff reply (8).
+    pub next_response: Option<i64>,
+}
+
 /// The file read into [`RawConfig`] as far as it fits the schema.
 pub(super) struct Parsed {
     /// `None` only when the file is not TOML at all.
@@ -204,6 +237,8 @@ pub(super) fn parse_raw(text: &str) -> Parsed {
         classify: Option<IgnoredAny>,
         forms: Option<IgnoredAny>,
         metrics: Option<IgnoredAny>,
+        reminders: Option<IgnoredAny>,
+        sla: Option<IgnoredAny>,
     }
 
     let mut reader = KeyReader {
@@ -226,6 +261,8 @@ pub(super) fn parse_raw(text: &str) -> Parsed {
         classify: reader.read_opt("classify", section("classify")),
         forms: reader.read_opt("forms", section("forms")),
         metrics: reader.read_opt("metrics", section("metrics")),
+        reminders: reader.read_opt("reminders", section("reminders")),
+        sla: reader.read_opt("sla", section("sla")),
     };
     // `kind` (in `[license]`, `issuer`) decides which keys a section may have: without it,
     // every other complaint about the section would be a guess.

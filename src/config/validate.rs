@@ -4,6 +4,7 @@
 
 mod license;
 mod metrics;
+mod reminders;
 mod servers;
 
 use std::net::{IpAddr, SocketAddr};
@@ -55,6 +56,8 @@ impl Config {
         let outbound = validate_outbound(&raw.outbound, base_dir, &mut p);
         let license = validate_license(raw.license.as_ref(), base_dir, &mut p);
         let metrics = metrics::validate_metrics(raw.metrics.as_ref(), &mut p);
+        let reminders = reminders::validate_reminders(&raw.reminders, &mut p);
+        let sla = reminders::validate_sla(&raw.sla, &mut p);
         match (desk, calendar, intake, outbound, staff) {
             (Some(desk), Some(calendar), Some(intake), Some(outbound), Some(staff))
                 if p.0.is_empty() =>
@@ -72,6 +75,8 @@ impl Config {
                     form_labels: raw.forms.clone(),
                     source_path: None,
                     metrics,
+                    reminders,
+                    sla,
                 })
             }
             _ => {

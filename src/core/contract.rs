@@ -183,6 +183,8 @@ pub struct Contract {
     pub neo_support: bool,
     /// May be empty (not known yet).
     pub server_id: String,
+    /// Whether its contacts get renewal reminders (contracts.csv `reminders`, default yes).
+    pub reminders: bool,
 }
 
 /// One order of a contract, as recorded (orders.csv).

@@ -75,7 +75,8 @@ pub struct SenderLoad {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {
     pub outbox_id: i64,
-    pub ticket: u64,
+    /// `None` for mail about no ticket (a renewal reminder).
+    pub ticket: Option<u64>,
     /// The outbox kind (`acknowledgement`, `staff_notification`, …).
     pub kind: String,
     /// The recipients, comma-separated.
@@ -372,7 +373,7 @@ fn outcome(intake: &Intake<'_>, rules: &DeskRules, calendar: &BusinessCalendar) 
         // recorded (a bounce on the ticket of the delivery it reports on).
         let ticket = intake
             .bounced
-            .map(|d| d.ticket)
+            .and_then(|d| d.ticket)
             .or(intake.thread.map(|(t, _)| t.number));
         return Outcome::Recorded {
             reason: reason.clone(),

@@ -70,6 +70,11 @@ impl ContractBook {
         self.contracts.is_empty()
     }
 
+    /// Every contract, in the order registered.
+    pub fn iter(&self) -> impl Iterator<Item = &ContractFacts> {
+        self.contracts.iter()
+    }
+
     pub fn get(&self, contract_id: &str) -> Option<&ContractFacts> {
         self.by_number
             .get(&normalize_token(contract_id))
@@ -174,6 +179,7 @@ mod tests {
                 customized: false,
                 neo_support: false,
                 server_id: String::new(),
+                reminders: true,
             },
             &[],
         )

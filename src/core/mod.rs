@@ -12,6 +12,7 @@ pub mod guard;
 pub mod inbound;
 pub mod license;
 pub mod matching;
+pub mod reminders;
 pub mod reply;
 pub mod staff_reply;
 pub mod ticket;

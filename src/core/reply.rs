@@ -48,6 +48,8 @@ pub enum OutgoingKind {
     StaffReply,
     /// A license key (R7) to the registered applicant, on its due date.
     LicenseKey,
+    /// A renewal reminder to a contract's registered contacts (R10/R11), about no ticket.
+    Reminder,
 }
 
 impl OutgoingKind {
@@ -57,6 +59,7 @@ impl OutgoingKind {
             OutgoingKind::StaffNotification => "staff_notification",
             OutgoingKind::StaffReply => "staff_reply",
             OutgoingKind::LicenseKey => "license_key",
+            OutgoingKind::Reminder => "reminder",
         }
     }
 
@@ -67,6 +70,7 @@ impl OutgoingKind {
             OutgoingKind::StaffNotification => Some("auto-generated"),
             OutgoingKind::StaffReply => None,
             OutgoingKind::LicenseKey => Some("auto-replied"),
+            OutgoingKind::Reminder => Some("auto-generated"),
         }
     }
 }
@@ -74,6 +78,8 @@ impl OutgoingKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct OutgoingMail {
     pub kind: OutgoingKind,
+    /// The ticket the mail is about, or [`NO_TICKET`] (a renewal reminder, the digest): then it
+    /// is no article, threads nothing, and its outbox row names no ticket.
     pub ticket: u64,
     pub to: Vec<String>,
     /// Where answers should go (`Reply-To:`), when not to the sender.
@@ -89,6 +95,9 @@ pub struct OutgoingMail {
     pub in_reply_to: Option<String>,
     pub references: Vec<String>,
 }
+
+/// [`OutgoingMail::ticket`] of mail about no ticket (ticket numbers start at 1).
+pub const NO_TICKET: u64 = 0;
 
 /// A file the desk writes itself and sends along (a license key as `license-<serial>.key`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -412,7 +421,7 @@ pub fn customer_reply(kind: ReplyKind, to: &str, letter: &TicketLetter<'_>) -> O
 
 /// A notification to staff (`Auto-Submitted: auto-generated`), not threaded to anything.
 /// Staff answer it: `Reply-To:` the desk, so a reply comes back as staff mail on the ticket.
-fn to_staff(
+pub(crate) fn to_staff(
     notify: &[String],
     desk_address: &str,
     ticket: u64,
@@ -545,12 +554,15 @@ pub fn delivery_failure_notice(
     notify: &[String],
     desk_address: &str,
     prefix: &str,
-    ticket: u64,
+    ticket: Option<u64>,
     failed_kind: &str,
     recipients: &str,
     detail: &str,
 ) -> OutgoingMail {
-    let number = format!("{prefix}#{ticket:06}");
+    let number = match ticket {
+        Some(t) => format!("{prefix}#{t:06}"),
+        None => "（なし：受付番号のないお知らせ）".to_string(),
+    };
     let body = fill(
         NOTIFY_FAILED,
         &[
@@ -560,8 +572,17 @@ pub fn delivery_failure_notice(
             ("detail", detail),
         ],
     );
-    let subject = format!("{} 送信失敗: {recipients}", tag(prefix, ticket));
-    to_staff(notify, desk_address, ticket, subject, body)
+    let subject = match ticket {
+        Some(t) => format!("{} 送信失敗: {recipients}", tag(prefix, t)),
+        None => format!("送信失敗: {recipients}"),
+    };
+    to_staff(
+        notify,
+        desk_address,
+        ticket.unwrap_or(NO_TICKET),
+        subject,
+        body,
+    )
 }
 
 /// Tells staff that one sender is flooding the desk: the rest of the hour's mail from them

@@ -44,6 +44,12 @@ pub fn message_id(prefix: &str, number: u64, token: u128, domain: &str) -> Strin
     )
 }
 
+/// The Message-ID of a desk mail about no ticket (a renewal reminder, the digest):
+/// `neo-ds.mail.<token>@domain`, which names no ticket.
+pub fn desk_message_id(prefix: &str, token: u128, domain: &str) -> String {
+    format!("{}.mail.{token:032x}@{domain}", prefix.to_ascii_lowercase())
+}
+
 /// The ticket number a desk-made Message-ID names, when it is one of ours.
 pub fn ticket_in_message_id(id: &str, prefix: &str, domain: &str) -> Option<u64> {
     let (local, host) = id.rsplit_once('@')?;

@@ -23,6 +23,7 @@ pub mod dkim;
 mod health;
 mod license;
 mod release;
+mod reminders;
 mod shell;
 use dkim::{DkimError, DkimVerifier};
 pub use license::{LicenseSettings, license_settings};
@@ -76,6 +77,8 @@ pub struct PassSummary {
     pub keys_issued: usize,
     pub key_failures: usize,
     pub license_notices: usize,
+    /// Renewal reminders, staff reminders and digests queued.
+    pub reminders: usize,
 }
 
 impl PassSummary {
@@ -96,6 +99,7 @@ impl PassSummary {
             keys_issued: self.keys_issued + other.keys_issued,
             key_failures: self.key_failures + other.key_failures,
             license_notices: self.license_notices + other.license_notices,
+            reminders: self.reminders + other.reminders,
         }
     }
 }
@@ -298,12 +302,14 @@ impl Desk {
     }
 
     /// The next moment scheduled work falls due after `now` (read off the runtime): a ticket's
-    /// acceptance, a retry, a license key, an approval reminder or an R8 escalation.
+    /// acceptance, a retry, a license key, an approval reminder, an R8 escalation, a renewal
+    /// or staff reminder, or the morning digest.
     pub async fn next_due(&self, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, DeskError> {
         self.off_runtime(move |shell| {
             let stored = lock(&shell.store).next_due()?;
             let notice = shell.next_license_notice(now)?;
-            Ok(stored.into_iter().chain(notice).min())
+            let reminder = shell.next_reminder(now)?;
+            Ok(stored.into_iter().chain(notice).chain(reminder).min())
         })
         .await
     }
@@ -357,6 +363,9 @@ impl Desk {
             .off_runtime(move |shell| Ok(lock(&shell.store).write(|tx| tx.open_accepted(now))?))
             .await?;
         self.license_work(now, summary).await?;
+        summary.reminders += self
+            .off_runtime(move |shell| shell.reminder_work(now))
+            .await?;
         self.send_due(sender, now, summary).await
     }
 

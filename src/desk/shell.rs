@@ -17,10 +17,10 @@ use crate::core::guard::{Guard, NoReplyReason, assess};
 use crate::core::inbound::InboundMail;
 use crate::core::license::{Application, ApplicationState};
 use crate::core::matching::ContractBook;
-use crate::core::reply::{INTERNAL_BEGIN, INTERNAL_END, OutgoingKind, OutgoingMail};
+use crate::core::reply::{INTERNAL_BEGIN, INTERNAL_END, NO_TICKET, OutgoingKind, OutgoingMail};
 use crate::core::ticket::{
-    ArticleKind, ContractFacts, ThreadedBy, TicketFacts, Verdict, admits, find_tag, message_id,
-    ticket_in_message_id,
+    ArticleKind, ContractFacts, ThreadedBy, TicketFacts, Verdict, admits, desk_message_id,
+    find_tag, message_id, ticket_in_message_id,
 };
 use crate::intake::{Ack, Incoming};
 use crate::mail::{ReadOptions, read_message_with};
@@ -580,12 +580,20 @@ impl Shell {
         article_text: &str,
         now: DateTime<Utc>,
     ) -> Result<i64, DeskError> {
-        let id = message_id(
-            &self.config.desk.ticket_prefix,
-            outgoing.ticket,
-            self.random_token()?,
-            &self.domain,
-        );
+        let ticket = (outgoing.ticket != NO_TICKET).then_some(outgoing.ticket);
+        let id = match ticket {
+            Some(number) => message_id(
+                &self.config.desk.ticket_prefix,
+                number,
+                self.random_token()?,
+                &self.domain,
+            ),
+            None => desk_message_id(
+                &self.config.desk.ticket_prefix,
+                self.random_token()?,
+                &self.domain,
+            ),
+        };
         let files = self.attached_files(outgoing)?;
         let composed = compose(
             self.config.desk.reply_charset,
@@ -601,7 +609,7 @@ impl Shell {
             source,
         })?;
         let outbox = tx.insert_outbox(&OutboxRow {
-            ticket: outgoing.ticket,
+            ticket,
             kind: outgoing.kind.code(),
             auto_reply_to,
             message_id: &id,
@@ -611,16 +619,22 @@ impl Shell {
             raw: &composed.raw,
             now,
         })?;
-        tx.insert_thread_id(&id, outgoing.ticket, true)?;
+        let Some(ticket) = ticket else {
+            // About no ticket (a renewal reminder, the digest): no article, nothing to thread.
+            return Ok(outbox);
+        };
+        tx.insert_thread_id(&id, ticket, true)?;
         // Every mail the desk sends is on the ticket: what the customer got and what staff
         // were told.
         let kind = match outgoing.kind {
-            OutgoingKind::AutoReply(_) | OutgoingKind::LicenseKey => ArticleKind::AutoReply,
+            OutgoingKind::AutoReply(_) | OutgoingKind::LicenseKey | OutgoingKind::Reminder => {
+                ArticleKind::AutoReply
+            }
             OutgoingKind::StaffReply => ArticleKind::StaffReply,
             OutgoingKind::StaffNotification => ArticleKind::Notice,
         };
         tx.insert_article(&ArticleRow {
-            ticket: outgoing.ticket,
+            ticket,
             kind,
             inbound: false,
             message: None,

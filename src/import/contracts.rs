@@ -19,6 +19,7 @@ const CONTRACT_COLUMNS: &[Column] = &[
     Column::required("customized"),
     Column::required("neo_support"),
     Column::optional("server_id"),
+    Column::optional("reminders"),
 ];
 
 /// Parses contracts.csv. Contract ids must be unique (ignoring ASCII case, since customers
@@ -46,6 +47,12 @@ pub(super) fn read_contracts(file_name: &str, input: impl Read) -> FileRead<Cont
         let customized = f.yes_no("customized");
         let neo_support = f.yes_no("neo_support");
         let server_id = f.text("server_id").to_string();
+        // Renewal reminders (R10/R11) unless the contract opts out; empty or absent: yes.
+        let reminders = if f.text("reminders").is_empty() {
+            Some(true)
+        } else {
+            f.yes_no("reminders")
+        };
         if let Some(id) = &contract_id {
             match seen.get(&id.to_ascii_lowercase()) {
                 Some(first) => p.push(
@@ -73,6 +80,7 @@ pub(super) fn read_contracts(file_name: &str, input: impl Read) -> FileRead<Cont
             Some(domains),
             Some(customized),
             Some(neo_support),
+            Some(reminders),
         ) = (
             contract_id,
             customer,
@@ -81,6 +89,7 @@ pub(super) fn read_contracts(file_name: &str, input: impl Read) -> FileRead<Cont
             domains,
             customized,
             neo_support,
+            reminders,
         ) {
             records.push(Lined {
                 line: row.line,
@@ -93,6 +102,7 @@ pub(super) fn read_contracts(file_name: &str, input: impl Read) -> FileRead<Cont
                     customized,
                     neo_support,
                     server_id,
+                    reminders,
                 },
             });
         }

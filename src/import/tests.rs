@@ -61,6 +61,7 @@ fn good_contracts_file() {
                 customized: true,
                 neo_support: false,
                 server_id: "srv-01".into(),
+                reminders: true,
             },
             Contract {
                 contract_id: "C-002".into(),
@@ -71,6 +72,7 @@ fn good_contracts_file() {
                 customized: false,
                 neo_support: true,
                 server_id: String::new(),
+                reminders: true,
             },
         ]
     );

@@ -104,7 +104,7 @@ impl Store {
         let head = self
             .conn
             .query_row(
-                "SELECT customer, license_serial, customized, neo_support, server_id
+                "SELECT customer, license_serial, customized, neo_support, server_id, reminders
                  FROM contracts WHERE contract_id = ?1",
                 [contract_id],
                 |row| {
@@ -114,12 +114,14 @@ impl Store {
                         row.get::<_, bool>(2)?,
                         row.get::<_, bool>(3)?,
                         row.get::<_, String>(4)?,
+                        row.get::<_, bool>(5)?,
                     ))
                 },
             )
             .optional()
             .doing("read a contract")?;
-        let Some((customer, license_serial, customized, neo_support, server_id)) = head else {
+        let Some((customer, license_serial, customized, neo_support, server_id, reminders)) = head
+        else {
             return Ok(None);
         };
         let contacts = list(&self.conn, CONTACTS_SQL, contract_id)?;
@@ -134,6 +136,7 @@ impl Store {
                 customized,
                 neo_support,
                 server_id,
+                reminders,
             },
             orders: self.orders(contract_id)?,
         }))
@@ -190,9 +193,9 @@ enum Upsert {
 }
 
 fn upsert_contract(tx: &Transaction<'_>, r: &Contract) -> Result<Upsert, StoreError> {
-    let before: Option<(String, String, bool, bool, String)> = tx
+    let before: Option<(String, String, bool, bool, String, bool)> = tx
         .query_row(
-            "SELECT customer, license_serial, customized, neo_support, server_id
+            "SELECT customer, license_serial, customized, neo_support, server_id, reminders
              FROM contracts WHERE contract_id = ?1",
             [&r.contract_id],
             |row| {
@@ -202,6 +205,7 @@ fn upsert_contract(tx: &Transaction<'_>, r: &Contract) -> Result<Upsert, StoreEr
                     row.get(2)?,
                     row.get(3)?,
                     row.get(4)?,
+                    row.get(5)?,
                 ))
             },
         )
@@ -221,6 +225,7 @@ fn upsert_contract(tx: &Transaction<'_>, r: &Contract) -> Result<Upsert, StoreEr
         r.customized,
         r.neo_support,
         r.server_id.clone(),
+        r.reminders,
     );
     let outcome = match &before {
         None => Upsert::Added,
@@ -230,11 +235,20 @@ fn upsert_contract(tx: &Transaction<'_>, r: &Contract) -> Result<Upsert, StoreEr
         Some(_) => Upsert::Updated,
     };
     tx.execute(
-        "INSERT INTO contracts (contract_id, customer, license_serial, customized, neo_support, server_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+        "INSERT INTO contracts (contract_id, customer, license_serial, customized, neo_support,
+             server_id, reminders)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
          ON CONFLICT(contract_id) DO UPDATE SET customer = ?2, license_serial = ?3,
-             customized = ?4, neo_support = ?5, server_id = ?6",
-        params![r.contract_id, r.customer, r.license_serial, r.customized, r.neo_support, r.server_id],
+             customized = ?4, neo_support = ?5, server_id = ?6, reminders = ?7",
+        params![
+            r.contract_id,
+            r.customer,
+            r.license_serial,
+            r.customized,
+            r.neo_support,
+            r.server_id,
+            r.reminders
+        ],
     )
     .doing("write a contract")?;
     tx.execute(

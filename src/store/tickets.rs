@@ -504,7 +504,8 @@ impl Tx<'_> {
 }
 
 pub struct OutboxRow<'a> {
-    pub ticket: u64,
+    /// `None` for mail about no ticket.
+    pub ticket: Option<u64>,
     pub kind: &'a str,
     pub auto_reply_to: Option<&'a str>,
     pub message_id: &'a str,
@@ -526,7 +527,7 @@ impl Tx<'_> {
     )
     .and_then(|mut s| {
         s.execute(params![
-            o.ticket as i64,
+            o.ticket.map(|t| t as i64),
             o.kind,
             o.auto_reply_to,
             o.message_id,
@@ -629,7 +630,7 @@ fn delivery(row: &rusqlite::Row<'_>) -> rusqlite::Result<Delivery> {
     })?;
     Ok(Delivery {
         outbox_id: row.get(0)?,
-        ticket: row.get::<_, i64>(1)? as u64,
+        ticket: row.get::<_, Option<i64>>(1)?.map(|t| t as u64),
         kind: row.get(2)?,
         recipients: list.join(", "),
     })

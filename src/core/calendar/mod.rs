@@ -9,6 +9,7 @@
 //! therefore disjoint and ordered in real time even across DST changes, which keeps
 //! `accepted_at` idempotent and `business_duration` additive in any zone.
 
+mod deadline;
 pub mod holidays;
 
 use std::borrow::Cow;

@@ -68,6 +68,7 @@ fn contract(neo_support: bool, received: NaiveDate) -> ContractFacts {
             customized: false,
             neo_support,
             server_id: String::new(),
+            reminders: true,
         },
         &[Order {
             kind: OrderKind::Initial,

@@ -43,6 +43,7 @@ fn contract(
             customized: false,
             neo_support: false,
             server_id: server.into(),
+            reminders: true,
         },
         &[Order {
             kind: OrderKind::Initial,
