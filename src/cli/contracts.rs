@@ -4,7 +4,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use chrono::NaiveDate;
+use chrono::{NaiveDate, TimeZone};
 use clap::Subcommand;
 use madoguchi::clock::system_now;
 use madoguchi::core::calendar::CalendarSpec;
@@ -12,11 +12,14 @@ use madoguchi::core::contract::{
     ContractPeriods, CoverageStatus, first_year, periods_from_orders, renewal, status_on,
 };
 use madoguchi::import::check_import;
+use madoguchi::store::reminders::SentReminder;
 use madoguchi::store::{Store, StoredContract};
 use madoguchi::timearg::parse_date;
 use serde_json::json;
 
 use super::{ConfigChoice, Output, load_config};
+
+mod expiring;
 
 #[derive(Debug, Subcommand)]
 pub enum ContractsCommand {
@@ -47,7 +50,17 @@ pub enum ContractsCommand {
         #[arg(long)]
         on: Option<String>,
     },
-    /// One contract in full.
+    /// Contracts whose support period ends within a window, and lapsed ones whose last day
+    /// for a plain renewal (R11) falls in it, with the next reminder each gets.
+    Expiring {
+        /// The window, in days: `60d`.
+        #[arg(long, default_value = "60d")]
+        within: String,
+        /// From this date instead of today (YYYY-MM-DD).
+        #[arg(long)]
+        on: Option<String>,
+    },
+    /// One contract in full, with the reminders sent to it.
     Show {
         contract_id: String,
         /// Status on this date instead of today (YYYY-MM-DD).
@@ -123,13 +136,35 @@ pub fn run(
                 rows.iter().map(|r| format!("{}\n", r.one_line())).collect()
             })
         }
+        ContractsCommand::Expiring { within, on } => {
+            let within = expiring::parse_within(&within)?;
+            let config = load_config(config_path, ConfigChoice::Required)?
+                .context("a config file is needed to find the database")?;
+            let store = Store::open(&config.storage.database)?;
+            let today = status_date(on.as_deref(), &config.calendar)?;
+            // `--on D` looks from the start of D (the desk's timezone), not from today.
+            let now = match on {
+                None => system_now(),
+                Some(_) => config
+                    .calendar
+                    .timezone
+                    .from_local_datetime(&today.and_time(chrono::NaiveTime::MIN))
+                    .earliest()
+                    .map_or_else(system_now, |t| t.with_timezone(&chrono::Utc)),
+            };
+            let rows = expiring::expiring(&store, &config, today, within, now)?;
+            out.emit(&rows, || {
+                expiring::text(&rows, today, within, config.calendar.timezone)
+            })
+        }
         ContractsCommand::Show { contract_id, on } => {
             let (store, spec) = open_store(config_path)?;
             let today = status_date(on.as_deref(), &spec)?;
             let contract = store
                 .contract(&contract_id)?
                 .with_context(|| format!("no contract {contract_id:?}"))?;
-            let view = describe(&contract, today);
+            let mut view = describe(&contract, today);
+            view.sent_reminders = store.reminders_of(Some(&contract.contract.contract_id), None)?;
             out.emit(&view, || view.full_text())
         }
     }
@@ -211,6 +246,10 @@ struct ContractView {
     periods: Option<ContractPeriods>,
     status: Option<CoverageStatus>,
     problem: Option<String>,
+    /// Whether its contacts get renewal reminders.
+    reminders: bool,
+    /// The reminders queued for it (`contracts show`).
+    sent_reminders: Vec<SentReminder>,
 }
 
 fn describe(stored: &StoredContract, today: NaiveDate) -> ContractView {
@@ -237,6 +276,8 @@ fn describe(stored: &StoredContract, today: NaiveDate) -> ContractView {
         periods,
         status,
         problem,
+        reminders: c.reminders,
+        sent_reminders: Vec::new(),
     }
 }
 
@@ -281,10 +322,25 @@ impl ContractView {
             }
         }
         t.push_str(&format!(
-            "  status on {}: {}\n",
+            "  status on {}: {}\n  reminders:       {}\n",
             self.today,
-            self.status_text()
+            self.status_text(),
+            yn(self.reminders)
         ));
+        for r in &self.sent_reminders {
+            let what = match (r.kind.as_str(), r.days) {
+                ("renewal", Some(d)) => format!("renewal reminder, {d} days before"),
+                ("lapsed", _) => "lapse notice".to_string(),
+                (_, d) => format!("re-continuation warning, {} days before", d.unwrap_or(0)),
+            };
+            t.push_str(&format!(
+                "    {} {what} (period ending {}), mail {}: {}\n",
+                r.queued_at.format("%Y-%m-%d %H:%M UTC"),
+                r.period_end.as_deref().unwrap_or("?"),
+                r.outbox.map_or("-".to_string(), |o| o.to_string()),
+                r.mail_state.as_deref().unwrap_or("-")
+            ));
+        }
         t
     }
 }

@@ -50,10 +50,13 @@ dir = "var/outbox"
 signing_key_file = "var/license.key"
 "#;
 
-/// The demo's two passes, in Japan time: the evening of Tuesday 2026-11-24 (the license
-/// application came at 17:05, after the cutoff: its key is due the next business day), then
-/// Wednesday 2026-11-25 12:30, when the key goes out on its due date (fixtures/demo/README.md).
-const PASSES: [(u32, u32, u32); 2] = [(24, 20, 0), (25, 12, 30)];
+/// The demo's passes, in Japan time: the evening of Tuesday 2026-11-24 (the license
+/// application came at 17:05, after the cutoff: its key is due the next business day),
+/// Wednesday 2026-11-25 12:30, when the key goes out on its due date, and Thursday 09:00, the
+/// first opening of the next day: the morning digest, staff reminders on tickets waiting more
+/// than 8 business hours, and C-1003's lapse notice (its support ended 2026-09-30; overdue
+/// since the desk never ran then, it goes at the first opening) (fixtures/demo/README.md).
+const PASSES: [(u32, u32, u32); 3] = [(24, 20, 0), (25, 12, 30), (26, 9, 0)];
 
 // The demo data is compiled in, so an installed binary can give the tour without the sources.
 const CONTRACTS_CSV: &str = include_str!("../../fixtures/demo/contracts.csv");

@@ -85,7 +85,7 @@ pub async fn run_pass(desk: &mut Desk, now: DateTime<Utc>) -> anyhow::Result<Pas
 
 pub fn summary_text(s: &PassSummary) -> String {
     format!(
-        "{} message(s): {} new ticket(s), {} follow-up(s), {} recorded (automatic/bounce), {} quarantined, {} duplicate(s); {} ticket(s) opened; {} license key(s) issued; {} mail(s) sent, {} to retry, {} failed\n",
+        "{} message(s): {} new ticket(s), {} follow-up(s), {} recorded (automatic/bounce), {} quarantined, {} duplicate(s); {} ticket(s) opened; {} license key(s) issued; {} reminder(s) and digest(s) queued; {} mail(s) sent, {} to retry, {} failed\n",
         s.messages,
         s.new_tickets,
         s.follow_ups,
@@ -94,6 +94,7 @@ pub fn summary_text(s: &PassSummary) -> String {
         s.duplicates,
         s.opened,
         s.keys_issued,
+        s.reminders,
         s.sent,
         s.send_retries,
         s.send_failures

@@ -192,9 +192,10 @@ pub fn opening_on_or_after(calendar: &BusinessCalendar, date: NaiveDate) -> Opti
 }
 
 /// The reminder a contract is owed at `now`: of those whose opening has come and that are
-/// still true today, the latest; none when it, or a later one, was already sent. A desk that
-/// was down (or a contract imported late) sends the one reminder that fits the day, never a
-/// burst of stale ones.
+/// still true today, the latest; none when it, or a later one, was already sent, and none
+/// while the desk is closed (a reminder overdue from a time the desk was down goes out at the
+/// next opening, never at night). A desk that was down (or a contract imported late) sends the
+/// one reminder that fits the day, never a burst of stale ones.
 pub fn contract_reminder_owed(
     calendar: &BusinessCalendar,
     schedule: &[ContractReminder],
@@ -202,6 +203,9 @@ pub fn contract_reminder_owed(
     sent: &HashSet<String>,
     now: DateTime<Utc>,
 ) -> Option<ContractReminder> {
+    if !calendar.status(now).open {
+        return None;
+    }
     let today = now.with_timezone(&calendar.timezone()).date_naive();
     let position = schedule.iter().rposition(|r| {
         today <= r.valid_until
@@ -217,7 +221,8 @@ pub fn contract_reminder_owed(
 }
 
 /// When the next reminder of `schedule` falls due after `now`: the first after the last one
-/// sent (those before it are superseded).
+/// sent (those before it are superseded), at the desk's next opening when it is overdue, and
+/// only while it is still true then.
 pub fn next_contract_reminder_at(
     calendar: &BusinessCalendar,
     schedule: &[ContractReminder],
@@ -229,10 +234,14 @@ pub fn next_contract_reminder_at(
         .iter()
         .rposition(|r| sent.contains(&r.key(contract_id)))
         .map_or(0, |i| i + 1);
+    let resume = calendar.next_open(now).with_timezone(&Utc);
+    let tz = calendar.timezone();
     schedule[after_sent..]
         .iter()
-        .filter_map(|r| opening_on_or_after(calendar, r.nominal))
-        .filter(|&at| at > now)
+        .filter_map(|r| {
+            let at = opening_on_or_after(calendar, r.nominal)?.max(resume);
+            (at > now && at.with_timezone(&tz).date_naive() <= r.valid_until).then_some(at)
+        })
         .min()
 }
 
@@ -361,11 +370,12 @@ pub fn next_staff_reminder_at(
         .min()
 }
 
-/// The business day whose digest is due at `now`: today, when it is a business day and its
-/// first opening has come. (Whether it was already sent is the shell's `digest:<day>` key.)
+/// The business day whose digest is due at `now`: today, when it is a business day, its
+/// first opening has come and the desk is open (a desk started in the evening sends none that
+/// day). Whether it was already sent is the shell's `digest:<day>` key.
 pub fn digest_day(calendar: &BusinessCalendar, now: DateTime<Utc>) -> Option<NaiveDate> {
     let today = now.with_timezone(&calendar.timezone()).date_naive();
-    if !calendar.is_business_day(today) {
+    if !calendar.is_business_day(today) || !calendar.status(now).open {
         return None;
     }
     let opening = opening_on_or_after(calendar, today)?;

@@ -143,6 +143,28 @@ fn duplicate_contract_ids() {
 }
 
 #[test]
+fn the_reminders_column_is_optional_yes_by_default_and_checked() {
+    let read = |csv: &str| parse_contracts("contracts.csv", csv.as_bytes());
+    let without = read("contract_id,customer,license_serial,contacts,customized,neo_support\nC-1,X,S,x@example.jp,no,no\n")
+        .unwrap();
+    assert!(without[0].reminders);
+    let with = read(
+        "contract_id,customer,license_serial,contacts,customized,neo_support,reminders\n\
+         C-1,X,S,x@example.jp,no,no,no\nC-2,X,S2,y@example.jp,no,no,\nC-3,X,S3,z@example.jp,no,no,YES\n",
+    )
+    .unwrap();
+    let flags: Vec<bool> = with.iter().map(|c| c.reminders).collect();
+    assert_eq!(flags, [false, true, true]);
+    let e = errors(read(
+        "contract_id,customer,license_serial,contacts,customized,neo_support,reminders\nC-1,X,S,x@example.jp,no,no,maybe\n",
+    ));
+    assert_eq!(
+        e,
+        vec![r#"contracts.csv:2: column 'reminders': expected yes or no, got "maybe""#]
+    );
+}
+
+#[test]
 fn wrong_header() {
     let e = errors(parse_contracts(
         "contracts.csv",
@@ -152,8 +174,8 @@ fn wrong_header() {
     assert_eq!(
         e,
         vec![
-            "contracts.csv:1: column 'id': unknown column (expected columns: contract_id,customer,license_serial,contacts,domains,customized,neo_support,server_id)",
-            "contracts.csv:1: column 'notes': unknown column (expected columns: contract_id,customer,license_serial,contacts,domains,customized,neo_support,server_id)",
+            "contracts.csv:1: column 'id': unknown column (expected columns: contract_id,customer,license_serial,contacts,domains,customized,neo_support,server_id,reminders)",
+            "contracts.csv:1: column 'notes': unknown column (expected columns: contract_id,customer,license_serial,contacts,domains,customized,neo_support,server_id,reminders)",
             "contracts.csv:1: column 'contract_id': missing column",
         ]
     );

@@ -85,20 +85,29 @@ impl Store {
         )
     }
 
-    /// Tickets not closed, in acceptance order, with when the customer last wrote after the
-    /// last staff reply (a follow-up waiting for an answer).
+    /// Tickets not closed, in acceptance order. A ticket is answered by a staff reply or by
+    /// its license key reaching the customer; `follow_up_at` is the customer's first mail after
+    /// the last answer (a follow-up waiting for one).
     pub fn open_tickets(&self) -> Result<Vec<OpenTicket>, StoreError> {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT t.number, t.state, t.accepted_at, t.first_response_at, t.subject,
-                        t.customer_name, t.customer_address,
+                "WITH open AS (
+                     SELECT t.*, (SELECT MAX(x) FROM (
+                         SELECT MAX(b.created_at) AS x FROM articles b
+                          WHERE b.ticket = t.number AND b.kind = 'staff_reply'
+                         UNION ALL
+                         SELECT l.sent_at FROM license_applications l WHERE l.ticket = t.number
+                     )) AS answered_at
+                     FROM tickets t WHERE t.state != 'closed')
+                 SELECT o.number, o.state, o.accepted_at,
+                        COALESCE(o.first_response_at, o.answered_at), o.subject,
+                        o.customer_name, o.customer_address,
                         (SELECT MIN(a.created_at) FROM articles a
-                          WHERE a.ticket = t.number AND a.direction = 'in'
+                          WHERE a.ticket = o.number AND a.direction = 'in'
                             AND COALESCE(a.kind, 'customer') = 'customer'
-                            AND a.id > (SELECT COALESCE(MAX(b.id), 0) FROM articles b
-                                         WHERE b.ticket = t.number AND b.kind = 'staff_reply'))
-                 FROM tickets t WHERE t.state != 'closed' ORDER BY t.accepted_at, t.number",
+                            AND a.created_at > o.answered_at)
+                 FROM open o ORDER BY o.accepted_at, o.number",
             )
             .doing("list open tickets")?;
         let rows = stmt

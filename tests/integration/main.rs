@@ -20,6 +20,7 @@ mod licenses;
 mod logs;
 mod metrics;
 mod quarantine;
+mod reminders;
 mod smtp;
 mod smtp_sink;
 mod soak;

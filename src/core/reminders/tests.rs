@@ -207,6 +207,23 @@ fn each_reminder_is_owed_once_and_a_late_desk_sends_only_the_one_that_fits_the_d
         Some(Recontinuation { days: 30 })
     );
     assert_eq!(owed(&later, tokyo(2027, 4, 1, 9, 0)), None);
+    // Overdue while the desk is closed: not at night; the next opening is when it goes.
+    assert_eq!(owed(&later, tokyo(2026, 6, 1, 20, 0)), None);
+    assert_eq!(
+        next_contract_reminder_at(&cal, &schedule, "C-1", &later, tokyo(2026, 6, 1, 20, 0)),
+        Some(tokyo(2026, 6, 2, 9, 0))
+    );
+    // Long past its renewal deadline, a contract wakes nobody.
+    assert_eq!(
+        next_contract_reminder_at(
+            &cal,
+            &schedule,
+            "C-1",
+            &HashSet::new(),
+            tokyo(2028, 6, 1, 20, 0)
+        ),
+        None
+    );
 }
 
 #[test]
