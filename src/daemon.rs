@@ -461,14 +461,15 @@ fn report(
         // A failed pass leaves the mail where it was; the next pass retries it.
         Err(err) => {
             let why = error_chain(&err);
-            // The same failure again (a full disk fails every retry until space returns) is
-            // logged once until it clears.
-            if shown.failing.as_deref() == Some(why.as_str()) {
+            // The same failure again (a full disk fails every retry until space returns, in
+            // whichever step writes first) is logged once until it clears.
+            let root = crate::report::root_cause(&err);
+            if shown.failing.as_deref() == Some(root.as_str()) {
                 tracing::debug!(error = %why, "Pass failed again; will retry.");
             } else {
                 tracing::error!(error = %why, "Pass failed; will retry (logged once until it clears).");
             }
-            shown.failing = Some(why.clone());
+            shown.failing = Some(root);
             observer.event(Event::PassFailed(&err));
             if matches!(err, DeskError::Intake(_)) {
                 ServiceStatus::down(&mut status.mailbox_down, clock(), why.clone());

@@ -20,6 +20,16 @@ pub fn chain(error: &(dyn Error + 'static)) -> String {
     text
 }
 
+/// The innermost cause's text: what "the same failure again" means when the step that hit it
+/// differs (a full disk fails whichever insert comes first).
+pub fn root_cause(error: &(dyn Error + 'static)) -> String {
+    let mut cause = error;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -47,5 +57,13 @@ mod tests {
             chain(&Outer::Echoes(Inner)),
             "transient error (451): try again later"
         );
+    }
+
+    #[test]
+    fn the_root_cause_is_the_innermost_text() {
+        let full = || std::io::Error::other("database is full");
+        assert_eq!(root_cause(&Outer::Connect("a", full())), "database is full");
+        assert_eq!(root_cause(&Outer::Connect("b", full())), "database is full");
+        assert_eq!(root_cause(&Inner), "try again later");
     }
 }

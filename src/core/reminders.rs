@@ -41,7 +41,8 @@ impl Default for Reminders {
 pub const DEFAULT_RENEWAL_DAYS: [u32; 3] = [60, 30, 7];
 pub const DEFAULT_RECONTINUATION_DAYS: u32 = 30;
 
-/// `[sla]`: how long a ticket may wait for staff, in business minutes.
+/// `[sla]`: how long a ticket may wait for staff, in business minutes; 0 turns that reminder
+/// off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Sla {
     pub first_response_minutes: i64,
@@ -323,6 +324,10 @@ pub fn staff_schedule(
         ),
         (Some(_), None) => return Vec::new(),
     };
+    // `[sla] … = 0`: no reminders for this wait.
+    if limit <= 0 {
+        return Vec::new();
+    }
     [1u8, 2]
         .into_iter()
         .filter_map(|level| {

@@ -77,7 +77,8 @@ impl Setup {
         fs::write(
             self.root.join("madoguchi.toml"),
             format!(
-                "[desk]\naddress = \"support@example.co.jp\"\nnotify = [\"team@example.co.jp\"]\n{extra}\n"
+                "[desk]\naddress = \"support@example.co.jp\"\nnotify = [\"team@example.co.jp\"]\n{extra}\n{}",
+                crate::util::NO_REMINDERS
             ),
         )
         .expect("config");

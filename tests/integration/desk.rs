@@ -37,9 +37,18 @@ impl TestDesk {
 
     /// A desk whose `[desk]` table has these extra keys.
     pub(crate) fn with_desk_keys(extra: &str) -> Self {
+        Self::with_config(&format!("{CONFIG}{extra}\n{}", crate::util::NO_REMINDERS))
+    }
+
+    /// A desk with renewal reminders, staff reminders and the digest at their defaults.
+    pub(crate) fn with_reminders() -> Self {
+        Self::with_config(CONFIG)
+    }
+
+    fn with_config(toml: &str) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let root = dir.path().to_path_buf();
-        fs::write(root.join("madoguchi.toml"), format!("{CONFIG}{extra}\n")).expect("config");
+        fs::write(root.join("madoguchi.toml"), toml).expect("config");
         let config = Config::load(root.join("madoguchi.toml")).expect("valid config");
         let mut desk = Desk::open(config).expect("desk");
         let contracts = parse_contracts(

@@ -127,7 +127,8 @@ impl DkimDesk {
         let toml = format!(
             "[desk]\naddress = \"support@example.co.jp\"\nstaff = [\"tanaka@example.co.jp\"]\n\
              notify = [\"{TEAM}\"]\n\n[staff]\nauthentication = \"dkim\"\n\
-             dns_resolver = \"127.0.0.1:{port}\"\n"
+             dns_resolver = \"127.0.0.1:{port}\"\n{}",
+            crate::util::NO_REMINDERS
         );
         fs::write(root.join("madoguchi.toml"), toml).expect("config");
         let config = Config::load(root.join("madoguchi.toml")).expect("valid config");

@@ -75,6 +75,8 @@ fn two_thousand_mails_in_ten_minutes_from_one_sender() {
 // ───────────────────────── huge mail ─────────────────────────
 
 const DESK: &str = "[desk]\naddress = \"support@example.co.jp\"\n\n\
+                    [reminders]\nrenewal_days = []\nlapsed = false\nrecontinuation_days = 0\n\
+                    digest = false\n\n[sla]\nfirst_response = 0\nnext_response = 0\n\n\
                     [storage]\ndatabase = \"var/db.sqlite3\"\nfiles = \"var/files\"\n\n\
                     [outbound]\nkind = \"file\"\ndir = \"var/outbox\"\n";
 

@@ -76,7 +76,9 @@ fn a_full_disk_pauses_intake_without_losing_or_acknowledging_anything_and_it_res
         "[desk]\naddress = \"support@example.co.jp\"\n\n\
          [storage]\ndatabase = \"store/db.sqlite3\"\nfiles = \"store/files\"\n\n\
          [intake]\nkind = \"maildir\"\nmaildir = \"inbox\"\n\n\
-         [outbound]\nkind = \"file\"\ndir = \"outbox\"\n",
+         [outbound]\nkind = \"file\"\ndir = \"outbox\"\n\n\
+         [reminders]\nrenewal_days = []\nlapsed = false\nrecontinuation_days = 0\n\
+         digest = false\n\n[sla]\nfirst_response = 0\nnext_response = 0\n",
     );
     let disk = Tmpfs::mount(&desk.dir().join("store"), "2m");
     let inbox = desk.dir().join("inbox");

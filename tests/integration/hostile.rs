@@ -23,6 +23,8 @@ use crate::wait;
 
 const DESK: &str = "[desk]\naddress = \"support@example.co.jp\"\n\
                     notify = [\"support-team@example.co.jp\"]\n\n\
+                    [reminders]\nrenewal_days = []\nlapsed = false\nrecontinuation_days = 0\n\
+                    digest = false\n\n[sla]\nfirst_response = 0\nnext_response = 0\n\n\
                     [storage]\ndatabase = \"var/db.sqlite3\"\nfiles = \"var/files\"\n\n\
                     [outbound]\nkind = \"file\"\ndir = \"var/outbox\"\n";
 

@@ -570,8 +570,9 @@ fn service_desk(sink: &crate::smtp_sink::SmtpSink) -> crate::util::Desk {
          [intake]\nkind = \"maildir\"\nmaildir = \"var/inbox\"\n\n\
          [outbound]\nkind = \"smtp\"\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\n\
          allow_plaintext = true\nparallel = 1\n\n\
-         [license]\nsigning_key_file = \"license.key\"\n",
-        sink.port()
+         [license]\nsigning_key_file = \"license.key\"\n{}",
+        sink.port(),
+        crate::util::NO_REMINDERS
     ));
     desk.run(&[
         "license",

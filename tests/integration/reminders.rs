@@ -195,7 +195,7 @@ fn renewal_reminders_go_at_the_opening_once_across_restarts_to_every_contact_unl
 
 #[test]
 fn a_reminder_that_bounces_tells_staff_without_a_ticket() {
-    let mut t = TestDesk::new();
+    let mut t = TestDesk::with_reminders();
     // C-1003 of the demo ended 2026-09-30: its lapse notice goes at the first opening.
     t.pass(jst(2026, 11, 30, 9, 0));
     let sent = t.sent();
@@ -252,7 +252,7 @@ fn staff_mails(t: &TestDesk) -> Vec<(String, String)> {
 
 #[test]
 fn staff_are_reminded_in_business_time_once_per_level_and_the_digest_comes_each_morning() {
-    let mut t = TestDesk::new();
+    let mut t = TestDesk::with_reminders();
     // Monday 2026-11-30 10:00: a fault report from a covered contract.
     t.deliver(
         &simple_mail(
@@ -326,7 +326,7 @@ fn staff_are_reminded_in_business_time_once_per_level_and_the_digest_comes_each_
 
 #[test]
 fn no_digest_on_closed_days_or_with_nothing_to_say() {
-    let mut t = TestDesk::new();
+    let mut t = TestDesk::with_reminders();
     // Saturday: nothing (C-1003's lapse notice waits for an opening too).
     t.pass(jst(2026, 11, 28, 10, 0));
     assert!(t.sent().is_empty(), "{:?}", t.sent().len());

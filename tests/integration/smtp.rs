@@ -351,8 +351,9 @@ impl SmtpDesk {
              port = {}\n\
              tls = \"none\"\n\
              allow_plaintext = true\n\
-             timeout = \"5s\"\n",
-            sink.port()
+             timeout = \"5s\"\n{}",
+            sink.port(),
+            crate::util::NO_REMINDERS
         );
         fs::write(dir.path().join("madoguchi.toml"), toml).expect("config");
         let config = Config::load(dir.path().join("madoguchi.toml")).expect("valid config");

@@ -38,9 +38,10 @@ fn a_staff_reply_goes_from_the_mailbox_to_the_customer_through_real_servers() {
          [outbound]\nkind = \"smtp\"\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\n\
          allow_plaintext = true\nparallel = 1\n\n\
          [staff]\nauthentication = \"authentication-results\"\n\
-         trusted_authserv_ids = [\"mx.example.co.jp\"]\n",
+         trusted_authserv_ids = [\"mx.example.co.jp\"]\n{}",
         dovecot.config_toml(""),
-        sink.port()
+        sink.port(),
+        crate::util::NO_REMINDERS
     );
     fs::write(dir.path().join("madoguchi.toml"), toml).expect("config");
     let config = Config::load(dir.path().join("madoguchi.toml")).expect("valid config");

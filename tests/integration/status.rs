@@ -144,9 +144,10 @@ fn service_config(dovecot: &Dovecot, sink: &SmtpSink) -> String {
         "[desk]\naddress = \"support@example.co.jp\"\nnotify = [\"support-team@example.co.jp\"]\n\n\
          [storage]\ndatabase = \"var/db.sqlite3\"\nfiles = \"var/files\"\n\n{}\n\
          [outbound]\nkind = \"smtp\"\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\n\
-         allow_plaintext = true\nparallel = 1\n",
+         allow_plaintext = true\nparallel = 1\n{}",
         dovecot.config_toml(""),
-        sink.port()
+        sink.port(),
+        crate::util::NO_REMINDERS
     )
 }
 

@@ -26,6 +26,11 @@ pub const MINIMAL_CONFIG: &str = "[desk]\n\
                                   [storage]\n\
                                   database = \"var/db.sqlite3\"\n";
 
+/// `[reminders]` and `[sla]` turned off, appended to the config of tests about other things
+/// that count the mails a desk sends: renewal reminders, staff reminders and the digest depend
+/// on the date and the hour the test runs at (tests/integration/reminders.rs covers them).
+pub const NO_REMINDERS: &str = "\n[reminders]\nrenewal_days = []\nlapsed = false\nrecontinuation_days = 0\ndigest = false\n\n[sla]\nfirst_response = 0\nnext_response = 0\n";
+
 /// The host time zone the binary runs under: far from Japan, so business-time code that read the
 /// host's zone instead of the desk's (DESIGN.md invariant 5) would give wrong answers.
 const HOST_TZ: &str = "Pacific/Honolulu";

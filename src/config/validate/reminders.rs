@@ -56,7 +56,7 @@ pub(super) fn validate_sla(raw: &RawSla, p: &mut Problems) -> Sla {
             key,
             value,
             DEFAULT_SLA_HOURS,
-            1,
+            0,
             MAX_SLA_HOURS,
         )) * 60
     };
