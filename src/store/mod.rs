@@ -9,6 +9,7 @@ pub mod licenses;
 mod listings;
 mod migrations;
 pub mod quarantine;
+mod report;
 pub mod tickets;
 
 use std::path::{Path, PathBuf};
