@@ -20,6 +20,7 @@ mod licenses;
 mod logs;
 mod metrics;
 mod quarantine;
+mod report;
 mod smtp;
 mod smtp_sink;
 mod soak;
