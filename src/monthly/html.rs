@@ -65,6 +65,7 @@ body { margin: 0; background: var(--bg); color: var(--ink);
   font-size: 15px; line-height: 1.7; }
 main { max-width: 1080px; margin: 0 auto; padding: 32px 24px 48px; }
 h1 { font-size: 26px; margin: 0 0 4px; }
+h3 { font-size: 15px; margin: 16px 0 6px; color: var(--muted); }
 h2 { font-size: 19px; margin: 0 0 12px; padding-bottom: 6px; border-bottom: 2px solid var(--line); }
 .sub { color: var(--muted); margin: 0 0 24px; }
 section { background: var(--card); border: 1px solid var(--line); border-radius: 8px;
@@ -388,7 +389,16 @@ fn reminders_section(out: &mut String, r: &Report) {
         .iter()
         .map(|k| bar(k.kind, k.label, k.queued))
         .collect();
+    let _ = writeln!(out, "<h3>当月に送ったリマインダー（種類別・予定）</h3>");
     bar_chart(out, "reminders", "当月のリマインダー", 1, &bars);
+    let _ = writeln!(out, "<h3>うち送信済み</h3>");
+    let bars: Vec<Bar> = m
+        .by_kind
+        .iter()
+        .map(|k| bar(k.kind, k.label, k.sent))
+        .collect();
+    bar_chart(out, "reminders_sent", "送信済みのリマインダー", 1, &bars);
+    let _ = writeln!(out, "<h3>リマインダー後の更新</h3>");
     let bars = [
         bar("contracts_reminded", "案内した契約", m.contracts_reminded),
         bar("renewed", "その後に更新・再継続の注文", m.renewed),

@@ -283,6 +283,10 @@ fn expected_charts(report: &Value) -> BTreeMap<String, BTreeMap<String, String>>
         pairs(list(&r["by_kind"]), "kind", "queued"),
     );
     charts.insert(
+        "reminders_sent".into(),
+        pairs(list(&r["by_kind"]), "kind", "sent"),
+    );
+    charts.insert(
         "renewals".into(),
         fields(r, &["contracts_reminded", "renewed"]),
     );
