@@ -297,21 +297,7 @@ pub fn render_html(r: &Report) -> String {
         out,
         "<section id=\"contracts\">\n<h2>契約ごとの受付件数</h2>"
     );
-    let bars: Vec<Bar> = r
-        .tickets
-        .by_contract
-        .iter()
-        .map(|c| {
-            let label = match (&c.contract_id, &c.customer) {
-                (Some(id), Some(name)) => format!("{id} {name}"),
-                (Some(id), None) => id.clone(),
-                (None, _) => "契約なし".into(),
-            };
-            bar(c.contract_id.clone().unwrap_or_default(), label, c.count)
-        })
-        .collect();
-    bar_chart(&mut out, "contracts", "契約ごとの受付件数", 1, &bars);
-    let _ = writeln!(out, "</section>");
+    contracts_section(&mut out, r);
 
     // First response.
     let _ = writeln!(
@@ -376,6 +362,59 @@ pub fn render_html(r: &Report) -> String {
     reminders_section(&mut out, r);
     let _ = writeln!(out, "</main>\n</body>\n</html>");
     out
+}
+
+/// Contracts past this many share one bar ("ほか N 契約", key `_others`); all of them are
+/// listed in a table below the chart then.
+pub const TOP_CONTRACTS: usize = 15;
+
+fn contract_label(c: &super::ContractCount) -> String {
+    match (&c.contract_id, &c.customer) {
+        (Some(id), Some(name)) => format!("{id} {name}"),
+        (Some(id), None) => id.clone(),
+        (None, _) => "契約なし".into(),
+    }
+}
+
+fn contracts_section(out: &mut String, r: &Report) {
+    let all = &r.tickets.by_contract;
+    let mut bars: Vec<Bar> = all
+        .iter()
+        .take(TOP_CONTRACTS)
+        .map(|c| {
+            bar(
+                c.contract_id.clone().unwrap_or_default(),
+                contract_label(c),
+                c.count,
+            )
+        })
+        .collect();
+    if all.len() > TOP_CONTRACTS {
+        let rest = &all[TOP_CONTRACTS..];
+        bars.push(bar(
+            "_others",
+            format!("ほか {} 契約", rest.len()),
+            rest.iter().map(|c| c.count).sum(),
+        ));
+    }
+    bar_chart(out, "contracts", "契約ごとの受付件数", 1, &bars);
+    if all.len() > TOP_CONTRACTS {
+        let _ = writeln!(
+            out,
+            "<table>\n<thead><tr><th>お客様番号・お客様</th><th class=\"n\">件数</th></tr>\
+             </thead>\n<tbody>"
+        );
+        for c in all {
+            let _ = writeln!(
+                out,
+                "<tr><td>{}</td><td class=\"n\">{}</td></tr>",
+                esc(&contract_label(c)),
+                c.count
+            );
+        }
+        let _ = writeln!(out, "</tbody>\n</table>");
+    }
+    let _ = writeln!(out, "</section>");
 }
 
 fn reminders_section(out: &mut String, r: &Report) {

@@ -412,3 +412,25 @@ fn the_text_names_every_section() {
         assert!(text.contains(needle), "{needle:?} in\n{text}");
     }
 }
+
+#[test]
+fn many_contracts_share_one_bar_past_the_top_and_are_all_listed() {
+    let tickets: Vec<TicketRow> = (0..20u64)
+        .map(|i| {
+            let id = format!("C-{i:02}");
+            ticket(i, "fault", Some(&id), jst(2026, 11, 2, 10, 0))
+        })
+        .collect();
+    let html = render_html(&compute(
+        nov(),
+        Tokyo,
+        &Rows {
+            tickets,
+            ..Rows::default()
+        },
+    ));
+    assert_eq!(html.matches("data-key=\"C-").count(), html::TOP_CONTRACTS);
+    assert!(html.contains("data-key=\"_others\" data-value=\"5\""));
+    assert!(html.contains("ほか 5 契約"));
+    assert!(html.contains("<tr><td>C-19</td><td class=\"n\">1</td></tr>"));
+}
