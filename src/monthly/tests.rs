@@ -434,3 +434,88 @@ fn many_contracts_share_one_bar_past_the_top_and_are_all_listed() {
     assert!(html.contains("ほか 5 契約"));
     assert!(html.contains("<tr><td>C-19</td><td class=\"n\">1</td></tr>"));
 }
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const CATEGORIES: [&str; 8] = [
+        "operation",
+        "fault",
+        "patch_upgrade",
+        "data_migration",
+        "license_reissue",
+        "base_product",
+        "other",
+        "bogus",
+    ];
+
+    fn at(offset_minutes: i64) -> DateTime<Utc> {
+        // Around November 2026 in Tokyo: from mid-October to mid-December.
+        jst(2026, 10, 15, 0, 0) + chrono::Duration::minutes(offset_minutes)
+    }
+
+    proptest! {
+        #[test]
+        fn the_figures_add_up_and_the_page_holds_no_markup_from_data(
+            tickets in proptest::collection::vec(
+                (0usize..8, proptest::option::of("\\PC{0,12}"), 0i64..86_400,
+                 proptest::option::of(0i64..5_000)),
+                0..40),
+            apps in proptest::collection::vec(
+                (0u64..60, proptest::option::of(0i64..86_400), 0usize..5), 0..20),
+            names in proptest::collection::vec("\\PC{0,20}", 0..5),
+        ) {
+            let states = ["waiting", "waiting_approval", "issued", "sent", "refused"];
+            let mut customers = BTreeMap::new();
+            for (i, name) in names.iter().enumerate() {
+                customers.insert(format!("<c{i}>"), format!("<script>{name}"));
+            }
+            let rows = Rows {
+                tickets: tickets
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (c, contract, t, m))| TicketRow {
+                        number: i as u64,
+                        category: CATEGORIES[*c].into(),
+                        contract_id: contract.clone().map(|id| format!("<c{}>{id}", id.len() % 5)),
+                        accepted_at: at(*t),
+                        first_response_minutes: *m,
+                    })
+                    .collect(),
+                applications: apps
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (due, sent, s))| ApplicationRow {
+                        ticket: i as u64,
+                        due: day(2026, 10, 15).checked_add_days(chrono::Days::new(*due)),
+                        sent_at: sent.map(at),
+                        state: states[*s].into(),
+                    })
+                    .collect(),
+                customers,
+                ..Rows::default()
+            };
+            let r = compute(nov(), Tokyo, &rows);
+            let total = r.tickets.total;
+            prop_assert_eq!(r.tickets.by_category.iter().map(|c| c.count).sum::<u64>(), total);
+            prop_assert_eq!(r.tickets.by_contract.iter().map(|c| c.count).sum::<u64>(), total);
+            let f = &r.first_response;
+            prop_assert_eq!(f.answered + f.unanswered, total);
+            prop_assert_eq!(f.distribution.iter().map(|b| b.count).sum::<u64>(), f.answered);
+            prop_assert_eq!(f.median_minutes.is_some(), f.answered > 0);
+            if let (Some(m), Some(p)) = (f.median_minutes, f.p90_minutes) {
+                prop_assert!(m <= p);
+            }
+            let k = &r.license_keys;
+            prop_assert_eq!(k.on_time + k.late + k.unsent, k.due);
+            if let Some(p) = k.on_time_percent {
+                prop_assert!((0.0..=100.0).contains(&p));
+            }
+            let html = render_html(&r);
+            prop_assert!(!html.contains("<script"));
+            prop_assert!(!html.contains("<c"));
+        }
+    }
+}
