@@ -13,6 +13,7 @@ pub mod intake;
 pub mod license;
 pub mod mail;
 pub mod metrics;
+pub mod monthly;
 pub mod outbound;
 pub mod report;
 pub mod service;

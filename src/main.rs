@@ -90,6 +90,8 @@ pub enum Command {
         #[command(subcommand)]
         command: cli::quarantine::QuarantineCommand,
     },
+    /// The monthly report: tickets, first response, R8, withheld replies, reminders.
+    Report(cli::report::ReportArgs),
 }
 
 fn main() -> ExitCode {

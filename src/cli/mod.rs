@@ -10,6 +10,7 @@ pub mod license;
 pub mod licenses;
 mod logging;
 pub mod quarantine;
+pub mod report;
 pub mod status;
 
 use std::io::Write;
@@ -168,6 +169,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Status(args) => status::status(config_path, &args, &out),
         Command::Db { command } => db::run(command, config_path, &out),
         Command::Quarantine { command } => quarantine::run(command, config_path, &out),
+        Command::Report(args) => report::report(config_path, &args, &out),
     }
 }
 

@@ -10,6 +10,7 @@ mod listings;
 mod migrations;
 pub mod quarantine;
 pub mod reminders;
+mod report;
 pub mod tickets;
 
 use std::path::{Path, PathBuf};

@@ -21,6 +21,7 @@ mod logs;
 mod metrics;
 mod quarantine;
 mod reminders;
+mod report;
 mod smtp;
 mod smtp_sink;
 mod soak;
