@@ -1,6 +1,6 @@
 //! `madoguchi report --month` (issue 13 item 4): a desk built by the real binary from the demo
 //! data on a Maildir with a fixed clock (`run --once --now T`), staff replies for first
-//! responses, reminders inserted as the reminder code will write them; then the report as
+//! responses, reminders inserted as the reminder code writes them; then the report as
 //! text, `--json` and `--html`, the HTML rendered in headless Chromium
 //! (`tests/support/render_report.py`): a screenshot, no console messages, no scripts, a hostile
 //! customer name shown as text, and every chart's numbers equal to `--json`'s.
@@ -44,6 +44,18 @@ dir = "var/outbox"
 
 [license]
 signing_key_file = "var/license.key"
+
+# The reminder rows are written by the test (below), so the figures are known exactly; the
+# desk's own reminders are tests/integration/reminders.rs.
+[reminders]
+renewal_days = []
+lapsed = false
+recontinuation_days = 0
+digest = false
+
+[sla]
+first_response = 0
+next_response = 0
 "#;
 
 /// Delivers `raw` into the desk's Maildir as an MDA would at `at`.
