@@ -42,7 +42,12 @@ impl TestDesk {
 
     /// A desk with renewal reminders, staff reminders and the digest at their defaults.
     pub(crate) fn with_reminders() -> Self {
-        Self::with_config(CONFIG)
+        Self::with_reminders_and("")
+    }
+
+    /// [`TestDesk::with_reminders`], with these extra `[desk]` keys (or later tables).
+    pub(crate) fn with_reminders_and(extra: &str) -> Self {
+        Self::with_config(&format!("{CONFIG}{extra}\n"))
     }
 
     fn with_config(toml: &str) -> Self {
@@ -989,6 +994,8 @@ fn replies_carry_one_tag_and_articles_their_arrival_time() {
 // ---- Issue 9: staff work from their mail client ----
 
 /// A desk whose staff mail is authenticated by `mx.example.co.jp`'s Authentication-Results.
+pub(crate) const STAFF_AUTH: &str = "\n[staff]\nauthentication = \"authentication-results\"\ntrusted_authserv_ids = [\"mx.example.co.jp\"]\n";
+
 fn staff_desk() -> TestDesk {
     TestDesk::with_desk_keys(
         "\n[staff]\nauthentication = \"authentication-results\"\ntrusted_authserv_ids = [\"mx.example.co.jp\"]\n",
@@ -996,7 +1003,7 @@ fn staff_desk() -> TestDesk {
 }
 
 /// Staff mail answering `notice` (In-Reply-To its Message-ID), with `body` and `headers`.
-fn staff_reply(
+pub(crate) fn staff_reply(
     notice: &madoguchi::core::inbound::InboundMail,
     body: &str,
     headers: &str,
@@ -1030,7 +1037,7 @@ fn staff_says(
     t.pass(jst(2026, 11, 25, 10, minute + 1));
 }
 
-const TRUSTED_PASS: &str =
+pub(crate) const TRUSTED_PASS: &str =
     "Authentication-Results: mx.example.co.jp; dkim=pass header.d=example.co.jp\r\n";
 
 /// The notification of ticket 1 after a customer wrote.

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
-use crate::desk::{TestDesk, simple_mail};
+use crate::desk::{STAFF_AUTH, TRUSTED_PASS, TestDesk, simple_mail, staff_reply};
 use crate::util::{Desk, arg, jst};
 
 const CONFIG: &str = r#"[desk]
@@ -338,4 +338,68 @@ fn no_digest_on_closed_days_or_with_nothing_to_say() {
         t.count("SELECT COUNT(*) FROM reminders WHERE kind = 'digest' AND outbox IS NULL"),
         1
     );
+}
+
+#[test]
+fn a_reply_to_a_staff_reminder_answers_the_customer_with_nothing_of_the_reminder() {
+    let mut t = TestDesk::with_reminders_and(STAFF_AUTH);
+    t.deliver(
+        &simple_mail(
+            "Yamada <yamada@alpha.example.co.jp>",
+            "同期エラー",
+            "q1@alpha.example.co.jp",
+            "",
+        ),
+        jst(2026, 11, 30, 10, 0),
+    );
+    t.pass(jst(2026, 11, 30, 10, 0));
+    t.pass(jst(2026, 12, 1, 10, 30));
+    let reminder = t
+        .sent()
+        .into_iter()
+        .map(|(_, m, _)| m)
+        .find(|m| m.subject.contains("返信待ち"))
+        .expect("the staff reminder");
+    let quoted: String = reminder
+        .text
+        .lines()
+        .map(|l| format!("> {l}\r\n"))
+        .collect();
+    let body =
+        format!("山田様\r\n\r\n同期間隔の設定をご確認ください。\r\n\r\n田中\r\n\r\n{quoted}");
+    t.deliver(
+        &staff_reply(&reminder, &body, TRUSTED_PASS),
+        jst(2026, 12, 1, 10, 40),
+    );
+    let s = t.pass(jst(2026, 12, 1, 10, 41));
+    assert_eq!(s.follow_ups, 1, "{s:?}");
+    let (to, relay, _) = t.sent().pop().expect("the relay");
+    assert_eq!(to, "yamada@alpha.example.co.jp");
+    assert!(
+        relay.text.contains("同期間隔の設定をご確認ください"),
+        "{}",
+        relay.text
+    );
+    for secret in [
+        "返信待ち",
+        "社内情報",
+        "リマインド",
+        "##-",
+        "support-team",
+        "> ",
+    ] {
+        assert!(
+            !relay.text.contains(secret),
+            "{secret} relayed: {}",
+            relay.text
+        );
+    }
+    // Answered: no second reminder at twice the SLA.
+    t.pass(jst(2026, 12, 2, 11, 0));
+    let reminders = t
+        .sent()
+        .into_iter()
+        .filter(|(_, m, _)| m.subject.contains("返信待ち"))
+        .count();
+    assert_eq!(reminders, 1);
 }
