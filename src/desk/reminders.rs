@@ -208,6 +208,7 @@ impl Shell {
                     state: t.wait.state,
                     age_minutes: self.calendar.business_duration(t.wait.accepted_at, now),
                     accepted_at: t.wait.accepted_at,
+                    answered: t.wait.first_response_at.is_some() && t.wait.follow_up_at.is_none(),
                     subject: t.subject,
                     customer: t.customer,
                 })

@@ -172,6 +172,8 @@ pub struct DigestTicket {
     pub accepted_at: DateTime<Utc>,
     /// Business minutes since acceptance.
     pub age_minutes: i64,
+    /// Answered (a staff reply, or the license key sent) and not followed up since.
+    pub answered: bool,
 }
 
 /// A license application in the digest.
@@ -223,9 +225,10 @@ impl Digest {
 }
 
 /// Who a ticket waits for, as the digest says it.
-fn waits_for(state: TicketState) -> &'static str {
+fn waits_for(state: TicketState, answered: bool) -> &'static str {
     match state {
         TicketState::WaitingAcceptance => "受付待ち",
+        TicketState::Open if answered => "回答済み",
         TicketState::Open => "スタッフ対応待ち",
         TicketState::Pending => "お客様の返信待ち",
         TicketState::Closed => "完了",
@@ -260,7 +263,7 @@ pub fn digest_mail(
             format!(
                 "{} {}（経過 {}）{} ／ {} ／ 受付 {}",
                 tag(prefix, t.number),
-                waits_for(t.state),
+                waits_for(t.state, t.answered),
                 hours_minutes(t.age_minutes),
                 cut(&t.subject, 60, true),
                 cut(&t.customer, 60, true),
