@@ -287,6 +287,7 @@ pub async fn run<E: std::fmt::Display>(
             show_backlog(&desk, &clock, &mut shown, observer).await;
         } else {
             wait = timing.retry_wait;
+            due_without_mailbox(&mut desk, &clock, &mut shown, observer).await;
         }
         if wait == timing.max_wait
             && let Ok(Some(due)) = shown.beating(desk.next_due(clock()), observer).await
@@ -400,6 +401,40 @@ async fn open_endpoints(
     }
     shown.show(clock(), observer);
     endpoints
+}
+
+/// The mailbox cannot be opened: what is due (queued replies, keys, reminders) still goes
+/// out through a sender of its own. Its failures are logged at debug level: the pass proper
+/// reports them once the mailbox is back, and the sends log their own retries.
+async fn due_without_mailbox(
+    desk: &mut Desk,
+    clock: &impl Fn() -> DateTime<Utc>,
+    shown: &mut Shown,
+    observer: &mut impl Observer,
+) {
+    let mut sender = match MailSender::open(desk.config()) {
+        Ok(sender) => sender,
+        Err(err) => {
+            tracing::debug!(error = %error_chain(&err), "Cannot open the relay for due work.");
+            return;
+        }
+    };
+    match shown
+        .beating(desk.due_only(&mut sender, clock()), observer)
+        .await
+    {
+        Ok(summary) if summary.sent > 0 => {
+            tracing::info!(
+                sent = summary.sent,
+                "Sent what was due while the mailbox is unreachable."
+            );
+        }
+        Ok(_) => {}
+        Err(err) => {
+            tracing::debug!(error = %error_chain(&err), "Due work without the mailbox failed.");
+        }
+    }
+    sender.close().await;
 }
 
 /// Reads the backlog for the status line; a failure only keeps the old figures.

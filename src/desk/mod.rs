@@ -20,6 +20,7 @@ use crate::service::{Backlog, Progress};
 use crate::store::{Store, StoreError};
 
 pub mod dkim;
+mod due;
 mod health;
 mod license;
 mod release;

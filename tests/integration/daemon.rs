@@ -268,3 +268,69 @@ fn a_dovecot_restart_under_a_running_daemon_loses_nothing() {
         "the outage left no log line: {log}"
     );
 }
+
+/// A port nothing listens on (bound, then released).
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("address").port()
+}
+
+#[test]
+fn replies_already_queued_go_out_while_the_mailbox_is_unreachable() {
+    let sink = SmtpSink::start();
+    let dead_relay = closed_port();
+    let storage = "[storage]\ndatabase = \"var/db.sqlite3\"\nfiles = \"var/files\"\n";
+    // First the desk took a mail from its Maildir while the relay was down: the reply waits in
+    // the outbox for its retry.
+    let desk = Desk::with_config(&format!(
+        "[desk]\naddress = \"support@example.co.jp\"\n\n{storage}\n\
+         [intake]\nkind = \"maildir\"\nmaildir = \"var/inbox\"\n\n\
+         [outbound]\nkind = \"smtp\"\nhost = \"127.0.0.1\"\nport = {dead_relay}\ntls = \"none\"\n\
+         allow_plaintext = true\ntimeout = \"2s\"\n{}",
+        crate::util::NO_REMINDERS
+    ));
+    desk.import_demo();
+    let new = desk.dir().join("var/inbox/new");
+    fs::create_dir_all(&new).expect("maildir");
+    fs::write(
+        new.join("1.eml"),
+        "From: Yamada <yamada@alpha.example.co.jp>\r\nTo: support@example.co.jp\r\n\
+         Subject: sync\r\nMessage-ID: <down1@alpha.example.co.jp>\r\n\
+         Date: Wed, 25 Nov 2026 10:00:00 +0900\r\n\r\nhello\r\n",
+    )
+    .expect("mail");
+    desk.run(&["run", "--once", "--now", "2026-11-25T10:00"])
+        .assert_success();
+    assert!(sink.received().is_empty());
+    // Then the mailbox moved to an IMAP server that does not answer, and the relay came back.
+    let password = desk.write("imap.password", "secret\n");
+    fs::write(
+        desk.config(),
+        format!(
+            "[desk]\naddress = \"support@example.co.jp\"\n\n{storage}\n\
+             [intake]\nkind = \"imap\"\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\n\
+             allow_plaintext = true\nuser = \"desk\"\npassword_file = \"{}\"\n\n\
+             [outbound]\nkind = \"smtp\"\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\n\
+             allow_plaintext = true\n{}",
+            closed_port(),
+            password.display(),
+            sink.port(),
+            crate::util::NO_REMINDERS
+        ),
+    )
+    .expect("config");
+    let log = desk.dir().join("daemon.log");
+    let daemon = Daemon::start_with(desk.config(), log, &["--now", "2026-11-25T10:30"]);
+    wait::until(
+        Duration::from_secs(30),
+        "the queued reply at the relay",
+        || !sink.received().is_empty(),
+    );
+    let received = sink.received();
+    assert_eq!(received.len(), 1, "{}", daemon.log_text());
+    assert!(
+        daemon.log_text().contains("Cannot open the mailbox"),
+        "{}",
+        daemon.log_text()
+    );
+}
