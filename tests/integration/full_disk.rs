@@ -1,7 +1,9 @@
 //! Issue 12, item 3: the store on a small filesystem (a tmpfs of 2 MiB) that fills mid-batch.
 //! No message is acknowledged without its commit, the failure is logged once, intake pauses,
 //! and it resumes by itself when space returns (the tmpfs is remounted larger); nothing is lost
-//! or duplicated.
+//! or duplicated. And a store whose filesystem turned read-only: a clear error, nothing
+//! acknowledged, everything taken in once it is writable again. (A store locked by another
+//! writer: `daemon_loop.rs` and `systemd.rs`.)
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -134,6 +136,69 @@ fn a_full_disk_pauses_intake_without_losing_or_acknowledging_anything_and_it_res
         log_text().contains("the failure has cleared"),
         "{}",
         log_text()
+    );
+    drop(store);
+    drop(disk);
+}
+
+impl Tmpfs {
+    fn remount(&self, mode: &str) {
+        let status = Command::new("mount")
+            .args(["-o", &format!("remount,{mode}")])
+            .arg(&self.0)
+            .status()
+            .expect("run mount");
+        assert!(status.success(), "cannot remount the tmpfs {mode}");
+    }
+}
+
+#[test]
+fn a_read_only_store_refuses_the_pass_with_a_clear_error_and_acknowledges_nothing() {
+    let desk = Desk::with_config(
+        "[desk]\naddress = \"support@example.co.jp\"\n\n\
+         [storage]\ndatabase = \"store/db.sqlite3\"\nfiles = \"store/files\"\n\n\
+         [intake]\nkind = \"maildir\"\nmaildir = \"inbox\"\n\n\
+         [outbound]\nkind = \"file\"\ndir = \"outbox\"\n",
+    );
+    let disk = Tmpfs::mount(&desk.dir().join("store"), "16m");
+    let inbox = desk.dir().join("inbox");
+    for sub in ["new", "cur", "tmp"] {
+        std::fs::create_dir_all(inbox.join(sub)).expect("maildir");
+    }
+    std::fs::write(inbox.join("new").join("m0.eml"), mail(0)).expect("deliver");
+    desk.run(&["run", "--once", "--now", "2026-11-25T10:00"])
+        .assert_success();
+    assert_eq!(files_in(&inbox.join("cur")), 1);
+    // The filesystem under the store turns read-only (an admin's mistake, a failing disk that
+    // the kernel remounted): the run fails, says why, and nothing is acknowledged.
+    disk.remount("ro");
+    for i in 1..4 {
+        std::fs::write(inbox.join("new").join(format!("m{i}.eml")), mail(i)).expect("deliver");
+    }
+    let run = desk.run(&["run", "--once", "--now", "2026-11-25T10:05"]);
+    run.assert_failure();
+    // "cannot open the lock file …/db.sqlite3.lock: Read-only file system (os error 30)"
+    let said = run.all_output();
+    assert!(said.contains("Read-only file system"), "{said}");
+    assert_eq!(
+        files_in(&inbox.join("new")),
+        3,
+        "acknowledged without a commit"
+    );
+    assert_eq!(files_in(&inbox.join("cur")), 1);
+    // Writable again: everything is taken in once.
+    disk.remount("rw");
+    desk.run(&["run", "--once", "--now", "2026-11-25T10:10"])
+        .assert_success();
+    assert_eq!(files_in(&inbox.join("new")), 0);
+    let store = madoguchi::store::Store::open(&desk.dir().join("store/db.sqlite3")).expect("db");
+    assert_eq!(
+        store.count("SELECT COUNT(*) FROM messages").expect("count"),
+        4
+    );
+    assert_eq!(
+        store.count("SELECT COUNT(*) FROM tickets").expect("count"),
+        4
     );
     drop(store);
     drop(disk);
