@@ -131,6 +131,8 @@ struct Shell {
     /// only when another connection (a `contracts import`) has committed since.
     book: Mutex<Option<(i64, Arc<ContractBook>)>>,
     license: LicenseSettings,
+    /// When the reminders were last looked over and what falls due next (`desk/reminders.rs`).
+    reminder_scan: Mutex<reminders::ReminderScan>,
 }
 
 /// Messages taken from the source in one transaction.
@@ -195,6 +197,7 @@ impl Desk {
                 classify_rules,
                 domain,
                 book: Mutex::new(None),
+                reminder_scan: Mutex::new(reminders::ReminderScan::default()),
             }),
         })
     }
@@ -364,8 +367,10 @@ impl Desk {
             .off_runtime(move |shell| Ok(lock(&shell.store).write(|tx| tx.open_accepted(now))?))
             .await?;
         self.license_work(now, summary).await?;
+        // Mail taken in or tickets opened may start a wait for staff.
+        let events = summary.messages > 0 || summary.opened > 0;
         summary.reminders += self
-            .off_runtime(move |shell| shell.reminder_work(now))
+            .off_runtime(move |shell| shell.reminder_work(now, events))
             .await?;
         self.send_due(sender, now, summary).await
     }

@@ -19,6 +19,37 @@ use crate::core::reminders::{
 };
 use crate::store::reminders::{OpenTicket, ReminderRow};
 
+/// How long a new wait (a ticket opened, a follow-up, a contract imported) may go unseen by
+/// the reminders: they look everything over when something falls due, and otherwise at most
+/// this often after such events. A wait for staff lasts hours, so a minute changes nothing;
+/// looking over thousands of open tickets on every pass of a busy desk would.
+const RESCAN_AFTER_EVENTS: Duration = Duration::seconds(60);
+
+/// The last look over the reminders.
+#[derive(Debug, Default)]
+pub(super) struct ReminderScan {
+    at: Option<DateTime<Utc>>,
+    next_due: Option<DateTime<Utc>>,
+    /// Something happened since that may start a wait.
+    dirty: bool,
+    /// The store's `data_version` then: another process (the CLI) wrote since when it moved.
+    data_version: Option<i64>,
+}
+
+impl ReminderScan {
+    /// Whether the reminders must be looked over at `now`.
+    fn due(&self, now: DateTime<Utc>) -> bool {
+        match self.at {
+            None => true,
+            Some(at) => {
+                now < at
+                    || self.next_due.is_some_and(|d| d <= now)
+                    || (self.dirty && now >= at + RESCAN_AFTER_EVENTS)
+            }
+        }
+    }
+}
+
 /// A contract's reminder owed now, with whom it goes to.
 struct OwedContract {
     contract_id: String,
@@ -28,16 +59,51 @@ struct OwedContract {
 }
 
 impl Shell {
-    /// Everything owed at `now`, queued; the number of mails queued.
-    pub(super) fn reminder_work(&self, now: DateTime<Utc>) -> Result<usize, DeskError> {
-        Ok(self.contract_reminders(now)? + self.staff_reminders(now)? + self.digest(now)?)
+    /// Everything owed at `now`, queued; the number of mails queued. `events`: this pass took
+    /// mail in or opened tickets. The store is looked over only when something falls due, on
+    /// the first pass, or a while after events (see [`RESCAN_AFTER_EVENTS`]).
+    pub(super) fn reminder_work(
+        &self,
+        now: DateTime<Utc>,
+        events: bool,
+    ) -> Result<usize, DeskError> {
+        let version = lock(&self.store).data_version()?;
+        {
+            let mut scan = lock(&self.reminder_scan);
+            scan.dirty |= events || scan.data_version.is_some_and(|v| v != version);
+            if !scan.due(now) {
+                return Ok(0);
+            }
+        }
+        let queued =
+            self.contract_reminders(now)? + self.staff_reminders(now)? + self.digest(now)?;
+        let next_due = self.next_reminder_scan(now)?;
+        *lock(&self.reminder_scan) = ReminderScan {
+            at: Some(now),
+            next_due,
+            dirty: false,
+            data_version: Some(version),
+        };
+        Ok(queued)
     }
 
-    /// The next moment a reminder or the digest falls due after `now`.
+    /// The next moment the reminders must be looked over after `now`: what falls due next, or
+    /// a while after events not yet looked at.
     pub(super) fn next_reminder(
         &self,
         now: DateTime<Utc>,
     ) -> Result<Option<DateTime<Utc>>, DeskError> {
+        let scan = lock(&self.reminder_scan);
+        let Some(at) = scan.at else {
+            drop(scan);
+            return self.next_reminder_scan(now);
+        };
+        let rescan = scan.dirty.then_some(at + RESCAN_AFTER_EVENTS);
+        Ok(scan.next_due.into_iter().chain(rescan).min())
+    }
+
+    /// The next moment a reminder or the digest falls due after `now`, from the store.
+    fn next_reminder_scan(&self, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, DeskError> {
         let store = lock(&self.store);
         let book = self.current_book(&store)?;
         let sent = store.contract_reminder_keys()?;
@@ -251,5 +317,36 @@ impl Shell {
             }
             Ok::<_, DeskError>(usize::from(outbox.is_some()))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn at(h: u32, m: u32, s: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 12, 1, h, m, s).unwrap()
+    }
+
+    #[test]
+    fn the_store_is_looked_over_when_something_is_due_or_a_minute_after_events() {
+        assert!(ReminderScan::default().due(at(1, 0, 0)), "first pass");
+        let mut scan = ReminderScan {
+            at: Some(at(1, 0, 0)),
+            next_due: Some(at(2, 0, 0)),
+            dirty: false,
+            data_version: Some(1),
+        };
+        assert!(!scan.due(at(1, 30, 0)), "nothing due, nothing happened");
+        assert!(scan.due(at(2, 0, 0)), "a reminder falls due");
+        scan.dirty = true;
+        assert!(!scan.due(at(1, 0, 59)), "events: not on every pass");
+        assert!(scan.due(at(1, 1, 0)), "events: a minute later");
+        assert!(scan.due(at(0, 59, 0)), "a clock set back");
+        scan.next_due = None;
+        scan.dirty = false;
+        assert!(!scan.due(at(9, 0, 0)), "nothing ever due");
     }
 }
