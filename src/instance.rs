@@ -21,9 +21,13 @@ use std::path::{Path, PathBuf};
 const SET_LOCK: libc::c_int = libc::F_OFD_SETLK;
 #[cfg(target_os = "linux")]
 const GET_LOCK: libc::c_int = libc::F_OFD_GETLK;
+#[cfg(target_os = "linux")]
+const SET_LOCK_WAIT: libc::c_int = libc::F_OFD_SETLKW;
 // Elsewhere, classic POSIX record locks: the same calls, owned by the process.
 #[cfg(not(target_os = "linux"))]
 const SET_LOCK: libc::c_int = libc::F_SETLK;
+#[cfg(not(target_os = "linux"))]
+const SET_LOCK_WAIT: libc::c_int = libc::F_SETLKW;
 #[cfg(not(target_os = "linux"))]
 const GET_LOCK: libc::c_int = libc::F_GETLK;
 
@@ -140,6 +144,39 @@ pub fn acquire(database: &Path) -> Result<InstanceLock, LockError> {
     file.write_all_at(format!("{}\n", std::process::id()).as_bytes(), 0)
         .map_err(write_err)?;
     Ok(InstanceLock { _file: file, path })
+}
+
+/// Waits for, then takes, an exclusive lock on `path` (created when missing), held until the
+/// returned file is dropped: a short critical section between processes, such as a schema
+/// migration that the daemon starting and a `status` probe could otherwise both begin.
+pub fn lock_waiting(path: &Path) -> Result<File, LockError> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o644)
+        .open(path)
+        .map_err(|source| LockError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    loop {
+        let mut request = whole_file(libc::F_WRLCK);
+        // SAFETY: `file` is an open descriptor and `request` a valid, initialised
+        // `struct flock` that lives across the call.
+        let rc = unsafe { libc::fcntl(file.as_raw_fd(), SET_LOCK_WAIT, &mut request) };
+        if rc != -1 {
+            return Ok(file);
+        }
+        let err = std::io::Error::last_os_error();
+        if err.kind() != ErrorKind::Interrupted {
+            return Err(LockError::Lock {
+                path: path.to_path_buf(),
+                source: err,
+            });
+        }
+    }
 }
 
 /// Whether a process holds the instance lock of `database`, found without taking it (a probe

@@ -269,7 +269,18 @@ pub fn apply_up_to(conn: &mut Connection, target: i64) -> Result<(), StoreError>
         let version = index as i64 + 1;
         let migrate = |source| StoreError::Migrate { version, source };
         // Each migration and its version bump commit together, so a crash leaves a known version.
-        let tx = conn.transaction().map_err(migrate)?;
+        // The write lock is taken first and the version read again under it: another process
+        // opening the same new database (`status` while the daemon starts) may have applied
+        // this step meanwhile.
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(migrate)?;
+        let now_at: i64 = tx
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .map_err(migrate)?;
+        if now_at >= version {
+            continue;
+        }
         tx.execute_batch(sql).map_err(migrate)?;
         tx.pragma_update(None, "user_version", version)
             .map_err(migrate)?;

@@ -21,6 +21,12 @@ pub use contracts::{ImportSummary, StoredContract};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    #[error("cannot take the migration lock of database {path}")]
+    MigrationLock {
+        path: PathBuf,
+        #[source]
+        source: crate::instance::LockError,
+    },
     #[error("cannot open database {path}")]
     Open {
         path: PathBuf,
@@ -130,6 +136,9 @@ impl Store {
             path: path.to_path_buf(),
             source,
         };
+        // First the busy timeout: two processes opening a new database at once (the daemon
+        // starting, `status` asking) wait for each other's locks instead of failing.
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
         // WAL lets the CLI read while the daemon writes; NORMAL sync is durable across process
         // crashes in WAL mode, which is the failure we design for.
         conn.pragma_update(None, "journal_mode", "WAL")
@@ -138,9 +147,23 @@ impl Store {
             .map_err(open_err)?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(open_err)?;
-        conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
-        if path != Path::new(":memory:") {
+        if path != Path::new(":memory:")
+            && migrations::current_version(&conn)? < migrations::supported_version()
+        {
+            // One process at a time backs up and migrates (the daemon starting while `status`
+            // probes): the next finds the schema current and does neither.
+            let mut lock = path.as_os_str().to_owned();
+            lock.push(".migrate.lock");
+            let lock = PathBuf::from(lock);
+            let _held = crate::instance::lock_waiting(&lock).map_err(|source| {
+                StoreError::MigrationLock {
+                    path: path.to_path_buf(),
+                    source,
+                }
+            })?;
             backup::before_migration(&conn, path)?;
+            migrations::apply(&mut conn)?;
+            return Ok(Self { conn });
         }
         migrations::apply(&mut conn)?;
         Ok(Self { conn })

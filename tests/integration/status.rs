@@ -332,3 +332,43 @@ pub(crate) fn deliver_now(desk: &Desk, name: &str, raw: &[u8]) {
     }
     fs::write(inbox.join("new").join(name), raw).expect("deliver");
 }
+
+#[test]
+fn processes_opening_a_new_database_at_once_migrate_it_once_without_failing() {
+    for round in 0..3 {
+        let desk = Desk::new();
+        let children: Vec<_> = (0..6)
+            .map(|i| {
+                let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_madoguchi"));
+                command
+                    .current_dir(desk.dir())
+                    .args(["--config", arg(desk.config())]);
+                if i % 2 == 0 {
+                    command.args(["--json", "status"]);
+                } else {
+                    command.args(["run", "--once"]);
+                }
+                command
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .expect("spawn")
+            })
+            .collect();
+        for child in children {
+            let out = child.wait_with_output().expect("wait");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                !stderr.contains("cannot") || stderr.contains("already running"),
+                "round {round}: {stderr}"
+            );
+        }
+        let store = madoguchi::store::Store::open(&desk.dir().join("var/db.sqlite3"))
+            .expect("the database");
+        let fresh = tempfile::tempdir().expect("temp dir");
+        let newest = madoguchi::store::Store::open(&fresh.path().join("new.sqlite3"))
+            .and_then(|s| s.schema_version())
+            .expect("a new database");
+        assert_eq!(store.schema_version().expect("version"), newest);
+    }
+}
