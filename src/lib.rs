@@ -14,6 +14,7 @@ pub mod license;
 pub mod mail;
 pub mod metrics;
 pub mod outbound;
+pub mod profile;
 pub mod report;
 pub mod service;
 pub mod store;

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use chrono::{DateTime, Duration, Utc};
 use sha2::{Digest, Sha256};
+use tracing::Instrument;
 
 use crate::config::Config;
 use crate::core::auth::{DkimReport, StaffAuthentication};
@@ -17,6 +18,7 @@ use crate::core::matching::ContractBook;
 use crate::intake::{Incoming, IntakeError, Source};
 use crate::outbound::{ComposeError, SendError, Sender};
 use crate::service::{Backlog, Progress};
+use crate::stage;
 use crate::store::{Store, StoreError};
 
 pub mod dkim;
@@ -368,7 +370,7 @@ impl Desk {
         summary: &mut PassSummary,
     ) -> Result<(), DeskError> {
         loop {
-            let batch = source.fetch(BATCH).await?;
+            let batch = source.fetch(BATCH).instrument(stage!("fetch")).await?;
             self.progress.step();
             if batch.is_empty() {
                 return Ok(());
@@ -397,10 +399,13 @@ impl Desk {
         let (batch, dkim) = self.dkim_reports(batch).await?;
         let (batch, acks, counts) = self
             .off_runtime(move |shell| {
-                let shas: Vec<String> = batch
-                    .iter()
-                    .map(|m| hex::encode(Sha256::digest(&m.raw)))
-                    .collect();
+                let _tx = stage!("tx").entered();
+                let shas: Vec<String> = stage!("sha256").in_scope(|| {
+                    batch
+                        .iter()
+                        .map(|m| hex::encode(Sha256::digest(&m.raw)))
+                        .collect()
+                });
                 let store = lock(&shell.store);
                 let book = shell.current_book(&store)?;
                 let acks = store.write(|tx| {
@@ -424,11 +429,15 @@ impl Desk {
             })
             .await?;
         *summary = counts;
-        for (message, ack) in batch.iter().zip(acks) {
-            source.ack(message, ack).await?;
-            self.progress.step();
+        async {
+            for (message, ack) in batch.iter().zip(acks) {
+                source.ack(message, ack).await?;
+                self.progress.step();
+            }
+            Ok(())
         }
-        Ok(())
+        .instrument(stage!("move"))
+        .await
     }
 
     /// Sends what is due. A message is marked sent only after the sender accepted it.
@@ -458,7 +467,7 @@ impl Desk {
                         .map(|_| Err(SendError::Temporary(why.clone())))
                         .collect(),
                     None => {
-                        let results = sender.send_all(slice).await;
+                        let results = sender.send_all(slice).instrument(stage!("send")).await;
                         self.progress.step();
                         results
                     }
@@ -476,6 +485,7 @@ impl Desk {
                 let mut counts = *summary;
                 let (moved, counts) = self
                     .off_runtime(move |shell| {
+                        let _span = stage!("record_send").entered();
                         let moved = lock(&shell.store).write(|tx| {
                             let mut moved = false;
                             for (message, result) in slice.iter().zip(results) {

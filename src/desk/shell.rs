@@ -154,7 +154,7 @@ impl Shell {
             return Ok(Ack::Quarantined);
         }
         // The raw bytes, in the same transaction as the verdict (invariant 3).
-        let raw_path = tx.keep_raw(sha, &message.raw)?;
+        let raw_path = crate::stage!("keep_raw").in_scope(|| tx.keep_raw(sha, &message.raw))?;
         let (read, decision) = self.consider(tx, message, dkim, sha, book, now)?;
         if let Some(id) = &read.mail.message_id {
             span.record("mail_message_id", id.as_str());
@@ -185,7 +185,8 @@ impl Shell {
         book: &ContractBook,
         now: DateTime<Utc>,
     ) -> Result<(crate::mail::ReadMessage, Decision), DeskError> {
-        let read = read_message_with(&message.raw, &self.read_options());
+        let read = crate::stage!("parse")
+            .in_scope(|| read_message_with(&message.raw, &self.read_options()));
         let mail = &read.mail;
         let same_as = match &mail.message_id {
             Some(id) => tx
@@ -274,7 +275,8 @@ impl Shell {
                 policy: self.license.policy,
             }),
         };
-        let decision = decide(&intake, &self.rules, &self.calendar);
+        let decision =
+            crate::stage!("decide").in_scope(|| decide(&intake, &self.rules, &self.calendar));
         Ok((read, decision))
     }
 
@@ -587,6 +589,7 @@ impl Shell {
             &self.domain,
         );
         let files = self.attached_files(outgoing)?;
+        let _compose = crate::stage!("compose").entered();
         let composed = compose(
             self.config.desk.reply_charset,
             outgoing,

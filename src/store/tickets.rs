@@ -675,11 +675,10 @@ impl Store {
             .doing("begin a transaction")?;
         match work(&Tx { conn: &self.conn }) {
             Ok(value) => {
-                if let Err(e) = self
-                    .conn
-                    .execute_batch("COMMIT")
-                    .doing("commit a transaction")
-                {
+                let committed = crate::stage!("commit")
+                    .in_scope(|| self.conn.execute_batch("COMMIT"))
+                    .doing("commit a transaction");
+                if let Err(e) = committed {
                     let _ = self.conn.execute_batch("ROLLBACK");
                     return Err(e.into());
                 }
