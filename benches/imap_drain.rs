@@ -118,7 +118,10 @@ fn main() {
     dovecot.append_many("INBOX", (0..n).map(support::customer_mail));
     let profile = std::env::var_os("MADOGUCHI_BENCH_PROFILE").is_some();
 
-    let bin = env!("CARGO_BIN_EXE_madoguchi");
+    // MADOGUCHI_BENCH_BIN: another build of the daemon (a baseline) measured by this bench.
+    let bin_path = std::env::var("MADOGUCHI_BENCH_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_madoguchi").to_string());
+    let bin = bin_path.as_str();
     let drain_with = |outbound: &str, profiled: bool| {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("madoguchi.toml");

@@ -74,10 +74,10 @@ impl StageTimes {
             ));
         }
         // The store's own share of the batch transactions: `tx` less the stages nested in it
-        // that are not SQLite (hashing, parsing, deciding, composing).
+        // that are not SQLite (hashing, parsing, classifying, matching, deciding, composing).
         let totals = self.totals();
         if let Some(tx) = totals.get("tx") {
-            let inner: Duration = ["sha256", "parse", "decide", "compose"]
+            let inner: Duration = ["sha256", "parse", "decide", "compose", "classify", "match"]
                 .iter()
                 .filter_map(|n| totals.get(n))
                 .map(|t| t.busy)

@@ -205,7 +205,7 @@ impl Shell {
             _ => None,
         };
         let from = mail.from.as_ref().map(|m| m.address.as_str());
-        let contract = book.for_mail(mail);
+        let contract = crate::stage!("match").in_scope(|| book.for_mail(mail));
         let thread = self.thread_of(tx, mail, from, book)?;
         let reply_to = reply_address(mail);
         let recent_auto_replies = match &reply_to {
@@ -235,8 +235,10 @@ impl Shell {
             }
             _ => SenderLoad::default(),
         };
-        let category = classify(mail, &self.classify_rules);
-        let application = Application::read(mail, category);
+        let (category, application) = crate::stage!("classify").in_scope(|| {
+            let category = classify(mail, &self.classify_rules);
+            (category, Application::read(mail, category))
+        });
         let earlier = match &application {
             Some(app) => self.earlier_application(tx, app, book)?,
             None => None,
