@@ -3,6 +3,7 @@
 
 mod adhoc;
 pub mod backup;
+mod cached;
 mod contracts;
 pub mod daemon_status;
 pub mod licenses;
@@ -137,6 +138,7 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(open_err)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
+        conn.set_prepared_statement_cache_capacity(cached::CAPACITY);
         if path != Path::new(":memory:") {
             backup::before_migration(&conn, path)?;
         }

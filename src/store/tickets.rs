@@ -4,19 +4,20 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::cached::Cached;
 pub use super::listings::{ArticleListing, TicketListing};
 use super::{QueryContext, Store, StoreError};
 
 /// A write transaction: the typed operations a decision's effects are carried out with. Only
 /// [`Store::write`] makes one, so every write happens inside a transaction.
 pub struct Tx<'a> {
-    conn: &'a Connection,
+    conn: Cached<'a>,
 }
 
 impl<'a> Tx<'a> {
     /// The connection, for the store's other query modules.
     pub(super) fn conn(&self) -> &'a Connection {
-        self.conn
+        self.conn.0
     }
 }
 use crate::core::decide::{Delivery, SenderLoad};
@@ -673,7 +674,9 @@ impl Store {
         self.conn
             .execute_batch("BEGIN IMMEDIATE")
             .doing("begin a transaction")?;
-        match work(&Tx { conn: &self.conn }) {
+        match work(&Tx {
+            conn: Cached(&self.conn),
+        }) {
             Ok(value) => {
                 let committed = crate::stage!("commit")
                     .in_scope(|| self.conn.execute_batch("COMMIT"))
@@ -697,7 +700,9 @@ impl Store {
         work: impl FnOnce(&Tx<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
         self.conn.execute_batch("BEGIN").doing("begin a dry run")?;
-        let result = work(&Tx { conn: &self.conn });
+        let result = work(&Tx {
+            conn: Cached(&self.conn),
+        });
         self.conn
             .execute_batch("ROLLBACK")
             .doing("roll a dry run back")?;
