@@ -27,6 +27,8 @@ pub struct Totals {
     pub spans: u64,
     pub busy: Duration,
     pub wall: Duration,
+    /// The busy time of those spans that ran inside a `tx` span.
+    pub in_tx: Duration,
 }
 
 /// The layer that adds up stage spans; clones share the totals.
@@ -73,14 +75,14 @@ impl StageTimes {
                 per(t.wall),
             ));
         }
-        // The store's own share of the batch transactions: `tx` less the stages nested in it
-        // that are not SQLite (hashing, parsing, classifying, matching, deciding, composing).
+        // The store's own share of the batch transactions: `tx` less what ran inside it and is
+        // not SQLite (hashing, parsing, classifying, matching, deciding, composing).
         let totals = self.totals();
         if let Some(tx) = totals.get("tx") {
             let inner: Duration = ["sha256", "parse", "decide", "compose", "classify", "match"]
                 .iter()
                 .filter_map(|n| totals.get(n))
-                .map(|t| t.busy)
+                .map(|t| t.in_tx)
                 .sum();
             let sqlite = tx.busy.saturating_sub(inner);
             out.push_str(&format!(
@@ -140,6 +142,9 @@ where
         entry.spans += 1;
         entry.busy += t.busy;
         entry.wall += t.created.elapsed();
+        if span.scope().skip(1).any(|parent| parent.name() == "tx") {
+            entry.in_tx += t.busy;
+        }
     }
 }
 

@@ -131,6 +131,15 @@ struct Shell {
     license: LicenseSettings,
 }
 
+/// A batch ready for its transaction ([`Desk::ready`]): the messages, in order, each with its
+/// DKIM report and what [`Shell::prepare`] made of it.
+#[derive(Default)]
+struct Ready {
+    messages: Vec<Incoming>,
+    dkim: Vec<Option<DkimReport>>,
+    prepared: Vec<shell::Prepared>,
+}
+
 /// Messages taken from the source in one transaction.
 pub const BATCH: usize = 200;
 
@@ -297,7 +306,8 @@ impl Desk {
             received_at,
             too_big: None,
         };
-        store.dry_run(|tx| shell.consider(tx, &message, dkim.as_ref(), &sha, &book, now))
+        let prepared = shell.prepare(&message, sha);
+        store.dry_run(|tx| shell.consider(tx, &message, prepared, dkim.as_ref(), &book, now))
     }
 
     /// The next moment scheduled work falls due after `now` (read off the runtime): a ticket's
@@ -413,9 +423,9 @@ impl Desk {
         // A committed batch whose acknowledgement has not gone out yet.
         let mut unacked: Option<(Vec<Incoming>, Vec<Ack>)> = None;
         loop {
-            while !batch.is_empty() {
+            while !batch.messages.is_empty() {
                 let in_flight: HashSet<String> = if ahead {
-                    batch.iter().map(|m| m.key.clone()).collect()
+                    batch.messages.iter().map(|m| m.key.clone()).collect()
                 } else {
                     HashSet::new()
                 };
@@ -477,18 +487,43 @@ impl Desk {
         }
     }
 
-    /// The next batch from the source, leaving out `in_flight`.
+    /// The next batch from the source, leaving out `in_flight`, made [ready](Desk::ready).
     async fn fetch_batch<S: Source>(
         &self,
         source: &mut S,
         in_flight: &HashSet<String>,
-    ) -> Result<Vec<Incoming>, DeskError> {
+    ) -> Result<Ready, DeskError> {
         let batch = source
             .fetch_more(BATCH, in_flight)
             .instrument(stage!("fetch"))
             .await?;
         self.progress.step();
-        Ok(batch)
+        self.ready(batch).await
+    }
+
+    /// A batch made ready for its transaction: DKIM checks of staff mail, then each message
+    /// hashed, read and classified ([`Shell::prepare`]) on a blocking thread of its own, so
+    /// that in the pipeline this runs beside the store thread's work on the batch before.
+    async fn ready(&self, messages: Vec<Incoming>) -> Result<Ready, DeskError> {
+        if messages.is_empty() {
+            return Ok(Ready::default());
+        }
+        let (messages, dkim) = self.dkim_reports(messages).await?;
+        self.off_runtime(move |shell| {
+            let prepared = messages
+                .iter()
+                .map(|m| {
+                    let sha = stage!("sha256").in_scope(|| hex::encode(Sha256::digest(&m.raw)));
+                    shell.prepare(m, sha)
+                })
+                .collect();
+            Ok(Ready {
+                messages,
+                dkim,
+                prepared,
+            })
+        })
+        .await
     }
 
     /// Acknowledges a committed batch to the source.
@@ -513,40 +548,39 @@ impl Desk {
         now: DateTime<Utc>,
         summary: &mut PassSummary,
     ) -> Result<(), DeskError> {
+        let batch = self.ready(batch).await?;
         let (batch, acks, counts) = self.record_batch(source.name(), batch, now).await?;
         *summary = summary.plus(&counts);
         self.ack_batch(source, batch, acks).await
     }
 
-    /// Records a batch in one transaction on a blocking thread (its DKIM checks first):
-    /// hands back the batch, how to acknowledge each message, and the counts.
+    /// Records a ready batch in one transaction on the store's blocking thread: hands back
+    /// the messages, how to acknowledge each, and the counts.
     async fn record_batch(
         &self,
         source_name: String,
-        batch: Vec<Incoming>,
+        batch: Ready,
         now: DateTime<Utc>,
     ) -> Result<(Vec<Incoming>, Vec<Ack>, PassSummary), DeskError> {
-        let (batch, dkim) = self.dkim_reports(batch).await?;
         self.off_runtime(move |shell| {
             let _tx = stage!("tx").entered();
+            let Ready {
+                messages,
+                dkim,
+                prepared,
+            } = batch;
             let mut counts = PassSummary::default();
-            let shas: Vec<String> = stage!("sha256").in_scope(|| {
-                batch
-                    .iter()
-                    .map(|m| hex::encode(Sha256::digest(&m.raw)))
-                    .collect()
-            });
             let store = lock(&shell.store);
             let book = shell.current_book(&store)?;
             let acks = store.write(|tx| {
-                let mut acks = Vec::with_capacity(batch.len());
-                for ((message, dkim), sha) in batch.iter().zip(&dkim).zip(&shas) {
+                let mut acks = Vec::with_capacity(messages.len());
+                for ((message, dkim), prepared) in messages.iter().zip(&dkim).zip(prepared) {
                     let ack = shell.record(
                         tx,
                         &source_name,
                         message,
+                        prepared,
                         dkim.as_ref(),
-                        sha,
                         &book,
                         now,
                         &mut counts,
@@ -555,7 +589,7 @@ impl Desk {
                 }
                 Ok::<_, DeskError>(acks)
             })?;
-            Ok((batch, acks, counts))
+            Ok((messages, acks, counts))
         })
         .await
     }
