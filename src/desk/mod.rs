@@ -406,11 +406,10 @@ impl Desk {
 
     /// Every message in the source, batch by batch; `committed` counts the batches committed.
     /// When the source [fetches ahead](Source::fetches_ahead) it is a pipeline: while batch k
-    /// is decided and committed on the store's blocking thread, the source fetches batch k + 1
-    /// (leaving out batches k and k − 1, in flight), then batch k + 1 is made ready beside the
-    /// acknowledgement of batch k − 1 (committed before). Nothing is acknowledged before the
-    /// transaction that recorded it committed (invariant 2); a failure drops what was fetched
-    /// ahead, unacknowledged (read again, and recognised if it was recorded).
+    /// is read, decided and committed on the store's blocking thread, the source acknowledges
+    /// batch k − 1 (committed before) and fetches batch k + 1, leaving out batch k's messages
+    /// (in flight). Nothing is acknowledged before the transaction that recorded it committed
+    /// (invariant 2); a failure drops what was fetched ahead, unacknowledged (read again).
     async fn intake_all<S: Source>(
         &self,
         source: &mut S,
@@ -425,41 +424,19 @@ impl Desk {
         let mut unacked: Option<(Vec<Incoming>, Vec<Ack>)> = None;
         loop {
             while !batch.messages.is_empty() {
-                // This batch and the one committed before, not yet acknowledged.
                 let in_flight: HashSet<String> = if ahead {
-                    let before = unacked.iter().flat_map(|(done, _)| done);
-                    (batch.messages.iter().chain(before))
-                        .map(|m| m.key.clone())
-                        .collect()
+                    batch.messages.iter().map(|m| m.key.clone()).collect()
                 } else {
                     HashSet::new()
                 };
                 let recording = self.record_batch(name.clone(), batch, now);
                 let (recorded, next) = if ahead {
                     let previous = unacked.take();
-                    // The next batch first; then its preparation beside the acknowledgement
-                    // of the batch committed before.
                     let source_work = async {
-                        let fetched = self.fetch_raw(source, &in_flight).await;
-                        let acked = async {
-                            match previous {
-                                Some((done, acks)) => self.ack_batch(source, done, acks).await,
-                                None => Ok(()),
-                            }
-                        };
-                        match fetched {
-                            Ok(messages) => {
-                                let (ready, acked) = futures::join!(self.ready(messages), acked);
-                                acked?;
-                                ready
-                            }
-                            Err(e) => {
-                                if let Err(also) = acked.await {
-                                    tracing::debug!("{}", crate::report::chain(&also));
-                                }
-                                Err(e)
-                            }
+                        if let Some((done, acks)) = previous {
+                            self.ack_batch(source, done, acks).await?;
                         }
+                        self.fetch_batch(source, &in_flight).await
                     };
                     let (recorded, next) = futures::join!(recording, source_work);
                     (recorded, Some(next))
@@ -516,22 +493,12 @@ impl Desk {
         source: &mut S,
         in_flight: &HashSet<String>,
     ) -> Result<Ready, DeskError> {
-        let batch = self.fetch_raw(source, in_flight).await?;
-        self.ready(batch).await
-    }
-
-    /// The next batch from the source, leaving out `in_flight`.
-    async fn fetch_raw<S: Source>(
-        &self,
-        source: &mut S,
-        in_flight: &HashSet<String>,
-    ) -> Result<Vec<Incoming>, DeskError> {
         let batch = source
             .fetch_more(BATCH, in_flight)
             .instrument(stage!("fetch"))
             .await?;
         self.progress.step();
-        Ok(batch)
+        self.ready(batch).await
     }
 
     /// A batch made ready for its transaction: DKIM checks of staff mail, then each message
