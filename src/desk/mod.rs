@@ -406,9 +406,9 @@ impl Desk {
 
     /// Every message in the source, batch by batch; `committed` counts the batches committed.
     /// When the source [fetches ahead](Source::fetches_ahead) it is a pipeline: while batch k
-    /// is read, decided and committed on the store's blocking thread, the source acknowledges
-    /// batch k − 1 (committed before) and fetches batch k + 1, leaving out batch k's messages
-    /// (in flight). Nothing is acknowledged before the transaction that recorded it committed
+    /// is decided and committed on the store's blocking thread, the source acknowledges batch
+    /// k − 1 (committed before) and fetches batch k + 1, leaving out batch k's messages (in
+    /// flight), and batch k + 1 is made [ready](Desk::ready) (read and classified). Nothing is acknowledged before the transaction that recorded it committed
     /// (invariant 2); a failure drops what was fetched ahead, unacknowledged (read again).
     async fn intake_all<S: Source>(
         &self,
