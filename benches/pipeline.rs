@@ -102,6 +102,24 @@ fn main() {
     }
     let baseline = started.elapsed().as_secs_f64();
 
+    // MADOGUCHI_BENCH_PROFILE=1: the desk's stage spans are added up and printed.
+    let stages = std::env::var_os("MADOGUCHI_BENCH_PROFILE").map(|_| {
+        use tracing_subscriber::Layer;
+        use tracing_subscriber::layer::SubscriberExt;
+        use tracing_subscriber::util::SubscriberInitExt;
+        let stages = madoguchi::profile::StageTimes::default();
+        tracing_subscriber::registry()
+            .with(
+                stages
+                    .clone()
+                    .with_filter(tracing_subscriber::filter::filter_fn(
+                        madoguchi::profile::StageTimes::wants,
+                    )),
+            )
+            .init();
+        stages
+    });
+
     // The desk: parse, decide, commit, outbox.
     let config = Config::load(root.join("madoguchi.toml")).unwrap();
     let inbox = root.join("var/inbox");
@@ -125,4 +143,7 @@ fn main() {
     println!("ratio pipeline/baseline: {:.3}", rate / base_rate);
     println!("verdicts: {:?}", desk.store().verdict_counts().unwrap());
     println!("summary: {summary:?}");
+    if let Some(stages) = stages {
+        print!("{}", stages.table(count));
+    }
 }

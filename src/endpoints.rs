@@ -130,6 +130,31 @@ impl Source for MailSource {
             MailSource::Imap(i) => i.wait_for_mail(at_most).await,
         }
     }
+
+    fn fetches_ahead(&self) -> bool {
+        match self {
+            MailSource::Maildir(m) => m.fetches_ahead(),
+            MailSource::Imap(i) => i.fetches_ahead(),
+        }
+    }
+
+    async fn fetch_more(
+        &mut self,
+        max: usize,
+        in_flight: &std::collections::HashSet<String>,
+    ) -> Result<Vec<Incoming>, IntakeError> {
+        match self {
+            MailSource::Maildir(m) => m.fetch_more(max, in_flight).await,
+            MailSource::Imap(i) => i.fetch_more(max, in_flight).await,
+        }
+    }
+
+    async fn ack_batch(&mut self, acks: &[(&Incoming, Ack)]) -> Result<(), IntakeError> {
+        match self {
+            MailSource::Maildir(m) => m.ack_batch(acks).await,
+            MailSource::Imap(i) => i.ack_batch(acks).await,
+        }
+    }
 }
 
 impl MailSender {

@@ -15,6 +15,7 @@ pub mod mail;
 pub mod metrics;
 pub mod monthly;
 pub mod outbound;
+pub mod profile;
 pub mod report;
 pub mod service;
 pub mod store;

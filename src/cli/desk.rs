@@ -126,6 +126,9 @@ pub fn run(
     let mut desk = Desk::open_issuing(config)?;
     if once {
         let summary = runtime()?.block_on(run_pass(&mut desk, clock()))?;
+        if let Some(stages) = super::logging::profile() {
+            super::write_stderr(&stages.table(summary.messages + summary.already_seen));
+        }
         return out.emit(&summary, || summary_text(&summary));
     }
     let metrics = desk.config().metrics;

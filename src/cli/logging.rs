@@ -10,8 +10,11 @@
 use std::os::fd::AsFd;
 use std::os::unix::fs::MetadataExt;
 
+use madoguchi::profile::StageTimes;
 use tracing_journald::{Priority, PriorityMappings};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::Layer;
+use tracing_subscriber::filter::filter_fn;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
@@ -40,15 +43,31 @@ pub fn init() {
         }
     }
     // Logs go to stderr so stdout stays clean for --json.
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter())
+    let lines = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         // Log files and pipes get plain text; colours only on a terminal.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         // A log line that cannot be written (stderr closed) is dropped; reporting that on the
         // same stderr would panic instead.
         .log_internal_errors(false)
+        .with_filter(filter());
+    // `MADOGUCHI_PROFILE=1`: the stage spans are added up (`madoguchi::profile`), whatever
+    // the log's filter; `run --once` prints them at the end.
+    let stages = std::env::var_os("MADOGUCHI_PROFILE")
+        .is_some_and(|v| !v.is_empty() && v != "0")
+        .then(|| PROFILE.get_or_init(StageTimes::default).clone())
+        .map(|layer| layer.with_filter(filter_fn(StageTimes::wants)));
+    let _ = tracing_subscriber::registry()
+        .with(lines)
+        .with(stages)
         .try_init();
+}
+
+static PROFILE: std::sync::OnceLock<StageTimes> = std::sync::OnceLock::new();
+
+/// The stage times, when `MADOGUCHI_PROFILE` asked for them.
+pub fn profile() -> Option<&'static StageTimes> {
+    PROFILE.get()
 }
 
 /// The journald layer: fields under their own names (no `F_` prefix; none of ours is a

@@ -2,11 +2,13 @@
 //! the outbox worker. This is the shell around `core::ticket::decide`: it gathers what the
 //! decision needs from the store, runs it, and executes the result in one transaction per batch.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use chrono::{DateTime, Duration, Utc};
 use sha2::{Digest, Sha256};
+use tracing::Instrument;
 
 use crate::config::Config;
 use crate::core::auth::{DkimReport, StaffAuthentication};
@@ -14,9 +16,10 @@ use crate::core::calendar::{BusinessCalendar, CalendarError};
 use crate::core::classify::ClassifyRules;
 use crate::core::decide::{Decision, DeskRules};
 use crate::core::matching::ContractBook;
-use crate::intake::{Incoming, IntakeError, Source};
+use crate::intake::{Ack, Incoming, IntakeError, Source};
 use crate::outbound::{ComposeError, SendError, Sender};
 use crate::service::{Backlog, Progress};
+use crate::stage;
 use crate::store::{Store, StoreError};
 
 pub mod dkim;
@@ -133,6 +136,15 @@ struct Shell {
     license: LicenseSettings,
     /// When the reminders were last looked over and what falls due next (`desk/reminders.rs`).
     reminder_scan: Mutex<reminders::ReminderScan>,
+}
+
+/// A batch ready for its transaction ([`Desk::ready`]): the messages, in order, each with its
+/// DKIM report and what [`Shell::prepare`] made of it.
+#[derive(Default)]
+struct Ready {
+    messages: Vec<Incoming>,
+    dkim: Vec<Option<DkimReport>>,
+    prepared: Vec<shell::Prepared>,
 }
 
 /// Messages taken from the source in one transaction.
@@ -302,7 +314,8 @@ impl Desk {
             received_at,
             too_big: None,
         };
-        store.dry_run(|tx| shell.consider(tx, &message, dkim.as_ref(), &sha, &book, now))
+        let prepared = shell.prepare(&message, sha);
+        store.dry_run(|tx| shell.consider(tx, &message, prepared, dkim.as_ref(), &book, now))
     }
 
     /// The next moment scheduled work falls due after `now` (read off the runtime): a ticket's
@@ -334,9 +347,11 @@ impl Desk {
     }
 
     /// Everything pending and due: all mail in the source, tickets whose acceptance time has
-    /// come, and the outbox. When the source fails (the mail server down or misbehaving), what
-    /// is due is still done and sent, and the pass then fails with the source's error: a broken
-    /// mailbox must not hold back the replies, keys and notices already owed.
+    /// come, and the outbox. The outbox starts sending as soon as the first batch committed,
+    /// beside the intake of the rest (a burst's first reply does not wait for the whole
+    /// burst). When the source fails (the mail server down or misbehaving), what is due is
+    /// still done and sent, and the pass then fails with the source's error: a broken mailbox
+    /// must not hold back the replies, keys and notices already owed.
     pub async fn pass<S: Source, T: Sender>(
         &mut self,
         source: &mut S,
@@ -344,16 +359,45 @@ impl Desk {
         now: DateTime<Utc>,
     ) -> Result<PassSummary, DeskError> {
         let mut summary = PassSummary::default();
-        let intake = self.intake_all(source, now, &mut summary).await;
+        let (intake, sent) = self.intake_sending(source, sender, now, &mut summary).await;
+        if let Err(e) = &intake
+            && !matches!(e, DeskError::Intake(_))
+        {
+            return intake.map(|()| summary);
+        }
+        summary = summary.plus(&sent?);
         if let Err(e) = intake {
-            if !matches!(e, DeskError::Intake(_)) {
-                return Err(e);
-            }
             self.due_work(sender, now, &mut summary).await?;
             return Err(e);
         }
         self.due_work(sender, now, &mut summary).await?;
         Ok(summary)
+    }
+
+    /// The intake of every message in the source, and beside it the sending of what each
+    /// committed batch queued. Returns the intake's outcome and what was sent.
+    async fn intake_sending<S: Source, T: Sender>(
+        &self,
+        source: &mut S,
+        sender: &mut T,
+        now: DateTime<Utc>,
+        summary: &mut PassSummary,
+    ) -> (Result<(), DeskError>, Result<PassSummary, DeskError>) {
+        let (committed, mut batches) = tokio::sync::watch::channel(0u64);
+        let intake = async move {
+            let taken = self.intake_all(source, now, summary, &committed).await;
+            // Dropping the sender ends the sending below once it has seen the last batch.
+            drop(committed);
+            taken
+        };
+        let sending = async {
+            let mut sent = PassSummary::default();
+            while batches.changed().await.is_ok() {
+                self.send_due(sender, now, &mut sent).await?;
+            }
+            Ok(sent)
+        };
+        futures::join!(intake, sending)
     }
 
     /// Acceptances that have come, license work, and the outbox.
@@ -375,31 +419,143 @@ impl Desk {
         self.send_due(sender, now, summary).await
     }
 
-    /// Every message in the source, batch by batch.
+    /// Every message in the source, batch by batch; `committed` counts the batches committed.
+    /// When the source [fetches ahead](Source::fetches_ahead) it is a pipeline: while batch k
+    /// is decided and committed on the store's blocking thread, the source acknowledges batch
+    /// k − 1 (committed before) and fetches batch k + 1, leaving out batch k's messages (in
+    /// flight), and batch k + 1 is made [ready](Desk::ready) (read and classified). Nothing is acknowledged before the transaction that recorded it committed
+    /// (invariant 2); a failure drops what was fetched ahead, unacknowledged (read again).
     async fn intake_all<S: Source>(
-        &mut self,
+        &self,
         source: &mut S,
         now: DateTime<Utc>,
         summary: &mut PassSummary,
+        committed: &tokio::sync::watch::Sender<u64>,
     ) -> Result<(), DeskError> {
+        let ahead = source.fetches_ahead();
+        let name = source.name();
+        let mut batch = self.fetch_batch(source, &HashSet::new()).await?;
+        // A committed batch whose acknowledgement has not gone out yet.
+        let mut unacked: Option<(Vec<Incoming>, Vec<Ack>)> = None;
         loop {
-            let batch = source.fetch(BATCH).await?;
-            self.progress.step();
-            if batch.is_empty() {
-                return Ok(());
+            while !batch.messages.is_empty() {
+                let in_flight: HashSet<String> = if ahead {
+                    batch.messages.iter().map(|m| m.key.clone()).collect()
+                } else {
+                    HashSet::new()
+                };
+                let recording = self.record_batch(name.clone(), batch, now);
+                let (recorded, next) = if ahead {
+                    let previous = unacked.take();
+                    let source_work = async {
+                        if let Some((done, acks)) = previous {
+                            self.ack_batch(source, done, acks).await?;
+                        }
+                        self.fetch_batch(source, &in_flight).await
+                    };
+                    let (recorded, next) = futures::join!(recording, source_work);
+                    (recorded, Some(next))
+                } else {
+                    (recording.await, None)
+                };
+                let (done, acks, counts) = recorded?;
+                *summary = summary.plus(&counts);
+                committed.send_modify(|n| *n += 1);
+                // Until the source is empty, whatever batch size it hands out; but a batch of
+                // only already-recorded messages (one the source could not move on) ends the
+                // pass, so a stuck message cannot spin it.
+                let progressed = counts.messages > 0;
+                match next {
+                    None => {
+                        self.ack_batch(source, done, acks).await?;
+                        if !progressed {
+                            return Ok(());
+                        }
+                        batch = self.fetch_batch(source, &HashSet::new()).await?;
+                    }
+                    Some(Err(e)) => {
+                        // This batch is committed: its acknowledgement is tried all the same
+                        // (the source reconnects); if that fails too, the mail is read again
+                        // and recognised.
+                        if let Err(also) = self.ack_batch(source, done, acks).await {
+                            tracing::debug!("{}", crate::report::chain(&also));
+                        }
+                        return Err(e);
+                    }
+                    Some(Ok(next)) => {
+                        if !progressed {
+                            return self.ack_batch(source, done, acks).await;
+                        }
+                        unacked = Some((done, acks));
+                        batch = next;
+                    }
+                }
             }
-            // Until the source is empty, whatever batch size it hands out; but a batch of only
-            // already-recorded messages (one the source could not move on) ends the pass, so a
-            // stuck message cannot spin it.
-            let before = summary.messages;
-            self.intake_batch(source, batch, now, summary).await?;
-            if summary.messages == before {
+            // The last batch's acknowledgement, then one more look: mail may have come during
+            // the pass, and the pass ends, as without pipelining, on a fetch after the last
+            // acknowledgement (IMAP: whatever the acknowledging announced, that search has seen).
+            let Some((done, acks)) = unacked.take() else {
                 return Ok(());
-            }
+            };
+            self.ack_batch(source, done, acks).await?;
+            batch = self.fetch_batch(source, &HashSet::new()).await?;
         }
     }
 
-    /// Records a batch in one transaction, then acknowledges each message to the source.
+    /// The next batch from the source, leaving out `in_flight`, made [ready](Desk::ready).
+    async fn fetch_batch<S: Source>(
+        &self,
+        source: &mut S,
+        in_flight: &HashSet<String>,
+    ) -> Result<Ready, DeskError> {
+        let batch = source
+            .fetch_more(BATCH, in_flight)
+            .instrument(stage!("fetch"))
+            .await?;
+        self.progress.step();
+        self.ready(batch).await
+    }
+
+    /// A batch made ready for its transaction: DKIM checks of staff mail, then each message
+    /// hashed, read and classified ([`Shell::prepare`]) on a blocking thread of its own, so
+    /// that in the pipeline this runs beside the store thread's work on the batch before.
+    async fn ready(&self, messages: Vec<Incoming>) -> Result<Ready, DeskError> {
+        if messages.is_empty() {
+            return Ok(Ready::default());
+        }
+        let (messages, dkim) = self.dkim_reports(messages).await?;
+        self.off_runtime(move |shell| {
+            let prepared = messages
+                .iter()
+                .map(|m| {
+                    let sha = stage!("sha256").in_scope(|| hex::encode(Sha256::digest(&m.raw)));
+                    shell.prepare(m, sha)
+                })
+                .collect();
+            Ok(Ready {
+                messages,
+                dkim,
+                prepared,
+            })
+        })
+        .await
+    }
+
+    /// Acknowledges a committed batch to the source.
+    async fn ack_batch<S: Source>(
+        &self,
+        source: &mut S,
+        batch: Vec<Incoming>,
+        acks: Vec<Ack>,
+    ) -> Result<(), DeskError> {
+        let acks: Vec<(&Incoming, Ack)> = batch.iter().zip(acks).collect();
+        source.ack_batch(&acks).instrument(stage!("move")).await?;
+        self.progress.step();
+        Ok(())
+    }
+
+    /// Records a batch in one transaction, then acknowledges it to the source (the fuzz
+    /// target's demo inbox).
     pub async fn intake_batch<S: Source>(
         &mut self,
         source: &mut S,
@@ -407,48 +563,55 @@ impl Desk {
         now: DateTime<Utc>,
         summary: &mut PassSummary,
     ) -> Result<(), DeskError> {
-        let source_name = source.name();
-        let mut counts = *summary;
-        let (batch, dkim) = self.dkim_reports(batch).await?;
-        let (batch, acks, counts) = self
-            .off_runtime(move |shell| {
-                let shas: Vec<String> = batch
-                    .iter()
-                    .map(|m| hex::encode(Sha256::digest(&m.raw)))
-                    .collect();
-                let store = lock(&shell.store);
-                let book = shell.current_book(&store)?;
-                let acks = store.write(|tx| {
-                    let mut acks = Vec::with_capacity(batch.len());
-                    for ((message, dkim), sha) in batch.iter().zip(&dkim).zip(&shas) {
-                        let ack = shell.record(
-                            tx,
-                            &source_name,
-                            message,
-                            dkim.as_ref(),
-                            sha,
-                            &book,
-                            now,
-                            &mut counts,
-                        )?;
-                        acks.push(ack);
-                    }
-                    Ok::<_, DeskError>(acks)
-                })?;
-                Ok((batch, acks, counts))
-            })
-            .await?;
-        *summary = counts;
-        for (message, ack) in batch.iter().zip(acks) {
-            source.ack(message, ack).await?;
-            self.progress.step();
-        }
-        Ok(())
+        let batch = self.ready(batch).await?;
+        let (batch, acks, counts) = self.record_batch(source.name(), batch, now).await?;
+        *summary = summary.plus(&counts);
+        self.ack_batch(source, batch, acks).await
+    }
+
+    /// Records a ready batch in one transaction on the store's blocking thread: hands back
+    /// the messages, how to acknowledge each, and the counts.
+    async fn record_batch(
+        &self,
+        source_name: String,
+        batch: Ready,
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<Incoming>, Vec<Ack>, PassSummary), DeskError> {
+        self.off_runtime(move |shell| {
+            let _tx = stage!("tx").entered();
+            let Ready {
+                messages,
+                dkim,
+                prepared,
+            } = batch;
+            let mut counts = PassSummary::default();
+            let store = lock(&shell.store);
+            let book = shell.current_book(&store)?;
+            let acks = store.write(|tx| {
+                let mut acks = Vec::with_capacity(messages.len());
+                for ((message, dkim), prepared) in messages.iter().zip(&dkim).zip(prepared) {
+                    let ack = shell.record(
+                        tx,
+                        &source_name,
+                        message,
+                        prepared,
+                        dkim.as_ref(),
+                        &book,
+                        now,
+                        &mut counts,
+                    )?;
+                    acks.push(ack);
+                }
+                Ok::<_, DeskError>(acks)
+            })?;
+            Ok((messages, acks, counts))
+        })
+        .await
     }
 
     /// Sends what is due. A message is marked sent only after the sender accepted it.
     pub async fn send_due<T: Sender>(
-        &mut self,
+        &self,
         sender: &mut T,
         now: DateTime<Utc>,
         summary: &mut PassSummary,
@@ -473,7 +636,7 @@ impl Desk {
                         .map(|_| Err(SendError::Temporary(why.clone())))
                         .collect(),
                     None => {
-                        let results = sender.send_all(slice).await;
+                        let results = sender.send_all(slice).instrument(stage!("send")).await;
                         self.progress.step();
                         results
                     }
@@ -491,6 +654,7 @@ impl Desk {
                 let mut counts = *summary;
                 let (moved, counts) = self
                     .off_runtime(move |shell| {
+                        let _span = stage!("record_send").entered();
                         let moved = lock(&shell.store).write(|tx| {
                             let mut moved = false;
                             for (message, result) in slice.iter().zip(results) {

@@ -124,12 +124,13 @@ impl Desk {
                     too_big: None,
                 };
                 let mut summary = PassSummary::default();
+                let prepared = shell.prepare(&message, m.sha256.clone());
                 let ack = shell.record(
                     tx,
                     RELEASE_SOURCE,
                     &message,
+                    prepared,
                     dkim.as_ref(),
-                    &m.sha256,
                     &book,
                     now,
                     &mut summary,

@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::{DESK_NAME, DeskError, PassSummary, Shell, lock, retry_delay};
 use crate::core::auth::{DkimReport, StaffAuth};
-use crate::core::classify::classify;
+use crate::core::classify::{Category, classify};
 use crate::core::decide::{
     CustomerThread, Decision, Effect, Intake, Outcome, SameMessage, StaffContext, decide,
     delivery_failed, reply_address, single_address,
@@ -23,10 +23,18 @@ use crate::core::ticket::{
     find_tag, message_id, ticket_in_message_id,
 };
 use crate::intake::{Ack, Incoming};
-use crate::mail::{ReadOptions, read_message_with};
+use crate::mail::{ReadMessage, ReadOptions, read_message_with};
 use crate::outbound::{AttachedFile, Queued, SendError, compose};
 use crate::store::tickets::{ArticleRow, CustomerRow, MessageRow, OutboxRow, TicketRow, Tx};
 use crate::store::{Store, StoreError};
+
+/// What a message gives without the store ([`Shell::prepare`]).
+pub(super) struct Prepared {
+    pub(super) sha: String,
+    read: ReadMessage,
+    category: Category,
+    application: Option<Application>,
+}
 
 /// The contract register as the decision needs it, with each contract's periods.
 pub(super) fn contract_book(store: &Store) -> Result<ContractBook, DeskError> {
@@ -93,17 +101,36 @@ impl Shell {
         Ok(u128::from_le_bytes(bytes))
     }
 
+    /// What `message` gives without the store (its SHA-256 is `sha`): read, classified, a
+    /// license application found. Pure CPU work, done for a batch on a thread of its own
+    /// before the batch's transaction (the pipeline's second core, issue 14).
+    pub(super) fn prepare(&self, message: &Incoming, sha: String) -> Prepared {
+        let read = crate::stage!("parse")
+            .in_scope(|| read_message_with(&message.raw, &self.read_options()));
+        let (category, application) = crate::stage!("classify").in_scope(|| {
+            let category = classify(&read.mail, &self.classify_rules);
+            (category, Application::read(&read.mail, category))
+        });
+        Prepared {
+            sha,
+            read,
+            category,
+            application,
+        }
+    }
+
     /// Records one message: gathers what the decision needs, decides (pure), executes the
-    /// effects in the batch's transaction, and says how to acknowledge it. `dkim`: what the
-    /// desk's DKIM verifier found, when it checked the message.
+    /// effects in the batch's transaction, and says how to acknowledge it. `prepared`: what
+    /// [`Shell::prepare`] made of it; `dkim`: what the desk's DKIM verifier found, when it
+    /// checked the message.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn record(
         &self,
         tx: &Tx<'_>,
         source: &str,
         message: &Incoming,
+        prepared: Prepared,
         dkim: Option<&DkimReport>,
-        sha: &str,
         book: &ContractBook,
         now: DateTime<Utc>,
         summary: &mut PassSummary,
@@ -154,8 +181,10 @@ impl Shell {
             return Ok(Ack::Quarantined);
         }
         // The raw bytes, in the same transaction as the verdict (invariant 3).
-        let raw_path = tx.keep_raw(sha, &message.raw)?;
-        let (read, decision) = self.consider(tx, message, dkim, sha, book, now)?;
+        let sha = prepared.sha.clone();
+        let sha = sha.as_str();
+        let raw_path = crate::stage!("keep_raw").in_scope(|| tx.keep_raw(sha, &message.raw))?;
+        let (read, decision) = self.consider(tx, message, prepared, dkim, book, now)?;
         if let Some(id) = &read.mail.message_id {
             span.record("mail_message_id", id.as_str());
         }
@@ -180,12 +209,18 @@ impl Shell {
         &self,
         tx: &Tx<'_>,
         message: &Incoming,
+        prepared: Prepared,
         dkim: Option<&DkimReport>,
-        sha: &str,
         book: &ContractBook,
         now: DateTime<Utc>,
     ) -> Result<(crate::mail::ReadMessage, Decision), DeskError> {
-        let read = read_message_with(&message.raw, &self.read_options());
+        let Prepared {
+            sha,
+            read,
+            category,
+            application,
+        } = prepared;
+        let sha = sha.as_str();
         let mail = &read.mail;
         let same_as = match &mail.message_id {
             Some(id) => tx
@@ -204,7 +239,7 @@ impl Shell {
             _ => None,
         };
         let from = mail.from.as_ref().map(|m| m.address.as_str());
-        let contract = book.for_mail(mail);
+        let contract = crate::stage!("match").in_scope(|| book.for_mail(mail));
         let thread = self.thread_of(tx, mail, from, book)?;
         let reply_to = reply_address(mail);
         let recent_auto_replies = match &reply_to {
@@ -234,8 +269,6 @@ impl Shell {
             }
             _ => SenderLoad::default(),
         };
-        let category = classify(mail, &self.classify_rules);
-        let application = Application::read(mail, category);
         let earlier = match &application {
             Some(app) => self.earlier_application(tx, app, book)?,
             None => None,
@@ -274,7 +307,8 @@ impl Shell {
                 policy: self.license.policy,
             }),
         };
-        let decision = decide(&intake, &self.rules, &self.calendar);
+        let decision =
+            crate::stage!("decide").in_scope(|| decide(&intake, &self.rules, &self.calendar));
         Ok((read, decision))
     }
 
@@ -595,6 +629,7 @@ impl Shell {
             ),
         };
         let files = self.attached_files(outgoing)?;
+        let _compose = crate::stage!("compose").entered();
         let composed = compose(
             self.config.desk.reply_charset,
             outgoing,

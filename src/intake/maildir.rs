@@ -1,6 +1,7 @@
 //! A Maildir inbox: `new/` and unseen `cur/` messages; acknowledged by moving to `cur/` with the
 //! standard `S` (seen) flag, or into the Maildir++ folder `.Quarantine`.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
@@ -146,7 +147,20 @@ impl Source for Maildir {
     }
 
     async fn fetch(&mut self, max: usize) -> Result<Vec<Incoming>, IntakeError> {
+        self.fetch_more(max, &HashSet::new()).await
+    }
+
+    fn fetches_ahead(&self) -> bool {
+        true
+    }
+
+    async fn fetch_more(
+        &mut self,
+        max: usize,
+        in_flight: &HashSet<String>,
+    ) -> Result<Vec<Incoming>, IntakeError> {
         // File work runs on a blocking thread, never on the async runtime.
+        let in_flight = in_flight.clone();
         let mut this = Maildir {
             root: self.root.clone(),
             pending: std::mem::take(&mut self.pending),
@@ -154,7 +168,7 @@ impl Source for Maildir {
             max_message_size: self.max_message_size,
         };
         let (result, pending, scanned) = tokio::task::spawn_blocking(move || {
-            let result = this.fetch_now(max);
+            let result = this.fetch_now(max, &in_flight);
             (result, this.pending, this.scanned)
         })
         .await
@@ -176,6 +190,25 @@ impl Source for Maildir {
                 path: message.handle.clone(),
                 source: std::io::Error::other(e.to_string()),
             })?
+    }
+
+    /// A committed batch, moved on one blocking thread; stops at the first failure.
+    async fn ack_batch(&mut self, acks: &[(&Incoming, Ack)]) -> Result<(), IntakeError> {
+        let root = self.root.clone();
+        let moves: Vec<(String, Ack)> = acks
+            .iter()
+            .map(|(message, ack)| (message.handle.clone(), *ack))
+            .collect();
+        tokio::task::spawn_blocking(move || {
+            moves
+                .iter()
+                .try_for_each(|(handle, ack)| ack_now(&root, handle, *ack))
+        })
+        .await
+        .map_err(|e| IntakeError::Ack {
+            path: self.root.display().to_string(),
+            source: std::io::Error::other(e.to_string()),
+        })?
     }
 
     /// Returns once `new/` or `cur/` changed since the last scan (a delivery, or our own
@@ -200,11 +233,20 @@ impl Source for Maildir {
 }
 
 impl Maildir {
-    fn fetch_now(&mut self, max: usize) -> Result<Vec<Incoming>, IntakeError> {
+    fn fetch_now(
+        &mut self,
+        max: usize,
+        in_flight: &HashSet<String>,
+    ) -> Result<Vec<Incoming>, IntakeError> {
         if self.pending.is_empty() {
             // Stamped before the scan: anything delivered during it changes the stamp again.
             self.scanned = stamp(&self.root);
-            self.pending = self.scan()?.into();
+            // What the desk holds (fetched ahead, not yet acknowledged) is still in `new/`.
+            self.pending = self
+                .scan()?
+                .into_iter()
+                .filter(|(_, key, _)| !in_flight.contains(key))
+                .collect();
         }
         let mut out = Vec::with_capacity(max.min(self.pending.len()));
         let mut bytes = 0u64;

@@ -5,6 +5,8 @@
 pub mod imap;
 pub mod maildir;
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Utc};
 
 /// A batch stops growing once the messages in it hold this many bytes (at least one message
@@ -85,4 +87,32 @@ pub trait Source {
     async fn ack(&mut self, message: &Incoming, ack: Ack) -> Result<(), IntakeError>;
     /// Returns when new mail may have arrived, or after `at_most` (IMAP IDLE; a Maildir polls).
     async fn wait_for_mail(&mut self, at_most: std::time::Duration) -> Result<(), IntakeError>;
+
+    /// Whether [`Source::fetch_more`] may be called while an earlier batch is still in flight
+    /// (handed out, not yet acknowledged): the desk then fetches the next batch while the last
+    /// one is decided and committed. A source that says no is given one batch at a time.
+    fn fetches_ahead(&self) -> bool {
+        false
+    }
+
+    /// Like [`Source::fetch`], leaving out the messages whose keys are `in_flight` (handed out
+    /// by an earlier call and not acknowledged yet). With an empty `in_flight` it is `fetch`;
+    /// only a source that [`fetches_ahead`](Source::fetches_ahead) is given a non-empty one.
+    async fn fetch_more(
+        &mut self,
+        max: usize,
+        in_flight: &HashSet<String>,
+    ) -> Result<Vec<Incoming>, IntakeError> {
+        let _ = in_flight;
+        self.fetch(max).await
+    }
+
+    /// Acknowledges a committed batch: [`Source::ack`] for each message, in order (a source
+    /// may apply them in one go: IMAP one MOVE per folder, a Maildir one blocking task).
+    async fn ack_batch(&mut self, acks: &[(&Incoming, Ack)]) -> Result<(), IntakeError> {
+        for (message, ack) in acks {
+            self.ack(message, *ack).await?;
+        }
+        Ok(())
+    }
 }

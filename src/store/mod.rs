@@ -3,6 +3,7 @@
 
 mod adhoc;
 pub mod backup;
+mod cached;
 mod contracts;
 pub mod daemon_status;
 pub mod licenses;
@@ -147,6 +148,7 @@ impl Store {
             .map_err(open_err)?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(open_err)?;
+        conn.set_prepared_statement_cache_capacity(cached::CAPACITY);
         if path != Path::new(":memory:")
             && migrations::current_version(&conn)? < migrations::supported_version()
         {

@@ -4,19 +4,20 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::cached::Cached;
 pub use super::listings::{ArticleListing, TicketListing};
 use super::{QueryContext, Store, StoreError};
 
 /// A write transaction: the typed operations a decision's effects are carried out with. Only
 /// [`Store::write`] makes one, so every write happens inside a transaction.
 pub struct Tx<'a> {
-    conn: &'a Connection,
+    conn: Cached<'a>,
 }
 
 impl<'a> Tx<'a> {
     /// The connection, for the store's other query modules.
     pub(super) fn conn(&self) -> &'a Connection {
-        self.conn
+        self.conn.0
     }
 }
 use crate::core::decide::{Delivery, SenderLoad};
@@ -674,13 +675,14 @@ impl Store {
         self.conn
             .execute_batch("BEGIN IMMEDIATE")
             .doing("begin a transaction")?;
-        match work(&Tx { conn: &self.conn }) {
+        match work(&Tx {
+            conn: Cached(&self.conn),
+        }) {
             Ok(value) => {
-                if let Err(e) = self
-                    .conn
-                    .execute_batch("COMMIT")
-                    .doing("commit a transaction")
-                {
+                let committed = crate::stage!("commit")
+                    .in_scope(|| self.conn.execute_batch("COMMIT"))
+                    .doing("commit a transaction");
+                if let Err(e) = committed {
                     let _ = self.conn.execute_batch("ROLLBACK");
                     return Err(e.into());
                 }
@@ -699,7 +701,9 @@ impl Store {
         work: impl FnOnce(&Tx<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
         self.conn.execute_batch("BEGIN").doing("begin a dry run")?;
-        let result = work(&Tx { conn: &self.conn });
+        let result = work(&Tx {
+            conn: Cached(&self.conn),
+        });
         self.conn
             .execute_batch("ROLLBACK")
             .doing("roll a dry run back")?;

@@ -21,6 +21,25 @@ pub(super) struct PendingAck {
 
 impl State {
     pub(super) async fn ack(&mut self, message: &Incoming, ack: Ack) -> Result<(), IntakeError> {
+        self.hold_ack(message, ack)?;
+        // The whole batch is in: one move per folder instead of one per message.
+        if self.outstanding.is_empty() {
+            self.flush_acks().await
+        } else {
+            Ok(())
+        }
+    }
+
+    /// A committed batch at once: one move per folder.
+    pub(super) async fn ack_batch(&mut self, acks: &[(&Incoming, Ack)]) -> Result<(), IntakeError> {
+        for (message, ack) in acks {
+            self.hold_ack(message, *ack)?;
+        }
+        self.flush_acks().await
+    }
+
+    /// Keeps the acknowledgement of `message` for the next flush.
+    fn hold_ack(&mut self, message: &Incoming, ack: Ack) -> Result<(), IntakeError> {
         let Some((uidvalidity, uid)) = parse_key(&message.key) else {
             return Err(IntakeError::Ack {
                 path: message.key.clone(),
@@ -36,12 +55,7 @@ impl State {
             ack,
         });
         self.outstanding.remove(&message.key);
-        // The whole batch is in: one move per folder instead of one per message.
-        if self.outstanding.is_empty() {
-            self.flush_acks().await
-        } else {
-            Ok(())
-        }
+        Ok(())
     }
 
     /// Applies the acknowledgements waiting on the server (one command per target folder).

@@ -1,7 +1,7 @@
 //! Fetching: up to a batch of messages, oldest first, with INTERNALDATE as their arrival; a
 //! message that breaks the connection when fetched is set aside so the rest keep flowing.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use async_imap::Session;
@@ -9,7 +9,7 @@ use async_imap::imap_proto::{AttributeValue, MailboxDatum, Response};
 use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
-use super::codec::{message_key, parse_internal_date, uid_set};
+use super::codec::{message_key, parse_internal_date, parse_key, uid_set};
 use super::error::{Failure, ImapError};
 use super::source::State;
 use super::wire::Conn;
@@ -34,13 +34,18 @@ pub(super) struct Suspect {
 }
 
 impl State {
-    pub(super) async fn fetch(&mut self, max: usize) -> Result<Vec<Incoming>, IntakeError> {
+    /// Up to `max` messages, leaving out those `in_flight` (handed out, not yet acknowledged).
+    pub(super) async fn fetch(
+        &mut self,
+        max: usize,
+        in_flight: &HashSet<String>,
+    ) -> Result<Vec<Incoming>, IntakeError> {
         self.flush_acks().await?;
         if max == 0 {
             return Ok(Vec::new());
         }
         let mut session = self.take_session().await?;
-        match self.fetch_with(&mut session, max).await {
+        match self.fetch_with(&mut session, max, in_flight).await {
             Ok((batch, None)) => {
                 self.session = Some(session);
                 self.outstanding = batch.iter().map(|m| m.key.clone()).collect();
@@ -70,6 +75,7 @@ impl State {
         &mut self,
         session: &mut Session<Conn>,
         max: usize,
+        in_flight: &HashSet<String>,
     ) -> Result<(Vec<Incoming>, Option<(Failure, bool)>), Failure> {
         let Some(uidvalidity) = self.uidvalidity else {
             return Err(Failure::new("fetch mail", ImapError::NotSelected));
@@ -90,6 +96,17 @@ impl State {
         let present = |&(v, uid): &(u32, u32)| v == uidvalidity && uids.binary_search(&uid).is_ok();
         self.suspects.retain(|k, _| present(k));
         self.bodiless.retain(present);
+        // Messages the desk holds (fetched ahead of their acknowledgement) are not handed out
+        // again.
+        if !in_flight.is_empty() {
+            let held: HashSet<u32> = in_flight
+                .iter()
+                .filter_map(|key| parse_key(key))
+                .filter(|&(v, _)| v == uidvalidity)
+                .map(|(_, uid)| uid)
+                .collect();
+            uids.retain(|uid| !held.contains(uid));
+        }
 
         // A message that broke a fetch before is read on its own, after the others, so that it
         // cannot hold them up; one that broke the connection even alone waits a while.

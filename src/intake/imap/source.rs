@@ -84,7 +84,23 @@ impl Source for ImapSource {
     }
 
     async fn fetch(&mut self, max: usize) -> Result<Vec<Incoming>, IntakeError> {
-        self.0.fetch(max).await
+        self.0.fetch(max, &HashSet::new()).await
+    }
+
+    fn fetches_ahead(&self) -> bool {
+        true
+    }
+
+    async fn fetch_more(
+        &mut self,
+        max: usize,
+        in_flight: &HashSet<String>,
+    ) -> Result<Vec<Incoming>, IntakeError> {
+        self.0.fetch(max, in_flight).await
+    }
+
+    async fn ack_batch(&mut self, acks: &[(&Incoming, Ack)]) -> Result<(), IntakeError> {
+        self.0.ack_batch(acks).await
     }
 
     async fn ack(&mut self, message: &Incoming, ack: Ack) -> Result<(), IntakeError> {
