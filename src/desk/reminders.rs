@@ -112,16 +112,17 @@ impl Shell {
             let schedule = contract_schedule(periods, &self.config.reminders);
             next_contract_reminder_at(&self.calendar, &schedule, &c.contract_id, &sent, now)
         });
-        let staff_sent = store.staff_reminder_keys()?;
-        let open = store.open_tickets()?;
+        // Without anyone to remind, the open tickets are not read at all.
+        let (staff_sent, open) = if self.staff_reminders_on() {
+            (store.staff_reminder_keys()?, store.open_tickets()?)
+        } else {
+            Default::default()
+        };
         let staff = open.iter().filter_map(|t| {
             let schedule = staff_schedule(&self.calendar, &self.config.sla, &t.wait);
             next_staff_reminder_at(&schedule, t.wait.number, &staff_sent, now)
         });
-        let digest = self
-            .config
-            .reminders
-            .digest
+        let digest = (self.config.reminders.digest && !self.config.desk.notify.is_empty())
             .then(|| next_digest_at(&self.calendar, now))
             .flatten();
         Ok(contracts.chain(staff).chain(digest).min())
@@ -190,8 +191,15 @@ impl Shell {
         })
     }
 
+    /// Staff reminders are sent at all: someone to send them to, and an SLA that is not off.
+    fn staff_reminders_on(&self) -> bool {
+        let sla = &self.config.sla;
+        !self.config.desk.notify.is_empty()
+            && (sla.first_response_minutes > 0 || sla.next_response_minutes > 0)
+    }
+
     fn staff_reminders(&self, now: DateTime<Utc>) -> Result<usize, DeskError> {
-        if self.config.desk.notify.is_empty() {
+        if !self.staff_reminders_on() {
             return Ok(0);
         }
         let store = lock(&self.store);

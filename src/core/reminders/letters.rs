@@ -20,6 +20,10 @@ const RECONTINUATION: &str = include_str!("../../../templates/reminder_recontinu
 const NOTIFY_SLA: &str = include_str!("../../../templates/notify_sla.txt");
 const DIGEST: &str = include_str!("../../../templates/digest.txt");
 
+/// Open tickets the digest lists one by one; the rest are counted (a desk with thousands
+/// open gets a readable mail, not megabytes).
+pub const DIGEST_TICKETS: usize = 100;
+
 /// Whom a contract's reminder goes to: the contract as registered (contracts.csv).
 #[derive(Debug, Clone)]
 pub struct ContractLetter<'a> {
@@ -256,9 +260,10 @@ pub fn digest_mail(
     if digest.is_empty() || notify.is_empty() {
         return None;
     }
-    let tickets = digest
+    let mut tickets: Vec<String> = digest
         .tickets
         .iter()
+        .take(DIGEST_TICKETS)
         .map(|t| {
             format!(
                 "{} {}（経過 {}）{} ／ {} ／ 受付 {}",
@@ -271,6 +276,12 @@ pub fn digest_mail(
             )
         })
         .collect();
+    if digest.tickets.len() > DIGEST_TICKETS {
+        tickets.push(format!(
+            "ほか {} 件（madoguchi queue で一覧できます）",
+            digest.tickets.len() - DIGEST_TICKETS
+        ));
+    }
     let license = |l: &DigestLicense| {
         format!(
             "{} お客様番号 {} ／ 期限 {} ／ {}",
